@@ -1,0 +1,114 @@
+"""The ``relay`` command: serve, mock-upstream, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+import trio
+
+from relay.app import Relay
+from relay.config import Config, ConfigError, MockOptions, load
+from relay.http.limits import Limits
+from relay.http.server import bind_socket, parse_listen, run
+from relay.http.workers import supervise
+from relay.mock.server import MockUpstream
+
+DEFAULT_CONFIG = "relay.toml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="relay", description="An edge relay for LLM APIs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the relay")
+    serve.add_argument("--config", default=DEFAULT_CONFIG, help="path of relay.toml (default: %(default)s)")
+    serve.add_argument("--listen", help="HOST:PORT to listen on (overrides server.listen)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (overrides server.workers)")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+
+    check = commands.add_parser("check-config", help="validate a relay.toml without serving")
+    check.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+
+    mock = commands.add_parser("mock-upstream", help="serve the deterministic mock model, OpenAI-compatible")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=int, default=9000, help="0 picks a free port (default: %(default)s)")
+    mock.add_argument("--chunks", type=int, default=MockOptions.chunks, help="chunks per streamed answer")
+    mock.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
+    mock.add_argument("--first-byte-delay", type=float, default=0.0, help="seconds before each answer")
+    mock.add_argument("--api-key", help="require this key (default: accept any)")
+    mock.add_argument("--quiet", action="store_true", help="no access log")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "check-config":
+        config = _load(args.path)
+        if config is None:
+            return 2
+        print(f"{args.path}: ok ({len(config.channels)} channels, {len(config.keys)} keys)")
+        return 0
+    if args.command == "mock-upstream":
+        return _mock_upstream(args)
+    return _serve(args)
+
+
+def _load(path: str) -> Config | None:
+    try:
+        return load(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    listen = args.listen or config.server.listen
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        print(f"--listen: {exc}", file=sys.stderr)
+        return 2
+    workers = args.workers or config.server.workers
+    if workers > 1:
+        holder = bind_socket(host, port, reuse_port=True, listen=False, backlog=0)
+        port = holder.getsockname()[1]
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        _ready(f"{shown} ({workers} workers)")
+        worker_argv = ["serve", "--config", args.config, "--listen", shown, "--workers", "1", "--reuse-port"]
+        return supervise(worker_argv, workers, config.limits.shutdown_grace)
+    sock = bind_socket(host, port, reuse_port=args.reuse_port, listen=True, backlog=config.limits.backlog)
+    trio.run(_run_relay, Relay(config), sock, config.limits, not args.reuse_port)
+    return 0
+
+
+async def _run_relay(app: Relay, sock: socket.socket, limits: Limits, announce: bool) -> None:
+    try:
+        await run(app, sock, limits, on_ready=_ready if announce else None)
+    finally:
+        await app.aclose()
+
+
+def _mock_upstream(args: argparse.Namespace) -> int:
+    if args.quiet:
+        logging.getLogger("relay").setLevel(logging.WARNING)
+    options = MockOptions(chunks=args.chunks, chunk_delay=args.chunk_delay, first_byte_delay=args.first_byte_delay)
+    app = MockUpstream(options, api_key=args.api_key)
+    sock = bind_socket(args.host, args.port, reuse_port=False, listen=True, backlog=Limits().backlog)
+    trio.run(partial(run, app, sock, Limits(shutdown_grace=5.0), on_ready=_ready))
+    return 0
+
+
+def _ready(address: str) -> None:
+    print(f"relay: listening on {address}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

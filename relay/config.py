@@ -1,0 +1,299 @@
+"""relay.toml: frozen attrs classes structured by cattrs; every problem reported as ``path: problem``.
+
+Loading reads TOML, replaces ``${VAR}`` (and ``${VAR:-default}``) in every string from the
+environment, structures the result strictly (no unknown keys, no type coercion) and then checks
+what types cannot say (names unique, URLs well formed, ...). All problems are collected and raised
+together as one ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+
+from relay.http.limits import Limits
+from relay.http.server import parse_listen
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@attrs.frozen
+class ServerConfig:
+    listen: str = "127.0.0.1:8080"
+    #: Worker processes sharing the port (SO_REUSEPORT); ``relay serve --workers`` overrides it.
+    workers: int = 1
+    #: One line per request on stderr: request id, key name, method, path, status, duration.
+    access_log: bool = True
+
+
+@attrs.frozen
+class ChannelTimeouts:
+    #: Seconds to open the TCP (and TLS) connection to the upstream. Then: 504 (refused: 502).
+    connect: float = 10.0
+    #: Seconds from sending the request to the first byte of the upstream's answer. Then: 504.
+    first_byte: float = 300.0
+    #: Seconds the upstream may stay silent between two chunks of a stream.
+    idle: float = 120.0
+    #: Seconds for the whole upstream exchange, stream included.
+    total: float = 900.0
+
+
+@attrs.frozen
+class MockOptions:
+    #: Chunks a streamed answer is split into.
+    chunks: int = 8
+    #: Seconds between two chunks.
+    chunk_delay: float = 0.0
+    #: Seconds before the answer starts (before the response head).
+    first_byte_delay: float = 0.0
+
+
+ChannelType = Literal["openai", "mock"]
+
+
+@attrs.frozen
+class ChannelConfig:
+    name: str
+    type: ChannelType
+    models: tuple[str, ...]
+    base_url: str = ""
+    api_key: str = ""
+    model_map: Mapping[str, str] = attrs.field(factory=dict)
+    timeouts: ChannelTimeouts = ChannelTimeouts()
+    mock: MockOptions = MockOptions()
+
+
+@attrs.frozen
+class KeyConfig:
+    name: str
+    key: str
+    models: tuple[str, ...] = ("*",)
+
+
+@attrs.frozen
+class Config:
+    server: ServerConfig = ServerConfig()
+    limits: Limits = Limits()
+    channels: tuple[ChannelConfig, ...] = ()
+    keys: tuple[KeyConfig, ...] = ()
+
+
+# ---- loading ----------------------------------------------------------------------------------
+
+
+def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return loads(text, environ)
+
+
+def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"toml: {exc}"]) from None
+    problems: list[str] = []
+    raw = _expand(raw, os.environ if environ is None else environ, "", problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = _converter.structure(raw, Config)
+    except (ClassValidationError, IterableValidationError) as exc:
+        raise ConfigError(_describe(exc, "")) from None
+    problems = _check(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(value: Any, environ: Mapping[str, str], path: str, problems: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            problems.append(f"{path}: environment variable {name} is not set")
+            return ""
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, environ, _join(path, k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, environ, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+# ---- strict structuring -----------------------------------------------------------------------
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _strict(expected: type) -> Any:
+    def structure(value: Any, _type: Any) -> Any:
+        ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise TypeError(f"expected {_TYPE_NAMES[expected]}, got {_show(value)}")
+        return value
+
+    return structure
+
+
+for _t in (str, int, float, bool):
+    _converter.register_structure_hook(_t, _strict(_t))
+
+
+def _structure_tuple(value: Any, type_: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected an array, got {_show(value)}")
+    element = get_args(type_)[0]
+    items, errors = [], []
+    for index, item in enumerate(value):
+        try:
+            items.append(_converter.structure(item, element))
+        except Exception as exc:
+            exc.__notes__ = [IterableValidationNote(f"@ index {index}", index, element)]
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError("invalid items", errors, type_)
+    return tuple(items)
+
+
+def _structure_mapping(value: Any, _type: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a table, got {_show(value)}")
+    bad = [k for k, v in value.items() if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"expected string values, got {_show(value[bad[0]])} for {bad[0]!r}")
+    return dict(value)
+
+
+_converter.register_structure_hook_func(lambda t: get_origin(t) is tuple, _structure_tuple)
+_converter.register_structure_hook_func(lambda t: get_origin(t) is Mapping, _structure_mapping)
+
+
+def _show(value: Any) -> str:
+    kind = {
+        dict: "a table",
+        list: "an array",
+        bool: "a boolean",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+    return f"{kind} ({value!r})" if isinstance(value, (int, float, str)) else kind
+
+
+def _describe(exc: BaseException, path: str) -> list[str]:
+    """Flatten cattrs' nested exception groups into ``path: problem`` lines."""
+    problems: list[str] = []
+    if isinstance(exc, ForbiddenExtraKeysError):
+        problems += [f"{_join(path, key)}: unknown key" for key in sorted(exc.extra_fields)]
+    elif isinstance(exc, (ClassValidationError, IterableValidationError)):
+        for sub in exc.exceptions:
+            note = _note_of(sub)
+            if note is None:
+                problems += _describe(sub, path)
+            elif isinstance(note, str):
+                problems += _describe(sub, _join(path, note))
+            else:
+                problems += _describe(sub, f"{path}[{note}]")
+    elif isinstance(exc, KeyError):
+        problems.append(f"{path}: required key missing")
+    elif " not in literal " in str(exc):
+        problems.append(f"{path}: {_literal_problem(str(exc))}")
+    else:
+        problems.append(f"{path}: {exc}")
+    return problems
+
+
+def _note_of(exc: BaseException) -> str | int | None:
+    for note in getattr(exc, "__notes__", []):
+        name = getattr(note, "name", None)
+        if name is not None:
+            return name
+        index = getattr(note, "index", None)
+        if index is not None:
+            return index
+    return None
+
+
+def _literal_problem(message: str) -> str:
+    match = re.search(r"(.*) not in literal .*Literal\[(.*)\]", message)
+    if match:
+        return f"must be one of {match.group(2)}, got {match.group(1)!r}"
+    return message
+
+
+# ---- checks types cannot express ----------------------------------------------------------------
+
+
+def _check(config: Config) -> list[str]:
+    problems: list[str] = []
+    try:
+        parse_listen(config.server.listen)
+    except ValueError as exc:
+        problems.append(f"server.listen: {exc}")
+    if config.server.workers < 1:
+        problems.append("server.workers: must be at least 1")
+    for field in attrs.fields(Limits):
+        if getattr(config.limits, field.name) <= 0:
+            problems.append(f"limits.{field.name}: must be greater than 0")
+    _unique(problems, "channels", [c.name for c in config.channels], "name")
+    for i, channel in enumerate(config.channels):
+        where = f"channels[{i}]"
+        if not channel.models and not channel.model_map:
+            problems.append(f"{where}.models: list at least one model")
+        if channel.type != "mock" and not re.match(r"https?://[^/]+", channel.base_url):
+            problems.append(f"{where}.base_url: must be an http:// or https:// URL, got {channel.base_url!r}")
+        for field in attrs.fields(ChannelTimeouts):
+            if getattr(channel.timeouts, field.name) <= 0:
+                problems.append(f"{where}.timeouts.{field.name}: must be greater than 0")
+        if channel.mock.chunks < 1:
+            problems.append(f"{where}.mock.chunks: must be at least 1")
+    _unique(problems, "keys", [k.name for k in config.keys], "name")
+    _unique(problems, "keys", [k.key for k in config.keys], "key", show=False)
+    for i, key in enumerate(config.keys):
+        if len(key.key) < 8:
+            problems.append(f"keys[{i}].key: must be at least 8 characters")
+    return problems
+
+
+def _unique(problems: list[str], table: str, values: list[str], field: str, show: bool = True) -> None:
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        if value in seen:
+            shown = f" {value!r}" if show else ""
+            problems.append(f"{table}[{i}].{field}: duplicate{shown}, already used by {table}[{seen[value]}]")
+        seen.setdefault(value, i)

@@ -1,0 +1,1 @@
+"""Sans-IO codecs, one module per API dialect: no sockets, no awaits, no clocks."""

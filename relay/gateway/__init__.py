@@ -1,0 +1,1 @@
+"""Policy: keys and auth, model routing."""

@@ -1,0 +1,28 @@
+"""Denial-of-service limits and timeouts of the HTTP server, each with its default.
+
+docs/limits.md explains each one; relay.toml sets them under ``[limits]``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Limits:
+    #: Largest request head (request line plus headers), in bytes. Larger: 431.
+    max_head_bytes: int = 16 * 1024
+    #: Largest request body, in bytes. Larger: 413 (refused unread when Content-Length says so).
+    max_body_bytes: int = 32 * 1024 * 1024
+    #: Seconds from a request's first byte (or the accept) until its head is complete. Then: 408.
+    head_timeout: float = 10.0
+    #: Seconds an idle keep-alive connection may wait for its next request. Then: closed.
+    keepalive_timeout: float = 60.0
+    #: Seconds to receive the whole request body once the head is in. Then: 408.
+    body_timeout: float = 60.0
+    #: Requests served on one connection before it is closed (``Connection: close``).
+    max_requests_per_connection: int = 1000
+    #: Seconds in-flight requests and streams get to finish after SIGTERM/SIGINT.
+    shutdown_grace: float = 30.0
+    #: Pending connections the kernel queues for accept().
+    backlog: int = 1024

@@ -1,0 +1,66 @@
+"""What the HTTP layer hands to the application, and what the application hands back.
+
+A handler is ``async def handler(request, stream) -> Response | None``: it returns a whole
+``Response``, or it streams through ``stream`` (``start`` once, then ``send`` per chunk) and returns
+None. ``send`` returns only when the bytes are written, which is the backpressure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+import attrs
+import orjson
+
+Headers = Sequence[tuple[bytes, bytes]]
+
+
+@attrs.define(slots=True, eq=False)
+class Request:
+    method: str
+    path: str
+    query: str
+    #: Header names are lower-case (h11 normalises them); values are raw bytes.
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    client: str
+    #: Path parameters filled in by the router, e.g. ``{"model": "gpt-4o"}``.
+    params: dict[str, str] = attrs.field(factory=dict)
+    #: Request id: echoed to the client as ``x-request-id``.
+    id: str = ""
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def query_params(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query, keep_blank_values=True)) if self.query else {}
+
+
+@attrs.frozen
+class Response:
+    status: int
+    body: bytes = b""
+    headers: Headers = ()
+
+    @classmethod
+    def json(cls, status: int, payload: object, headers: Headers = ()) -> Response:
+        return cls(status, orjson.dumps(payload), ((b"content-type", b"application/json"), *headers))
+
+
+class StreamResponse(Protocol):
+    """A response written piece by piece; the connection implements it."""
+
+    @property
+    def started(self) -> bool: ...
+
+    async def start(self, status: int, headers: Headers) -> None: ...
+
+    async def send(self, data: bytes) -> None: ...
+
+
+Handler = Callable[[Request, StreamResponse], Awaitable[Response | None]]

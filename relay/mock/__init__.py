@@ -1,0 +1,1 @@
+"""A deterministic mock model, and a mock upstream server that speaks its dialects."""
