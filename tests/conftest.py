@@ -1,0 +1,159 @@
+"""Shared fixtures: Relay served in-process on a real loopback socket, and servers as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+
+from relay.app import Relay
+from relay.config import Config, loads
+from relay.http.connection import App, Shutdown
+from relay.http.limits import Limits
+from relay.http.server import bind_socket, make_listener, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "sk-relay-test-key"
+
+BASE_CONFIG = f"""
+[server]
+listen = "127.0.0.1:0"
+access_log = false
+
+[[channels]]
+name = "mock"
+type = "mock"
+models = ["mock-*"]
+[channels.model_map]
+fast = "mock-1"
+
+[[keys]]
+name = "test"
+key = "{KEY}"
+"""
+
+
+@attrs.define
+class Served:
+    """A server running in this test's nursery."""
+
+    host: str
+    port: int
+    shutdown: Shutdown
+    app: App
+    done: trio.Event
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@asynccontextmanager
+async def serve_app(app: App, limits: Limits | None = None) -> AsyncIterator[Served]:
+    """Serve ``app`` on 127.0.0.1:<free port> for the body of the ``async with``."""
+    limits = limits or Limits()
+    sock = bind_socket("127.0.0.1", 0, reuse_port=False, listen=True, backlog=128)
+    port = sock.getsockname()[1]
+    shutdown = Shutdown()
+    done = trio.Event()
+
+    async def run(task_status: trio.TaskStatus[None]) -> None:
+        try:
+            await serve(app, [make_listener(sock)], limits, shutdown, task_status=task_status)
+        finally:
+            done.set()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run)
+        try:
+            yield Served("127.0.0.1", port, shutdown, app, done)
+        finally:
+            shutdown.begin()
+            with trio.move_on_after(5):
+                await done.wait()
+            nursery.cancel_scope.cancel()
+
+
+def config_from(text: str = BASE_CONFIG, **limits: object) -> Config:
+    config = loads(textwrap.dedent(text))
+    if limits:
+        config = attrs.evolve(config, limits=attrs.evolve(config.limits, **limits))
+    return config
+
+
+@asynccontextmanager
+async def serve_relay(config: Config | None = None) -> AsyncIterator[Served]:
+    config = config or config_from()
+    app = Relay(config)
+    try:
+        async with serve_app(app, config.limits) as served:
+            yield served
+    finally:
+        await app.aclose()
+
+
+@contextmanager
+def process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m relay ARGS`` as its own process; yields it and its ``HOST:PORT`` once it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "listening on" not in line:
+            proc.kill()
+            raise RuntimeError(f"relay {' '.join(args)} did not start: {line!r}")
+        yield proc, line.split("listening on", 1)[1].split()[0]
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def mock_upstream() -> Iterator[str]:
+    """``relay mock-upstream`` as a separate server; yields its base URL (``http://host:port``)."""
+    with process("mock-upstream", "--port", "0", "--quiet") as (_, address):
+        yield f"http://{address}"
+
+
+def openai_channel_config(base_url: str, *, extra: str = "") -> Config:
+    """A config whose channel is an OpenAI-compatible upstream at ``base_url`` (its /v1 is added)."""
+    return config_from(f"""
+[server]
+listen = "127.0.0.1:0"
+access_log = false
+
+[[channels]]
+name = "upstream"
+type = "openai"
+base_url = "{base_url}/v1"
+api_key = "sk-upstream"
+models = ["mock-*", "gpt-4o-mini"]
+[channels.model_map]
+fast = "mock-1"
+{extra}
+
+[[keys]]
+name = "test"
+key = "{KEY}"
+models = ["mock-*", "fast", "gpt-4o-mini"]
+""")
