@@ -1,7 +1,8 @@
-"""GET /healthz: answers 200 while the process serves; no key needed."""
+"""GET /healthz: answers 200 and the worker's pid while the process serves; no key needed."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from relay.http.messages import Request, Response, StreamResponse
@@ -11,4 +12,4 @@ if TYPE_CHECKING:
 
 
 async def healthz(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    return Response.json(200, {"status": "ok"})
+    return Response.json(200, {"status": "ok", "pid": os.getpid()})
