@@ -7,8 +7,6 @@ import os
 import time
 from collections.abc import Callable
 
-import httpx
-
 from relay.config import Config
 from relay.dialects import openai_chat
 from relay.errors import RelayError, kind_for_status
@@ -29,9 +27,8 @@ class Relay:
         self.config = config
         self.keyring = Keyring(config.keys)
         self.router = Router(ROUTES)
-        self.client: httpx.AsyncClient
         self.channels: dict[str, Channel]
-        self.client, channels = build_channels(config.channels)
+        self.pool, channels = build_channels(config.channels)
         self.channels = dict(channels)
         self._access_log = config.server.access_log
 
@@ -49,9 +46,10 @@ class Relay:
         if self._access_log:
             status = response.status if response is not None else recorder.status
             access.info(
-                "%s %s %s %s %d %.1fms",
+                "%s %s %s %s %s %d %.1fms",
                 request.id,
                 request.client,
+                self.keyring.name_of(request),
                 request.method,
                 request.path,
                 status,
@@ -64,7 +62,7 @@ class Relay:
         return render(RelayError(status, kind_for_status(status), message), dialect)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()
 
 
 def render(error: RelayError, dialect: Dialect) -> Response:

@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mock = commands.add_parser("mock-upstream", help="serve the deterministic mock model, OpenAI-compatible")
     mock.add_argument("--host", default="127.0.0.1")
     mock.add_argument("--port", type=int, default=9000, help="0 picks a free port (default: %(default)s)")
-    mock.add_argument("--chunks", type=int, default=MockOptions.chunks, help="chunks per streamed answer")
+    mock.add_argument("--chunks", type=int, default=MockOptions().chunks, help="chunks per streamed answer")
     mock.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
     mock.add_argument("--first-byte-delay", type=float, default=0.0, help="seconds before each answer")
     mock.add_argument("--api-key", help="require this key (default: accept any)")
@@ -78,13 +78,17 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     workers = args.workers or config.server.workers
     if workers > 1:
-        holder = bind_socket(host, port, reuse_port=True, listen=False, backlog=0)
+        holder = _bind(host, port, reuse_port=True, listen=False, backlog=0)
+        if holder is None:
+            return 2
         port = holder.getsockname()[1]
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         _ready(f"{shown} ({workers} workers)")
         worker_argv = ["serve", "--config", args.config, "--listen", shown, "--workers", "1", "--reuse-port"]
         return supervise(worker_argv, workers, config.limits.shutdown_grace)
-    sock = bind_socket(host, port, reuse_port=args.reuse_port, listen=True, backlog=config.limits.backlog)
+    sock = _bind(host, port, reuse_port=args.reuse_port, listen=True, backlog=config.limits.backlog)
+    if sock is None:
+        return 2
     trio.run(_run_relay, Relay(config), sock, config.limits, not args.reuse_port)
     return 0
 
@@ -101,9 +105,19 @@ def _mock_upstream(args: argparse.Namespace) -> int:
         logging.getLogger("relay").setLevel(logging.WARNING)
     options = MockOptions(chunks=args.chunks, chunk_delay=args.chunk_delay, first_byte_delay=args.first_byte_delay)
     app = MockUpstream(options, api_key=args.api_key)
-    sock = bind_socket(args.host, args.port, reuse_port=False, listen=True, backlog=Limits().backlog)
+    sock = _bind(args.host, args.port, reuse_port=False, listen=True, backlog=Limits().backlog)
+    if sock is None:
+        return 2
     trio.run(partial(run, app, sock, Limits(shutdown_grace=5.0), on_ready=_ready))
     return 0
+
+
+def _bind(host: str, port: int, *, reuse_port: bool, listen: bool, backlog: int) -> socket.socket | None:
+    try:
+        return bind_socket(host, port, reuse_port=reuse_port, listen=listen, backlog=backlog)
+    except OSError as exc:
+        print(f"relay: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
 
 
 def _ready(address: str) -> None:

@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -23,6 +24,7 @@ from cattrs.errors import (
     IterableValidationError,
     IterableValidationNote,
 )
+from cattrs.gen import make_dict_structure_fn
 
 from relay.http.limits import Limits
 from relay.http.server import parse_listen
@@ -103,6 +105,8 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
     return loads(text, environ)
 
 
@@ -118,8 +122,9 @@ def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
     try:
         config = _converter.structure(raw, Config)
     except (ClassValidationError, IterableValidationError) as exc:
-        raise ConfigError(_describe(exc, "")) from None
-    problems = _check(config)
+        # Report what the types got wrong and, in the same run, what the checks can still see.
+        raise ConfigError(_describe(exc, "") + _check(raw)) from None
+    problems = _check(raw)
     if problems:
         raise ConfigError(problems)
     return config
@@ -199,6 +204,19 @@ def _structure_mapping(value: Any, _type: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _structure_table(cls: type) -> Any:
+    """attrs classes: a table is required (cattrs would fail on anything else with a confusing message)."""
+    inner = make_dict_structure_fn(cls, _converter)
+
+    def structure(value: Any, type_: Any) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a table, got {_show(value)}")
+        return inner(value, type_)
+
+    return structure
+
+
+_converter.register_structure_hook_factory(attrs.has, _structure_table)
 _converter.register_structure_hook_func(lambda t: get_origin(t) is tuple, _structure_tuple)
 _converter.register_structure_hook_func(lambda t: get_origin(t) is Mapping, _structure_mapping)
 
@@ -233,9 +251,15 @@ def _describe(exc: BaseException, path: str) -> list[str]:
         problems.append(f"{path}: required key missing")
     elif " not in literal " in str(exc):
         problems.append(f"{path}: {_literal_problem(str(exc))}")
+    elif path.rpartition(".")[2] in _SECRETS:
+        problems.append(f"{path}: {re.sub(r' [(].*[)]$', '', str(exc))}")  # never print a secret
     else:
         problems.append(f"{path}: {exc}")
     return problems
+
+
+#: Fields whose values are secrets: problems with them never show the value.
+_SECRETS = ("key", "api_key")
 
 
 def _note_of(exc: BaseException) -> str | int | None:
@@ -259,40 +283,98 @@ def _literal_problem(message: str) -> str:
 # ---- checks types cannot express ----------------------------------------------------------------
 
 
-def _check(config: Config) -> list[str]:
+def _check(raw: Mapping[str, Any]) -> list[str]:
+    """What types cannot say: names unique, URLs well formed, numbers in range, ...
+
+    It reads the raw tables and skips values of the wrong type (structuring reports those), so one
+    run reports every problem of a file.
+    """
     problems: list[str] = []
-    try:
-        parse_listen(config.server.listen)
-    except ValueError as exc:
-        problems.append(f"server.listen: {exc}")
-    if config.server.workers < 1:
-        problems.append("server.workers: must be at least 1")
+    server = _table(raw.get("server"))
+    listen = server.get("listen")
+    if isinstance(listen, str):
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            problems.append(f"server.listen: {exc}")
+    _at_least(problems, server, "server", "workers", 1)
+    limits = _table(raw.get("limits"))
     for field in attrs.fields(Limits):
-        if getattr(config.limits, field.name) <= 0:
-            problems.append(f"limits.{field.name}: must be greater than 0")
-    _unique(problems, "channels", [c.name for c in config.channels], "name")
-    for i, channel in enumerate(config.channels):
+        _positive(problems, limits, "limits", field.name)
+    channels = _tables(raw.get("channels"))
+    _unique(problems, "channels", [(i, c.get("name")) for i, c in channels], "name")
+    for i, channel in channels:
         where = f"channels[{i}]"
-        if not channel.models and not channel.model_map:
+        url = channel.get("base_url", "")
+        if channel.get("type") == "openai" and isinstance(url, str):
+            problem = url_problem(url)
+            if problem:
+                problems.append(f"{where}.base_url: {problem}")
+        if channel.get("models") == [] and not channel.get("model_map"):
             problems.append(f"{where}.models: list at least one model")
-        if channel.type != "mock" and not re.match(r"https?://[^/]+", channel.base_url):
-            problems.append(f"{where}.base_url: must be an http:// or https:// URL, got {channel.base_url!r}")
+        timeouts = _table(channel.get("timeouts"))
         for field in attrs.fields(ChannelTimeouts):
-            if getattr(channel.timeouts, field.name) <= 0:
-                problems.append(f"{where}.timeouts.{field.name}: must be greater than 0")
-        if channel.mock.chunks < 1:
-            problems.append(f"{where}.mock.chunks: must be at least 1")
-    _unique(problems, "keys", [k.name for k in config.keys], "name")
-    _unique(problems, "keys", [k.key for k in config.keys], "key", show=False)
-    for i, key in enumerate(config.keys):
-        if len(key.key) < 8:
+            _positive(problems, timeouts, f"{where}.timeouts", field.name)
+        _at_least(problems, _table(channel.get("mock")), f"{where}.mock", "chunks", 1)
+    keys = _tables(raw.get("keys"))
+    _unique(problems, "keys", [(i, k.get("name")) for i, k in keys], "name")
+    _unique(problems, "keys", [(i, k.get("key")) for i, k in keys], "key", show=False)
+    for i, key in keys:
+        if isinstance(key.get("key"), str) and len(key["key"]) < 8:
             problems.append(f"keys[{i}].key: must be at least 8 characters")
     return problems
 
 
-def _unique(problems: list[str], table: str, values: list[str], field: str, show: bool = True) -> None:
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _positive(problems: list[str], table: dict[str, Any], where: str, name: str) -> None:
+    value = _number(table.get(name))
+    if value is not None and value <= 0:
+        problems.append(f"{where}.{name}: must be greater than 0")
+
+
+def _at_least(problems: list[str], table: dict[str, Any], where: str, name: str, least: int) -> None:
+    value = _number(table.get(name))
+    if value is not None and value < least:
+        problems.append(f"{where}.{name}: must be at least {least}")
+
+
+def _tables(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable upstream base URL, or None when it is."""
+    shown = f"got {url!r}"
+    if not re.fullmatch(r"[!-~]+", url):
+        return f"must be an http:// or https:// URL without spaces, {shown}"
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return "must not hold credentials: put the key in api_key"  # and do not print them
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http:// or https:// URL with a host, {shown}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return f"port must be a number from 1 to 65535, {shown}"
+    if parts.query or parts.fragment:
+        return f"must have no query or fragment, {shown}"
+    return None
+
+
+def _unique(problems: list[str], table: str, values: list[tuple[int, Any]], field: str, show: bool = True) -> None:
     seen: dict[str, int] = {}
-    for i, value in enumerate(values):
+    for i, value in values:
+        if not isinstance(value, str):
+            continue
         if value in seen:
             shown = f" {value!r}" if show else ""
             problems.append(f"{table}[{i}].{field}: duplicate{shown}, already used by {table}[{seen[value]}]")

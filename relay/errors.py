@@ -61,3 +61,7 @@ def kind_for_status(status: int) -> ErrorKind:
     if status in _KIND_BY_STATUS:
         return _KIND_BY_STATUS[status]
     return "invalid_request" if status < 500 else "upstream"
+
+
+class ResponseAborted(Exception):
+    """A started response that cannot end properly (a write to the client was cut): close the connection."""

@@ -6,6 +6,7 @@ Sans-IO: bytes and dicts in, bytes and dicts out. Errors take the shape
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -52,6 +53,18 @@ def is_error_body(body: bytes) -> bool:
     return isinstance(error, dict) and isinstance(error.get("message"), str)
 
 
+def complete_error_body(body: bytes) -> bytes:
+    """An OpenAI-shaped error body with all four of message, type, param and code (unchanged when it has them)."""
+    payload = orjson.loads(body)
+    error = payload["error"]
+    defaults = {"type": "upstream_error", "param": None, "code": None}
+    if defaults.keys() <= error.keys():
+        return body
+    for name, value in defaults.items():
+        error.setdefault(name, value)
+    return orjson.dumps(payload)
+
+
 def error_text(body: bytes) -> str:
     """A short, readable message from an upstream error body of any shape."""
     text = body.decode("utf-8", "replace").strip()
@@ -77,6 +90,7 @@ def read_request(body: bytes) -> RequestInfo:
         raise RelayError(400, "invalid_request", f"request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise RelayError(400, "invalid_request", "request body must be a JSON object")
+    _refuse_ambiguous(body)
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise RelayError(
@@ -91,6 +105,35 @@ def read_request(body: bytes) -> RequestInfo:
     if not isinstance(stream, bool):
         raise RelayError(400, "invalid_request", "'stream' must be a boolean", param="stream")
     return RequestInfo(payload, model, stream)
+
+
+#: Top-level fields the relay acts on: sent twice, the relay and the upstream might each read another one.
+_DECIDING = ("model", "stream")
+
+
+def _refuse_ambiguous(body: bytes) -> None:
+    """A 400 when a deciding field appears twice at the top level (a key's allow-list could be bypassed).
+
+    JSON parsers differ on duplicate keys (last wins here, first wins elsewhere) and the original
+    bytes go upstream. The full check runs only when the name occurs more than once anywhere.
+    """
+    if not any(body.count(b'"%s"' % name.encode()) > 1 for name in _DECIDING):
+        return
+    names: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        names[:] = [name for name, _ in items]  # the top-level object is the last one completed
+        return {}
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except RecursionError:
+        raise RelayError(400, "invalid_request", "request body is nested too deeply") from None
+    except ValueError as exc:
+        raise RelayError(400, "invalid_request", f"request body is not valid JSON: {exc}") from None
+    for name in _DECIDING:
+        if names.count(name) > 1:
+            raise RelayError(400, "invalid_request", f"'{name}' appears more than once in the body", param=name)
 
 
 def encode_request(info: RequestInfo, upstream_model: str, original: bytes) -> bytes:

@@ -52,6 +52,14 @@ class Keyring:
             raise RelayError(401, "authentication", "invalid API key", code="invalid_api_key")
         return key
 
+    def name_of(self, request: Request) -> str:
+        """The name of the key a request presents, for logs: ``-`` when none, ``(invalid)`` when unknown."""
+        secret = presented_key(request)
+        if secret is None:
+            return "-"
+        key = self._by_digest.get(digest(secret))
+        return key.name if key is not None else "(invalid)"
+
 
 def presented_key(request: Request) -> str | None:
     """The key from ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key`` or ``?key=``."""

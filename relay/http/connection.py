@@ -2,15 +2,15 @@
 
 The loop reads one request (head, then body), hands it to the application with a watcher task
 reading the socket, writes the answer, and starts the next cycle. Requests pipelined behind the
-current one wait in h11's buffer and are answered in order.
+current one wait in h11's buffer and are answered in order. A client that closes or resets its
+socket while its request is handled cancels the handler. docs/limits.md lists every limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
-from email.utils import formatdate
-from http import HTTPStatus
+import socket
 from typing import Protocol
 
 import h11
@@ -18,6 +18,7 @@ import trio
 
 from relay.http.limits import Limits
 from relay.http.messages import Headers, Request, Response, StreamResponse
+from relay.http.writer import Writer, http_date, reason
 
 log = logging.getLogger("relay.http")
 
@@ -36,7 +37,10 @@ class App(Protocol):
 
 
 class Shutdown:
-    """Shared by a server's connections: once begun, idle connections close and busy ones finish."""
+    """Shared by a server's connections: once begun, idle connections close and busy ones finish.
+
+    Idle means waiting for a request's first byte: between keep-alive requests, or before the first.
+    """
 
     def __init__(self) -> None:
         self.begun = False
@@ -58,17 +62,6 @@ class Shutdown:
         self._idle.discard(scope)
 
 
-_date_cache: tuple[int, bytes] = (0, b"")
-
-
-def http_date() -> bytes:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode())
-    return _date_cache[1]
-
-
 class Connection:
     def __init__(self, stream: trio.SocketStream, app: App, limits: Limits, shutdown: Shutdown) -> None:
         self.stream = stream
@@ -78,6 +71,8 @@ class Connection:
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
         self.served = 0
         self.client_gone = False
+        with contextlib.suppress(OSError):  # small stream frames must leave at once (no Nagle delay)
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         try:
             host, port = stream.socket.getpeername()[:2]
             self.client = f"{host}:{port}"
@@ -105,61 +100,45 @@ class Connection:
     # ---- reading ------------------------------------------------------------------------------
 
     async def _read_request(self) -> Request | None:
-        conn = self.h11
-        if self.served and not conn.trailing_data[0]:
-            if not await self._wait_idle():
+        """The next request, or None when the connection should close (after an error answer, if any).
+
+        A new connection's head timeout runs from the accept; later heads' from their first byte.
+        Waiting for a first byte is idle time: it ends quietly, at its timeout or at shutdown.
+        """
+        if self.h11.trailing_data[0]:
+            deadline = trio.current_time() + self.limits.head_timeout  # pipelined: the head is on its way
+        elif self.served == 0:
+            deadline = trio.current_time() + self.limits.head_timeout
+            if not await self._wait_first_byte(deadline):
                 return None
-        with trio.move_on_after(self.limits.head_timeout) as scope:
-            event = await self._next_event()
+        else:
+            if not await self._wait_first_byte(trio.current_time() + self.limits.keepalive_timeout):
+                return None
+            deadline = trio.current_time() + self.limits.head_timeout
+        with trio.move_on_at(deadline) as scope:
+            head = await self._read_head()
         if scope.cancelled_caught:
-            if self.served == 0 and not conn.trailing_data[0]:
-                return None  # a connection that never said anything: close quietly
             return await self._refuse(408, "request head not received in time", None)
-        if isinstance(event, _Refused):
-            return await self._refuse(event.status, event.message, None)
-        if not isinstance(event, h11.Request):
+        if isinstance(head, _Refused):
+            return await self._refuse(head.status, head.message, None)
+        if head is None:
             return None  # ConnectionClosed
-        head = event
         path, _, query = head.target.decode("latin-1").partition("?")
-        length = _content_length(head.headers)
-        if length is not None and length > self.limits.max_body_bytes:
-            return await self._refuse(
-                413, f"request body of {length} bytes exceeds the limit of {self.limits.max_body_bytes} bytes", path
-            )
-        if conn.they_are_waiting_for_100_continue:
-            await self.stream.send_all(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        chunks: list[bytes] = []
-        size = 0
-        with trio.move_on_after(self.limits.body_timeout) as scope:
-            while True:
-                event = await self._next_event()
-                if isinstance(event, h11.Data):
-                    size += len(event.data)
-                    if size > self.limits.max_body_bytes:
-                        return await self._refuse(
-                            413, f"request body exceeds the limit of {self.limits.max_body_bytes} bytes", path
-                        )
-                    chunks.append(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-                elif isinstance(event, _Refused):
-                    return await self._refuse(event.status, event.message, path)
-                else:
-                    return None  # closed mid-body
-        if scope.cancelled_caught:
-            return await self._refuse(408, "request body not received in time", path)
+        body = await self._read_body(head, path)
+        if body is None:
+            return None
         return Request(
             method=head.method.decode("ascii"),
             path=path,
             query=query,
             headers=list(head.headers),
-            body=b"".join(chunks),
+            body=body,
             client=self.client,
         )
 
-    async def _wait_idle(self) -> bool:
-        """Wait for the first byte of the next request; False when the connection should close."""
-        with trio.CancelScope(deadline=trio.current_time() + self.limits.keepalive_timeout) as idle:
+    async def _wait_first_byte(self, deadline: float) -> bool:
+        """Wait for the first byte of a request; False at the deadline, at EOF or once shutdown begins."""
+        with trio.CancelScope(deadline=deadline) as idle:
             self.shutdown.watch_idle(idle)
             try:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
@@ -169,6 +148,56 @@ class Connection:
             return False
         self.h11.receive_data(data)
         return True
+
+    async def _read_head(self) -> h11.Request | _Refused | None:
+        """The request head, measured exactly: h11 itself checks the size only of an incomplete head."""
+        conn = self.h11
+        fed = len(conn.trailing_data[0])
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                return _Refused(exc.error_status_hint, _protocol_message(exc))
+            if event is not h11.NEED_DATA:
+                break
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+            fed += len(data)
+            conn.receive_data(data)
+        if not isinstance(event, h11.Request):
+            return None
+        if fed - len(conn.trailing_data[0]) > self.limits.max_head_bytes:
+            return _Refused(431, _HEAD_TOO_LARGE)
+        return event
+
+    async def _read_body(self, head: h11.Request, path: str) -> bytes | None:
+        """The whole body, or None once an error was answered (or the client left)."""
+        conn = self.h11
+        limit = self.limits.max_body_bytes
+        length = _content_length(head.headers)
+        if length is not None and length > limit:
+            return await self._refuse(413, f"request body of {length} bytes exceeds the limit of {limit} bytes", path)
+        if conn.they_are_waiting_for_100_continue:
+            await self.stream.send_all(
+                conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
+            )
+        chunks: list[bytes] = []
+        size = 0
+        with trio.move_on_after(self.limits.body_timeout) as scope:
+            while True:
+                event = await self._next_event()
+                if isinstance(event, h11.Data):
+                    size += len(event.data)
+                    if size > limit:
+                        return await self._refuse(413, f"request body exceeds the limit of {limit} bytes", path)
+                    chunks.append(event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    return b"".join(chunks)
+                elif isinstance(event, _Refused):
+                    return await self._refuse(event.status, event.message, path)
+                else:
+                    return None  # closed mid-body
+        assert scope.cancelled_caught
+        return await self._refuse(408, "request body not received in time", path)
 
     async def _next_event(self) -> h11.Event | type[h11.PAUSED] | _Refused:
         conn = self.h11
@@ -185,34 +214,45 @@ class Connection:
     # ---- answering -----------------------------------------------------------------------------
 
     async def _dispatch(self, request: Request) -> None:
-        writer = _Writer(self, request)
-        response: Response | None = None
+        writer = Writer(self, request)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch, nursery.cancel_scope)
             try:
-                response = await self.app.handle(request, writer)
-            except Exception:
-                log.exception("unhandled error in %s %s", request.method, request.path)
-                if writer.started:
-                    self.client_gone = True  # a truncated stream must not look complete
-                    nursery.cancel_scope.cancel()
-                    return
-                response = self.app.error(500, "internal error", request.path)
-            if writer.started:
-                await writer.finish()
-            else:
-                await writer.respond(response or self.app.error(500, "no response", request.path))
+                await self._answer(request, writer)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.client_gone = True
             nursery.cancel_scope.cancel()
 
-    async def _watch(self, scope: trio.CancelScope) -> None:
-        """Read the socket while a request is handled: EOF means the client left, so cancel."""
-        while len(self.h11.trailing_data[0]) < _WATCH_BUFFER:
-            data = await self.stream.receive_some(RECEIVE_SIZE)
-            if not data:
-                self.client_gone = True
-                scope.cancel()
+    async def _answer(self, request: Request, writer: Writer) -> None:
+        try:
+            response = await self.app.handle(request, writer)
+        except Exception:
+            if self.client_gone:
+                return  # a write failed because the client left: not a bug
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            if writer.started:
+                self.client_gone = True  # a truncated stream must not look complete
                 return
-            self.h11.receive_data(data)
+            response = self.app.error(500, "internal error", request.path)
+        if writer.started:
+            await writer.finish()
+        else:
+            await writer.respond(response or self.app.error(500, "no response", request.path))
+
+    async def _watch(self, scope: trio.CancelScope) -> None:
+        """Read the socket while a request is handled: EOF or a reset means the client left, so cancel."""
+        try:
+            while len(self.h11.trailing_data[0]) < _WATCH_BUFFER:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+                if not data:
+                    break
+                self.h11.receive_data(data)
+            else:
+                return  # enough of the next request is buffered: stop reading (TCP backpressure)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        self.client_gone = True
+        scope.cancel()
 
     def wants_close(self) -> bool:
         return self.shutdown.begun or self.served + 1 >= self.limits.max_requests_per_connection
@@ -247,54 +287,6 @@ class Connection:
         await trio.aclose_forcefully(self.stream)
 
 
-class _Writer:
-    """The connection's StreamResponse: the head goes out with the first chunk, in one write."""
-
-    def __init__(self, connection: Connection, request: Request) -> None:
-        self._c = connection
-        self._request = request
-        self._head = b""
-        self.started = False
-
-    def _headers(self, headers: Headers) -> list[tuple[bytes, bytes]]:
-        out = [(b"date", http_date()), *headers]
-        if self._request.id:
-            out.append((b"x-request-id", self._request.id.encode()))
-        if self._c.wants_close():
-            out.append((b"connection", b"close"))
-        return out
-
-    async def start(self, status: int, headers: Headers) -> None:
-        if self.started:
-            raise RuntimeError("response already started")
-        self.started = True
-        self._head = self._c.h11.send(
-            h11.Response(status_code=status, headers=self._headers(headers), reason=reason(status))
-        )
-
-    async def send(self, data: bytes) -> None:
-        if not data:
-            return
-        out = self._c.h11.send(h11.Data(data=data))
-        if self._head:
-            out, self._head = self._head + out, b""
-        await self._c.stream.send_all(out)
-
-    async def finish(self) -> None:
-        await self._c.stream.send_all(self._head + self._c.h11.send(h11.EndOfMessage()))
-        self._head = b""
-
-    async def respond(self, response: Response) -> None:
-        self.started = True
-        headers = self._headers(response.headers)
-        headers.append((b"content-length", str(len(response.body)).encode()))
-        conn = self._c.h11
-        out = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason(response.status)))
-        if response.body and self._request.method != "HEAD":
-            out += conn.send(h11.Data(data=response.body))
-        await self._c.stream.send_all(out + conn.send(h11.EndOfMessage()))
-
-
 class _Refused:
     __slots__ = ("message", "status")
 
@@ -310,18 +302,19 @@ def _content_length(headers: Headers) -> int | None:
     return None
 
 
+_HEAD_TOO_LARGE = "request head too large"
+
+
 def _protocol_message(exc: h11.RemoteProtocolError) -> str:
     if exc.error_status_hint == 431:
-        return "request head too large"
+        return _HEAD_TOO_LARGE
     return f"malformed HTTP request: {exc}"
 
 
-_REASONS = {int(s): s.phrase.encode() for s in HTTPStatus}
-
-
-def reason(status: int) -> bytes:
-    return _REASONS.get(status, b"")
-
-
 async def serve_connection(stream: trio.SocketStream, app: App, limits: Limits, shutdown: Shutdown) -> None:
-    await Connection(stream, app, limits, shutdown).run()
+    """Serve one accepted connection; a bug in it is logged and never stops the server."""
+    connection = Connection(stream, app, limits, shutdown)
+    try:
+        await connection.run()
+    except Exception:
+        log.exception("connection from %s failed", connection.client)

@@ -1,8 +1,9 @@
 """``relay serve --workers N``: N worker processes sharing one port through SO_REUSEPORT.
 
 The supervisor holds the port bound (not listening, so the kernel sends it no connections) and
-runs each worker as ``relay serve --worker-of PID``; a worker that dies is started again after a
-short pause. SIGTERM or SIGINT is passed on to every worker, which then shuts down gracefully.
+runs each worker as ``relay serve --reuse-port`` in its own process group; a worker that dies is
+started again after a short pause. SIGTERM or SIGINT is passed on to every worker, once, and each
+then shuts down gracefully.
 """
 
 from __future__ import annotations
@@ -20,29 +21,39 @@ _RESTART_PAUSE = 1.0
 
 
 def supervise(worker_argv: Sequence[str], count: int, grace: float) -> int:
-    stopping = False
+    stopping: int | None = None
+    signalled: set[int] = set()
+
+    def pass_on(signum: int) -> None:
+        for proc in procs:
+            if proc.poll() is None and proc.pid not in signalled:
+                signalled.add(proc.pid)
+                proc.send_signal(signum)
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
-        stopping = True
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signum)
+        stopping = signum
+        pass_on(signum)
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "relay", *worker_argv])
+        # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which passes it on
+        # once. (A worker that got it twice, from the terminal and from here, would stop at once.)
+        return subprocess.Popen([sys.executable, "-m", "relay", *worker_argv], process_group=0)
 
-    procs = [start() for _ in range(count)]
+    procs: list[subprocess.Popen[bytes]] = []
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    while not stopping:
+    for _ in range(count):
+        procs.append(start())
+    while stopping is None:
         time.sleep(0.2)
         for i, proc in enumerate(procs):
             code = proc.poll()
-            if code is not None and not stopping:
+            if code is not None and stopping is None:
                 log.error("worker %d exited with %d; starting it again", proc.pid, code)
                 time.sleep(_RESTART_PAUSE)
                 procs[i] = start()
+    pass_on(stopping)  # workers started while the signal arrived
     deadline = time.monotonic() + grace + 5
     for proc in procs:
         try:

@@ -45,14 +45,64 @@ class Directives:
     parallel: bool = False
 
 
+#: The largest number a directive takes (a chunk count, a delay in ms); larger values are clamped.
+MAX_DIRECTIVE = 1_000_000
+
+
 def parse_directives(text: str) -> Directives:
+    """The directives in ``text``; unknown names, missing values and a status that is not 4xx/5xx are ignored."""
     found: dict[str, Any] = {}
     fields = {f.name for f in attrs.fields(Directives)}
     for name, value in _DIRECTIVE.findall(text):
         if name not in fields:
             continue
-        found[name] = True if name == "parallel" else int(value) if value else None
+        if name == "parallel":
+            found[name] = True
+        elif name == "status":
+            found[name] = int(value) if value and 400 <= int(value) <= 599 else None
+        else:
+            found[name] = min(int(value), MAX_DIRECTIVE) if value else None
     return Directives(**{k: v for k, v in found.items() if v is not None})
+
+
+def problem(payload: Any) -> tuple[str | None, str] | None:
+    """What a real upstream would answer 400 to, as (param, message); None when the request is fine."""
+    if not isinstance(payload, dict):
+        return None, "the request body must be a JSON object"
+    if not isinstance(payload.get("model"), str):
+        return "model", "'model' must be a string"
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages", "'messages' must be a non-empty array"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            return f"messages[{i}]", f"'messages[{i}]' must be an object with a string 'role'"
+        if not isinstance(message.get("content"), (str, list, type(None))):
+            return f"messages[{i}].content", f"'messages[{i}].content' must be a string, an array or null"
+    if payload.get("stream") not in (None, True, False):
+        return "stream", "'stream' must be a boolean"
+    if not isinstance(payload.get("stream_options"), (dict, type(None))):
+        return "stream_options", "'stream_options' must be an object"
+    for name in ("max_tokens", "max_completion_tokens"):
+        limit = payload.get(name)
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            return name, f"'{name}' must be a positive integer"
+    tools = payload.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "tools", "'tools' must be an array"
+        for i, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                return f"tools[{i}].function", f"'tools[{i}].function' must be an object with a string 'name'"
+            if not isinstance(function.get("parameters"), (dict, type(None))):
+                return f"tools[{i}].function.parameters", f"'tools[{i}].function.parameters' must be an object"
+    choice = payload.get("tool_choice")
+    if choice is not None and choice not in ("none", "auto", "required"):
+        function = choice.get("function") if isinstance(choice, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            return "tool_choice", "'tool_choice' must be none, auto, required or {type: function, function: {name}}"
+    return None
 
 
 @attrs.frozen
@@ -139,7 +189,8 @@ def reply(payload: dict[str, Any], options: MockOptions) -> Reply:
 def _chosen_tools(tools: list[dict[str, Any]], choice: Any, parallel: bool) -> list[dict[str, Any]]:
     functions = [t["function"] for t in tools if isinstance(t["function"].get("name"), str)]
     if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
         named = [f for f in functions if f["name"] == name]
         if named:
             return named
@@ -151,21 +202,25 @@ def _arguments(schema: Any, prompt: str) -> str:
 
 
 def _example(schema: dict[str, Any], prompt: str) -> Any:
-    """A value that satisfies a simple JSON schema, derived from the prompt."""
-    if schema.get("enum"):
-        return schema["enum"][0]
+    """A value that satisfies a simple JSON schema, derived from the prompt; odd schemas get a string."""
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
     if "const" in schema:
         return schema["const"]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
-        properties = schema.get("properties") or {}
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return {}
         return {name: _example(sub if isinstance(sub, dict) else {}, prompt) for name, sub in properties.items()}
     if kind == "array":
         items = schema.get("items")
         return [_example(items if isinstance(items, dict) else {}, prompt)]
-    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), prompt[:200])
+    samples: dict[Any, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
+    return samples.get(kind, prompt[:200]) if isinstance(kind, str) else prompt[:200]
 
 
 def split(text: str, parts: int) -> list[str]:

@@ -32,8 +32,16 @@ async def play(reply: model.Reply, frames: Sequence[bytes]) -> AsyncIterator[byt
         yield frame
 
 
-async def answer(payload: dict[str, Any], options: MockOptions) -> tuple[int, Headers, bytes | AsyncIterator[bytes]]:
-    """The mock's answer to a Chat Completions body: status, headers, and a body or a frame stream."""
+async def answer(payload: Any, options: MockOptions) -> tuple[int, Headers, bytes | AsyncIterator[bytes]]:
+    """The mock's answer to a Chat Completions body: status, headers, and a body or a frame stream.
+
+    A body a real upstream would refuse gets a 400 in the OpenAI shape, naming the parameter.
+    """
+    refused = model.problem(payload)
+    if refused is not None:
+        param, message = refused
+        error = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
+        return 400, JSON, orjson.dumps(error)
     reply = model.reply(payload, options)
     if reply.first_byte_delay:
         await trio.sleep(reply.first_byte_delay)
@@ -71,8 +79,6 @@ class MockUpstream:
             payload = orjson.loads(request.body)
         except orjson.JSONDecodeError:
             return self.error(400, "body is not JSON", request.path)
-        if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
-            return self.error(400, "body must be an object with a model", request.path)
         status, headers, body = await answer(payload, self.options)
         if isinstance(body, bytes):
             return Response(status, body, headers)

@@ -12,22 +12,31 @@ import trio
 from relay.config import ChannelConfig, MockOptions
 from relay.errors import RelayError
 from relay.mock.server import answer
-from relay.upstream.client import make_client, upstream_errors
+from relay.upstream.errors import upstream_errors
+from relay.upstream.pool import Pool
 
 _CLOSE_GRACE = 1.0
 
 
 class Channel:
-    def __init__(self, config: ChannelConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: ChannelConfig, transport: httpx.AsyncBaseTransport) -> None:
         self.config = config
         self.name = config.name
-        self.base_url = f"mock://{config.name}" if config.type == "mock" else config.base_url.rstrip("/")
-        self._client = client
-        self._headers = {"content-type": "application/json", "user-agent": "relay"}
+        self.base_url = f"http://mock.invalid/{config.name}" if config.type == "mock" else config.base_url.rstrip("/")
+        self._transport = transport
+        headers = {"content-type": "application/json", "user-agent": "relay"}
         if config.api_key:
-            self._headers["authorization"] = f"Bearer {config.api_key}"
+            headers["authorization"] = f"Bearer {config.api_key}"
+        self._headers = httpx.Headers(headers)
         t = config.timeouts
-        self._timeout = httpx.Timeout(connect=t.connect, read=None, write=t.idle, pool=t.connect)
+        self._timeout = httpx.Timeout(connect=t.connect, read=None, write=t.idle, pool=t.connect).as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+
+    def url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self.base_url + path)
+        return url
 
     @asynccontextmanager
     async def post(self, path: str, body: bytes) -> AsyncIterator[httpx.Response]:
@@ -36,12 +45,12 @@ class Channel:
         Raises RelayError 502 or 504 when there is no answer; closes the upstream response (and its
         connection, if unread) however the caller leaves.
         """
-        request = self._client.build_request(
-            "POST", self.base_url + path, content=body, headers=self._headers, timeout=self._timeout
+        request = httpx.Request(
+            "POST", self.url(path), content=body, headers=self._headers, extensions={"timeout": self._timeout}
         )
         with trio.move_on_after(self.config.timeouts.first_byte) as first_byte:
             with upstream_errors(self.name):
-                response = await self._client.send(request, stream=True)
+                response = await self._transport.handle_async_request(request)
         if first_byte.cancelled_caught:
             raise RelayError(
                 504,
@@ -65,11 +74,19 @@ class MockTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         if not request.url.path.endswith("/chat/completions"):
-            message = f"mock channel has no route {request.url.path}"
-            return httpx.Response(404, stream=httpx.ByteStream(orjson.dumps({"error": {"message": message}})))
-        status, headers, content = await answer(orjson.loads(body), self.options)
+            return _error(404, f"mock channel has no route {request.url.path}")
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _error(400, "the request body is not JSON")
+        status, headers, content = await answer(payload, self.options)
         stream = httpx.ByteStream(content) if isinstance(content, bytes) else _Frames(content)
         return httpx.Response(status, headers=list(headers), stream=stream)
+
+
+def _error(status: int, message: str) -> httpx.Response:
+    error = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+    return httpx.Response(status, headers={"content-type": "application/json"}, content=orjson.dumps(error))
 
 
 class _Frames(httpx.AsyncByteStream):
@@ -84,8 +101,8 @@ class _Frames(httpx.AsyncByteStream):
         await self._frames.aclose()  # type: ignore[attr-defined]
 
 
-def build_channels(configs: Sequence[ChannelConfig]) -> tuple[httpx.AsyncClient, Mapping[str, Channel]]:
-    """The shared client (with a mock transport mounted per mock channel) and every channel by name."""
-    mounts = {f"mock://{c.name}": MockTransport(c.mock) for c in configs if c.type == "mock"}
-    client = make_client(mounts)
-    return client, {c.name: Channel(c, client) for c in configs}
+def build_channels(configs: Sequence[ChannelConfig]) -> tuple[Pool, Mapping[str, Channel]]:
+    """The shared upstream pool, and every channel by name (a mock channel gets its mock transport)."""
+    pool = Pool()
+    channels = {c.name: Channel(c, MockTransport(c.mock) if c.type == "mock" else pool) for c in configs}
+    return pool, channels

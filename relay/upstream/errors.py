@@ -1,33 +1,13 @@
-"""The shared httpx client, and the one place where httpx's exceptions become ``RelayError``s."""
+"""The one place where the upstream transport's exceptions (httpx's types) become ``RelayError``s."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
 from relay.errors import RelayError
-
-#: Upstream connections kept per process; a request beyond it waits (up to the connect timeout).
-MAX_CONNECTIONS = 1000
-#: Idle upstream connections kept open for reuse.
-MAX_KEEPALIVE = 200
-KEEPALIVE_EXPIRY = 30.0
-
-
-def make_client(mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> httpx.AsyncClient:
-    transport = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE, keepalive_expiry=KEEPALIVE_EXPIRY
-        ),
-        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        retries=0,
-    )
-    return httpx.AsyncClient(
-        transport=transport, mounts=dict(mounts or {}), trust_env=False, follow_redirects=False, timeout=None
-    )
 
 
 @contextmanager

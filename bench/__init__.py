@@ -1,0 +1,1 @@
+"""Relay's benchmark suite: ``python -m bench`` (see bench/README.md)."""
