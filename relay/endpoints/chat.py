@@ -10,7 +10,6 @@ that stops reading stops the upstream read.
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import httpx
@@ -40,17 +39,19 @@ async def completions(relay: Relay, request: Request, out: StreamResponse) -> Re
     route = resolve(relay.config.channels, info.model)
     channel = relay.channels[route.channel.name]
     body = openai_chat.encode_request(info, route.upstream_model, request.body)
-    exchange = Exchange(channel.name, route.channel.timeouts)
+    exchange = Exchange(channel)
     relayed = _Relayed(out, info.model, route.upstream_model, exchange)
     try:
-        async with AsyncExitStack() as stack:
-            upstream = await exchange.open(stack, channel.post("/chat/completions", body))
+        upstream = await exchange.open("/chat/completions", body)
+        try:
             if not _success(upstream.status_code):
                 return await _upstream_error(upstream, exchange)
             if not info.stream:
                 data = await exchange.read_body(upstream)
                 return Response(upstream.status_code, relayed.rename(data), JSON)
             await relayed.pump(upstream)
+        finally:
+            await exchange.close(upstream)
     except RelayError as error:
         if not out.started:
             raise

@@ -1,9 +1,11 @@
 """One h11 loop per connection: limits, timeouts, keep-alive, pipelining and the disconnect watch.
 
-The loop reads one request (head, then body), hands it to the application with a watcher task
-reading the socket, writes the answer, and starts the next cycle. Requests pipelined behind the
-current one wait in h11's buffer and are answered in order. A client that closes or resets its
-socket while its request is handled cancels the handler. docs/limits.md lists every limit.
+Two tasks per connection. The reader is the only one that reads the socket: it feeds h11, wakes
+the request loop when data arrives, and, when the client closes or resets its socket, cancels the
+request being handled. The request loop reads one request (head, then body) from h11, hands it to
+the application, writes the answer, and starts the next cycle. Requests pipelined behind the current
+one wait in h11's buffer and are answered in order; the reader reads at most ``_READ_AHEAD`` bytes
+the loop has not asked for, then stops (TCP backpressure). docs/limits.md lists every limit.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from relay.http.writer import Writer, http_date, reason
 log = logging.getLogger("relay.http")
 
 RECEIVE_SIZE = 64 * 1024
-#: Bytes of a pipelined next request the watcher buffers before it stops reading the socket.
-_WATCH_BUFFER = 64 * 1024
+#: Bytes the reader takes in that the request loop has not asked for yet (a pipelined request).
+_READ_AHEAD = 64 * 1024
 _LINGER_SECONDS = 1.0
 
 
@@ -71,6 +73,12 @@ class Connection:
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
         self.served = 0
         self.client_gone = False
+        #: The client closed or reset its side: h11 has been told, the running handler cancelled.
+        self.eof = False
+        self._arrived = trio.Event()
+        self._room = trio.Event()
+        self._ahead = 0
+        self._handling: trio.CancelScope | None = None
         with contextlib.suppress(OSError):  # small stream frames must leave at once (no Nagle delay)
             stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         try:
@@ -80,6 +88,17 @@ class Connection:
             self.client = "unknown"
 
     async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._reader)
+                try:
+                    await self._serve_requests()
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            await self._close()
+
+    async def _serve_requests(self) -> None:
         try:
             while True:
                 request = await self._read_request()
@@ -94,8 +113,39 @@ class Connection:
                 self.h11.start_next_cycle()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
-        finally:
-            await self._close()
+
+    # ---- the reader -----------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        """Read the socket into h11 for as long as the connection lives; at EOF or a reset, cancel."""
+        try:
+            while True:
+                while self._ahead >= _READ_AHEAD:
+                    self._room = trio.Event()
+                    await self._room.wait()
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+                if not data:
+                    break
+                self._ahead += len(data)
+                self.h11.receive_data(data)
+                self._arrived.set()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        self.eof = True
+        self.h11.receive_data(b"")
+        self._arrived.set()
+        if self._handling is not None:
+            self.client_gone = True
+            self._handling.cancel()
+
+    async def _more(self) -> None:
+        """Wait until the reader has fed h11 more bytes (or the end of the stream)."""
+        if self.eof:
+            return
+        self._ahead = 0
+        self._room.set()
+        self._arrived = trio.Event()
+        await self._arrived.wait()
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -104,6 +154,7 @@ class Connection:
 
         A new connection's head timeout runs from the accept; later heads' from their first byte.
         Waiting for a first byte is idle time: it ends quietly, at its timeout or at shutdown.
+        The body timeout runs from the end of the head.
         """
         if self.h11.trailing_data[0]:
             deadline = trio.current_time() + self.limits.head_timeout  # pipelined: the head is on its way
@@ -115,44 +166,43 @@ class Connection:
             if not await self._wait_first_byte(trio.current_time() + self.limits.keepalive_timeout):
                 return None
             deadline = trio.current_time() + self.limits.head_timeout
+        head: h11.Request | _Refused | None = None
         with trio.move_on_at(deadline) as scope:
             head = await self._read_head()
-        if scope.cancelled_caught:
-            return await self._refuse(408, "request head not received in time", None)
-        if isinstance(head, _Refused):
-            return await self._refuse(head.status, head.message, None)
-        if head is None:
-            return None  # ConnectionClosed
-        path, _, query = head.target.decode("latin-1").partition("?")
-        body = await self._read_body(head, path)
-        if body is None:
-            return None
-        return Request(
-            method=head.method.decode("ascii"),
-            path=path,
-            query=query,
-            headers=list(head.headers),
-            body=body,
-            client=self.client,
-        )
+            if not isinstance(head, h11.Request):
+                return await self._refuse(head.status, head.message, None) if head else None
+            path, _, query = head.target.decode("latin-1").partition("?")
+            scope.deadline = trio.current_time() + self.limits.body_timeout
+            body = await self._read_body(head, path)
+            if body is None:
+                return None
+            return Request(
+                method=head.method.decode("ascii"),
+                path=path,
+                query=query,
+                headers=list(head.headers),
+                body=body,
+                client=self.client,
+            )
+        if isinstance(head, h11.Request):
+            return await self._refuse(408, "request body not received in time", path)
+        return await self._refuse(408, "request head not received in time", None)
 
     async def _wait_first_byte(self, deadline: float) -> bool:
         """Wait for the first byte of a request; False at the deadline, at EOF or once shutdown begins."""
         with trio.CancelScope(deadline=deadline) as idle:
             self.shutdown.watch_idle(idle)
             try:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
+                await self._more()
             finally:
                 self.shutdown.unwatch_idle(idle)
-        if idle.cancelled_caught or not data:
-            return False
-        self.h11.receive_data(data)
-        return True
+        return not idle.cancelled_caught and not self.eof
 
     async def _read_head(self) -> h11.Request | _Refused | None:
         """The request head, measured exactly: h11 itself checks the size only of an incomplete head."""
         conn = self.h11
-        fed = len(conn.trailing_data[0])
+        before = len(conn.trailing_data[0])
+        fed = 0
         while True:
             try:
                 event = conn.next_event()
@@ -160,12 +210,12 @@ class Connection:
                 return _Refused(exc.error_status_hint, _protocol_message(exc))
             if event is not h11.NEED_DATA:
                 break
-            data = await self.stream.receive_some(RECEIVE_SIZE)
-            fed += len(data)
-            conn.receive_data(data)
+            waiting = len(conn.trailing_data[0])
+            await self._more()
+            fed += len(conn.trailing_data[0]) - waiting
         if not isinstance(event, h11.Request):
             return None
-        if fed - len(conn.trailing_data[0]) > self.limits.max_head_bytes:
+        if before + fed - len(conn.trailing_data[0]) > self.limits.max_head_bytes:
             return _Refused(431, _HEAD_TOO_LARGE)
         return event
 
@@ -182,22 +232,19 @@ class Connection:
             )
         chunks: list[bytes] = []
         size = 0
-        with trio.move_on_after(self.limits.body_timeout) as scope:
-            while True:
-                event = await self._next_event()
-                if isinstance(event, h11.Data):
-                    size += len(event.data)
-                    if size > limit:
-                        return await self._refuse(413, f"request body exceeds the limit of {limit} bytes", path)
-                    chunks.append(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    return b"".join(chunks)
-                elif isinstance(event, _Refused):
-                    return await self._refuse(event.status, event.message, path)
-                else:
-                    return None  # closed mid-body
-        assert scope.cancelled_caught
-        return await self._refuse(408, "request body not received in time", path)
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > limit:
+                    return await self._refuse(413, f"request body exceeds the limit of {limit} bytes", path)
+                chunks.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            elif isinstance(event, _Refused):
+                return await self._refuse(event.status, event.message, path)
+            else:
+                return None  # closed mid-body
 
     async def _next_event(self) -> h11.Event | type[h11.PAUSED] | _Refused:
         conn = self.h11
@@ -207,7 +254,7 @@ class Connection:
             except h11.RemoteProtocolError as exc:
                 return _Refused(exc.error_status_hint, _protocol_message(exc))
             if event is h11.NEED_DATA:
-                conn.receive_data(await self.stream.receive_some(RECEIVE_SIZE))
+                await self._more()
                 continue
             return event
 
@@ -215,13 +262,15 @@ class Connection:
 
     async def _dispatch(self, request: Request) -> None:
         writer = Writer(self, request)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch, nursery.cancel_scope)
+        with trio.CancelScope() as self._handling:
+            if self.eof:
+                self.client_gone = True
+                return  # the client left before its answer could start
             try:
                 await self._answer(request, writer)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self.client_gone = True
-            nursery.cancel_scope.cancel()
+        self._handling = None
 
     async def _answer(self, request: Request, writer: Writer) -> None:
         try:
@@ -238,21 +287,6 @@ class Connection:
             await writer.finish()
         else:
             await writer.respond(response or self.app.error(500, "no response", request.path))
-
-    async def _watch(self, scope: trio.CancelScope) -> None:
-        """Read the socket while a request is handled: EOF or a reset means the client left, so cancel."""
-        try:
-            while len(self.h11.trailing_data[0]) < _WATCH_BUFFER:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
-                if not data:
-                    break
-                self.h11.receive_data(data)
-            else:
-                return  # enough of the next request is buffered: stop reading (TCP backpressure)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        self.client_gone = True
-        scope.cancel()
 
     def wants_close(self) -> bool:
         return self.shutdown.begun or self.served + 1 >= self.limits.max_requests_per_connection

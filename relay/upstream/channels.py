@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
 
 import httpx
 import orjson
-import trio
 
 from relay.config import ChannelConfig, MockOptions
-from relay.errors import RelayError
 from relay.mock.server import answer
-from relay.upstream.errors import upstream_errors
 from relay.upstream.pool import Pool
-
-_CLOSE_GRACE = 1.0
 
 
 class Channel:
@@ -38,31 +32,16 @@ class Channel:
             url = self._urls[path] = httpx.URL(self.base_url + path)
         return url
 
-    @asynccontextmanager
-    async def post(self, path: str, body: bytes) -> AsyncIterator[httpx.Response]:
-        """POST ``body`` to ``path``; yields once the response head is in (within ``first_byte``).
+    async def send(self, path: str, body: bytes) -> httpx.Response:
+        """POST ``body`` to ``path``: the response once its head is in, its body still to read.
 
-        Raises RelayError 502 or 504 when there is no answer; closes the upstream response (and its
-        connection, if unread) however the caller leaves.
+        Timeouts are the caller's (``relay.upstream.exchange``); the caller must close the response,
+        which also closes the upstream connection when the body was not read to its end.
         """
         request = httpx.Request(
             "POST", self.url(path), content=body, headers=self._headers, extensions={"timeout": self._timeout}
         )
-        with trio.move_on_after(self.config.timeouts.first_byte) as first_byte:
-            with upstream_errors(self.name):
-                response = await self._transport.handle_async_request(request)
-        if first_byte.cancelled_caught:
-            raise RelayError(
-                504,
-                "timeout",
-                f"channel '{self.name}': no answer from the upstream within {self.config.timeouts.first_byte:g}s",
-                code="upstream_timeout",
-            )
-        try:
-            yield response
-        finally:
-            with trio.move_on_after(_CLOSE_GRACE, shield=True):
-                await response.aclose()
+        return await self._transport.handle_async_request(request)
 
 
 class MockTransport(httpx.AsyncBaseTransport):

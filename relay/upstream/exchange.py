@@ -1,5 +1,7 @@
 """One upstream exchange under its channel's timeouts: opening it, reading its chunks, its body, its end.
 
+All timeouts of an exchange live here; ``Channel.send`` only sends.
+
 The total timeout is a deadline, not a cancel scope around the whole exchange: each upstream wait
 ends at the sooner of its own timeout (first byte, idle gap) and the deadline, and the caller bounds
 its own writes to the client by the same deadline. So a write to the client is never cut in half
@@ -9,13 +11,12 @@ by a timeout meant for the upstream without the caller knowing.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
 import httpx
 import trio
 
-from relay.config import ChannelTimeouts
 from relay.errors import RelayError
+from relay.upstream.channels import Channel
 from relay.upstream.errors import upstream_errors
 
 #: Largest upstream answer (a whole body, or one stream event) held in memory.
@@ -23,14 +24,17 @@ MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 #: Seconds to wait, after a stream's terminal event, for the upstream to end its answer (so that its
 #: connection can be reused); the relay does not wait longer than this for bytes it would drop.
 DRAIN_AFTER_END = 1.0
+#: Seconds closing an upstream response may take (it is shielded from cancellation).
+CLOSE_GRACE = 1.0
 
 
 class Exchange:
-    def __init__(self, channel: str, timeouts: ChannelTimeouts) -> None:
-        self.channel = channel
-        self.timeouts = timeouts
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel.name
+        self.timeouts = channel.config.timeouts
+        self._send = channel.send
         #: ``trio.current_time()`` by which the whole exchange, stream included, must be over.
-        self.deadline = trio.current_time() + timeouts.total
+        self.deadline = trio.current_time() + self.timeouts.total
 
     def total_error(self) -> RelayError:
         return RelayError(
@@ -48,39 +52,63 @@ class Exchange:
             code="upstream_error",
         )
 
-    async def open(self, stack: AsyncExitStack, request: AbstractAsyncContextManager[httpx.Response]) -> httpx.Response:
-        """Enter ``request`` (a ``Channel.post``) on ``stack`` before the deadline."""
-        with trio.move_on_at(self.deadline):
-            return await stack.enter_async_context(request)
-        raise self.total_error()
+    async def open(self, path: str, body: bytes) -> httpx.Response:
+        """Send the request; the response once its head is in, within ``first_byte`` and the deadline.
 
-    async def next_chunk(self, chunks: AsyncIterator[bytes], *, started: bool = False) -> bytes | None:
-        """The next upstream chunk, None at the end; a 504 when the upstream is silent for ``idle``."""
-        idle = self.timeouts.idle
-        with trio.move_on_at(min(trio.current_time() + idle, self.deadline)):
-            with upstream_errors(self.channel, started=started):
-                return await anext(chunks, None)
-        if trio.current_time() >= self.deadline:
+        The caller must ``close`` the response however it leaves.
+        """
+        first_byte = trio.current_time() + self.timeouts.first_byte
+        with trio.move_on_at(min(first_byte, self.deadline)):
+            with upstream_errors(self.channel):
+                return await self._send(path, body)
+        if trio.current_time() < first_byte:
             raise self.total_error()
         raise RelayError(
             504,
             "timeout",
-            f"channel '{self.channel}': the upstream sent nothing for {idle:g}s",
+            f"channel '{self.channel}': no answer from the upstream within {self.timeouts.first_byte:g}s",
+            code="upstream_timeout",
+        )
+
+    async def close(self, response: httpx.Response) -> None:
+        """Close the response (and its connection, if its body was not read to the end), whatever happens."""
+        with trio.move_on_after(CLOSE_GRACE, shield=True):
+            await response.aclose()
+
+    def _idle_deadline(self) -> float:
+        return min(trio.current_time() + self.timeouts.idle, self.deadline)
+
+    def _silence_error(self) -> RelayError:
+        if trio.current_time() >= self.deadline:
+            return self.total_error()
+        return RelayError(
+            504,
+            "timeout",
+            f"channel '{self.channel}': the upstream sent nothing for {self.timeouts.idle:g}s",
             code="upstream_idle_timeout",
         )
 
+    async def next_chunk(self, chunks: AsyncIterator[bytes], *, started: bool = False) -> bytes | None:
+        """The next upstream chunk, None at the end; a 504 when the upstream is silent for ``idle``."""
+        with trio.move_on_at(self._idle_deadline()):
+            with upstream_errors(self.channel, started=started):
+                return await anext(chunks, None)
+        raise self._silence_error()
+
     async def read_body(self, response: httpx.Response) -> bytes:
+        """The whole body; ``idle`` bounds each wait for a chunk, the deadline all of them."""
         parts: list[bytes] = []
         size = 0
-        chunks = response.aiter_raw()
-        while True:
-            chunk = await self.next_chunk(chunks)
-            if chunk is None:
-                return b"".join(parts)
-            size += len(chunk)
-            if size > MAX_UPSTREAM_BODY:
-                raise self.too_large("the upstream answer")
-            parts.append(chunk)
+        with trio.CancelScope(deadline=self._idle_deadline()) as scope:
+            with upstream_errors(self.channel):
+                async for chunk in response.aiter_raw():
+                    size += len(chunk)
+                    if size > MAX_UPSTREAM_BODY:
+                        raise self.too_large("the upstream answer")
+                    parts.append(chunk)
+                    scope.deadline = self._idle_deadline()
+            return b"".join(parts)
+        raise self._silence_error()
 
     async def drain(self, chunks: AsyncIterator[bytes]) -> None:
         """Read, briefly, what the upstream still sends after its terminal event; failures are ignored."""
