@@ -1,4 +1,4 @@
-"""Relay's upstream transport: HTTP/1.1 over Trio with h11, keep-alive connections per origin.
+"""Relay's upstream transport: HTTP/1.1 over Trio (relay.upstream.http1), keep-alive connections per origin.
 
 It implements httpx's transport interface (``httpx.AsyncBaseTransport``), so the rest of Relay speaks
 httpx's ``Request`` and ``Response`` and its exception types. It replaces httpcore's pool, whose cost
@@ -22,11 +22,11 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
-import h11
 import httpx
 import trio
+
+from relay.upstream.http1 import END, NEED_DATA, Head, ProtocolError, ResponseParser, request_head
 
 #: Connections open at once, per process, idle ones included; a request beyond it waits for one.
 MAX_CONNECTIONS = 1000
@@ -40,23 +40,29 @@ Origin = tuple[bytes, str, int]
 
 
 class _Connection:
-    __slots__ = ("h11", "idle_since", "origin", "reused", "stream")
+    __slots__ = ("idle_since", "origin", "parser", "reused", "stream")
 
     def __init__(self, origin: Origin, stream: trio.abc.Stream) -> None:
         self.origin = origin
         self.stream = stream
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+        self.parser = ResponseParser()
         self.idle_since = 0.0
         self.reused = False
 
-    async def next_event(self) -> Any:
-        conn = self.h11
+    async def next_event(self) -> Head | bytes | object:
+        """The response's next head, body piece or END, reading the socket as needed."""
+        parser = self.parser
         while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await self.stream.receive_some(RECEIVE_SIZE))
-                continue
-            return event
+            try:
+                event = parser.next()
+            except ProtocolError as exc:
+                raise httpx.RemoteProtocolError(f"the upstream broke HTTP/1.1: {exc}") from exc
+            if event is not NEED_DATA:
+                return event
+            try:
+                parser.feed(await self.stream.receive_some(RECEIVE_SIZE))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                raise httpx.ReadError(f"the upstream connection failed: {exc}") from exc
 
     def closed_by_peer(self) -> bool:
         """Whether the upstream closed (or wrote to) this idle connection: then it cannot be reused."""
@@ -95,12 +101,13 @@ class Pool(httpx.AsyncBaseTransport):
         url = request.url
         origin: Origin = (url.raw_scheme, url.host, url.port or (443 if url.raw_scheme == b"https" else 80))
         timeouts = request.extensions.get("timeout", {})
-        body = await request.aread()
-        head = h11.Request(method=request.method.encode(), target=url.raw_path, headers=request.headers.raw)
+        try:
+            data = request_head(request.method.encode(), url.raw_path, request.headers.raw) + await request.aread()
+        except ValueError as exc:
+            raise httpx.LocalProtocolError(str(exc)) from exc
         while True:
             conn = await self._acquire(origin, timeouts)
             try:
-                data = conn.h11.send(head) + conn.h11.send(h11.Data(data=body)) + conn.h11.send(h11.EndOfMessage())
                 await conn.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 await self._discard(conn)
@@ -112,16 +119,16 @@ class Pool(httpx.AsyncBaseTransport):
                 raise
             break
         try:
-            event = await _mapped(conn.next_event())
-            while isinstance(event, h11.InformationalResponse):
-                event = await _mapped(conn.next_event())
+            event = await conn.next_event()
+            while isinstance(event, Head) and event.status < 200:
+                event = await conn.next_event()
         except BaseException:
             await self._discard(conn)
             raise
-        assert isinstance(event, h11.Response)
+        assert isinstance(event, Head)
         return httpx.Response(
-            event.status_code,
-            headers=list(event.headers),
+            event.status,
+            headers=event.headers,
             stream=_Body(self, conn),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason},
         )
@@ -187,13 +194,12 @@ class Pool(httpx.AsyncBaseTransport):
 
     def _release(self, conn: _Connection) -> bool:
         """Put a connection whose exchange is complete back to the idle stack; False if it must close."""
-        h = conn.h11
-        if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+        if not conn.parser.done or not conn.parser.reusable:
             return False
         stack = self._idle.setdefault(conn.origin, [])
         if len(stack) >= self._max_idle:
             return False
-        h.start_next_cycle()
+        conn.parser = ResponseParser()
         conn.idle_since = time.monotonic()
         stack.append(conn)
         return True
@@ -215,25 +221,15 @@ class _Body(httpx.AsyncByteStream):
         if conn is None:
             raise httpx.StreamClosed()
         while True:
-            event = await _mapped(conn.next_event())
-            if type(event) is h11.Data:
-                yield bytes(event.data)
-            elif type(event) is h11.EndOfMessage:
+            event = await conn.next_event()
+            if type(event) is bytes:
+                yield event
+            elif event is END:
                 return
             else:
-                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in the upstream answer")
+                raise httpx.RemoteProtocolError("a second response head in the upstream answer")
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not self._pool._release(conn):
             await self._pool._discard(conn)
-
-
-async def _mapped(awaitable: Any) -> Any:
-    """Await, with Trio's and h11's exceptions turned into httpx's."""
-    try:
-        return await awaitable
-    except h11.RemoteProtocolError as exc:
-        raise httpx.RemoteProtocolError(f"the upstream broke HTTP/1.1: {exc}") from exc
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-        raise httpx.ReadError(f"the upstream connection failed: {exc}") from exc
