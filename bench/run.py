@@ -375,6 +375,11 @@ def render(report: dict[str, Any]) -> str:
             f"   CPU per request: Relay {fig['relay_cpu_ms_per_request']:.3f} ms, "
             f"mock {fig['mock_cpu_ms_per_request']:.3f} ms, load generator {fig['loadgen_cpu_us_per_request']:.0f} us"
         )
+        lines.append(
+            f"   one-core capacity of a Relay worker (1 / its CPU per request): "
+            f"{1000 / fig['relay_cpu_ms_per_request']:.0f} req/s (derived, not measured: the mock and the load "
+            "generator share the other core, which caps the measured figure)"
+        )
     lines.append(
         f"   load generator ceiling (the same generator against a canned-answer server): {c['rps']:.0f} req/s, "
         f"load generator {_cores(c, 'loadgen')} cores, canned server {_cores(c, 'canned')} cores"

@@ -49,14 +49,18 @@ class _Connection:
         self.idle_since = 0.0
         self.reused = False
 
+    def next_buffered(self) -> Head | bytes | object:
+        """The response's next head, body piece, END or NEED_DATA from what was already read."""
+        try:
+            return self.parser.next()
+        except ProtocolError as exc:
+            raise httpx.RemoteProtocolError(f"the upstream broke HTTP/1.1: {exc}") from exc
+
     async def next_event(self) -> Head | bytes | object:
         """The response's next head, body piece or END, reading the socket as needed."""
         parser = self.parser
         while True:
-            try:
-                event = parser.next()
-            except ProtocolError as exc:
-                raise httpx.RemoteProtocolError(f"the upstream broke HTTP/1.1: {exc}") from exc
+            event = self.next_buffered()
             if event is not NEED_DATA:
                 return event
             try:
@@ -217,19 +221,28 @@ class _Body(httpx.AsyncByteStream):
         self._conn: _Connection | None = conn
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive: everything one socket read brought, in one piece."""
         conn = self._conn
         if conn is None:
             raise httpx.StreamClosed()
         while True:
             event = await conn.next_event()
-            if type(event) is bytes:
-                yield event
-            elif event is END:
+            if event is END:
                 return
-            else:
-                raise httpx.RemoteProtocolError("a second response head in the upstream answer")
+            pieces = [_body_piece(event)]
+            while type(event := conn.next_buffered()) is bytes:
+                pieces.append(event)
+            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if event is END:
+                return
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not self._pool._release(conn):
             await self._pool._discard(conn)
+
+
+def _body_piece(event: object) -> bytes:
+    if type(event) is not bytes:
+        raise httpx.RemoteProtocolError("a second response head in the upstream answer")
+    return event
