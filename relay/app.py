@@ -49,7 +49,7 @@ class Relay:
                 "%s %s %s %s %s %d %.1fms",
                 request.id,
                 request.client,
-                self.keyring.name_of(request),
+                request.principal,
                 request.method,
                 request.path,
                 status,

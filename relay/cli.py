@@ -83,19 +83,20 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         port = holder.getsockname()[1]
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        _ready(f"{shown} ({workers} workers)")
         worker_argv = ["serve", "--config", args.config, "--listen", shown, "--workers", "1", "--reuse-port"]
-        return supervise(worker_argv, workers, config.limits.shutdown_grace)
+        return supervise(
+            worker_argv, workers, config.limits.shutdown_grace, lambda: _ready(f"{shown} ({workers} workers)")
+        )
     sock = _bind(host, port, reuse_port=args.reuse_port, listen=True, backlog=config.limits.backlog)
     if sock is None:
         return 2
-    trio.run(_run_relay, Relay(config), sock, config.limits, not args.reuse_port)
+    trio.run(_run_relay, Relay(config), sock, config.limits)
     return 0
 
 
-async def _run_relay(app: Relay, sock: socket.socket, limits: Limits, announce: bool) -> None:
+async def _run_relay(app: Relay, sock: socket.socket, limits: Limits) -> None:
     try:
-        await run(app, sock, limits, on_ready=_ready if announce else None)
+        await run(app, sock, limits, on_ready=_ready)
     finally:
         await app.aclose()
 

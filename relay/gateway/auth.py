@@ -38,6 +38,7 @@ class Keyring:
         self._by_digest = {digest(k.key): Key(k.name, digest(k.key), k.models) for k in keys}
 
     def authenticate(self, request: Request) -> Key:
+        """The key the request presents; records its name as ``request.principal`` (never the secret)."""
         secret = presented_key(request)
         if secret is None:
             raise RelayError(
@@ -49,16 +50,10 @@ class Keyring:
         wanted = digest(secret)
         key = self._by_digest.get(wanted)
         if key is None or not hmac.compare_digest(key.digest, wanted):
+            request.principal = "(invalid)"
             raise RelayError(401, "authentication", "invalid API key", code="invalid_api_key")
+        request.principal = key.name
         return key
-
-    def name_of(self, request: Request) -> str:
-        """The name of the key a request presents, for logs: ``-`` when none, ``(invalid)`` when unknown."""
-        secret = presented_key(request)
-        if secret is None:
-            return "-"
-        key = self._by_digest.get(digest(secret))
-        return key.name if key is not None else "(invalid)"
 
 
 def presented_key(request: Request) -> str | None:

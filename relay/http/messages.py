@@ -30,6 +30,8 @@ class Request:
     params: dict[str, str] = attrs.field(factory=dict)
     #: Request id: echoed to the client as ``x-request-id``.
     id: str = ""
+    #: Who sent it, as the application established (for logs): ``-`` until then.
+    principal: str = "-"
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:

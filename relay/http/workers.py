@@ -3,24 +3,33 @@
 The supervisor holds the port bound (not listening, so the kernel sends it no connections) and
 runs each worker as ``relay serve --reuse-port`` in its own process group; a worker that dies is
 started again after a short pause. SIGTERM or SIGINT is passed on to every worker, once, and each
-then shuts down gracefully.
+then shuts down gracefully. The supervisor announces itself ready once every worker has said it
+listens; on Linux a worker whose supervisor dies (even by SIGKILL) gets SIGTERM, so none is orphaned.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 log = logging.getLogger("relay.workers")
 
 _RESTART_PAUSE = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
-def supervise(worker_argv: Sequence[str], count: int, grace: float) -> int:
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the supervisor dies."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def supervise(worker_argv: Sequence[str], count: int, grace: float, on_ready: Callable[[], None]) -> int:
     stopping: int | None = None
     signalled: set[int] = set()
 
@@ -38,13 +47,24 @@ def supervise(worker_argv: Sequence[str], count: int, grace: float) -> int:
     def start() -> subprocess.Popen[bytes]:
         # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which passes it on
         # once. (A worker that got it twice, from the terminal and from here, would stop at once.)
-        return subprocess.Popen([sys.executable, "-m", "relay", *worker_argv], process_group=0)
+        return subprocess.Popen(
+            [sys.executable, "-m", "relay", *worker_argv],
+            process_group=0,
+            stdout=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
+        )
 
     procs: list[subprocess.Popen[bytes]] = []
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for _ in range(count):
         procs.append(start())
+    for proc in procs:
+        assert proc.stdout is not None
+        if b"listening on" not in proc.stdout.readline():
+            log.error("worker %d did not start", proc.pid)
+    if stopping is None:
+        on_ready()
     while stopping is None:
         time.sleep(0.2)
         for i, proc in enumerate(procs):

@@ -79,3 +79,19 @@ async def test_ctrl_c_to_the_whole_group_still_lets_streams_finish(tmp_path):
                 rest = await client.body(head)
         assert rest.endswith(b"data: [DONE]\n\n")
         assert await exit_code(proc, 8) == 0
+
+
+async def test_ready_line_means_listening_and_workers_die_with_a_killed_supervisor(tmp_path):
+    config = write_config(tmp_path)
+    with process("serve", "--config", config, "--listen", "127.0.0.1:0", "--workers", "2") as (proc, address):
+        host, port = split_address(address)
+        assert await healthz_pid(host, port) is not None  # the first try, no waiting: the line meant it
+        pids = await wait_for_workers(host, port, 2)
+        assert len(pids) == 2, pids
+
+        proc.kill()  # SIGKILL: the supervisor cannot pass anything on
+        assert await exit_code(proc, 5) == -signal.SIGKILL
+        with trio.move_on_after(5):
+            while any(alive(pid) for pid in pids):
+                await trio.sleep(0.05)
+        assert not any(alive(pid) for pid in pids), "workers outlived their supervisor"
