@@ -47,3 +47,26 @@ def test_frame():
     assert frame(b"{}") == b"data: {}\n\n"
     assert frame(b"{}", b"ping") == b"event: ping\ndata: {}\n\n"
     assert Parser().feed(frame(b'{"x":2}', b"e"))[0].data == b'{"x":2}'
+
+
+def test_a_large_event_in_many_chunks_is_scanned_in_linear_time(monkeypatch):
+    """16 MiB in 64 KiB chunks: the bytes searched for event ends stay a small multiple of the stream."""
+    import relay.http.sse as sse_module
+
+    scanned = 0
+    real = sse_module._BLANK_LINE
+
+    class Counting:
+        def search(self, data, pos=0):
+            nonlocal scanned
+            found = real.search(data, pos)
+            scanned += (found.end() if found else len(data)) - pos
+            return found
+
+    monkeypatch.setattr(sse_module, "_BLANK_LINE", Counting())
+    payload = b"data: " + b"x" * (16 * 1024 * 1024) + b"\r\n\r\ndata: [DONE]\n\n"
+    parser = Parser()
+    events = [e for i in range(0, len(payload), 65536) for e in parser.feed(payload[i : i + 65536])]
+    assert [len(e.data) for e in events] == [16 * 1024 * 1024, 6]
+    assert parser.pending == 0
+    assert scanned < 3 * len(payload), f"{scanned} bytes searched for a {len(payload)}-byte stream"

@@ -28,10 +28,23 @@ class Event:
 
 class Parser:
     def __init__(self) -> None:
-        self._buffer = b""
+        #: Bytes of the event still incomplete, in the pieces they came in (joined once it completes).
+        self._pending: list[bytes] = []
+        self._pending_size = 0
 
     def feed(self, chunk: bytes) -> list[Event]:
-        buffer = self._buffer + chunk if self._buffer else chunk
+        if self._pending:
+            # A blank line is at most four bytes: only the new bytes and the three before them can
+            # hold one, so a large event costs linear time however many chunks it comes in.
+            tail = self._pending[-1][-3:] if len(self._pending[-1]) >= 3 else b"".join(self._pending)[-3:]
+            if _BLANK_LINE.search(tail + chunk) is None:
+                self._pending.append(chunk)
+                self._pending_size += len(chunk)
+                return []
+            buffer = b"".join(self._pending) + chunk
+            self._pending.clear()
+        else:
+            buffer = chunk
         events: list[Event] = []
         start = 0
         while True:
@@ -40,17 +53,22 @@ class Parser:
                 break
             events.append(_parse(buffer[start : end.start()], buffer[start : end.end()]))
             start = end.end()
-        self._buffer = buffer[start:]
+        rest = buffer[start:]
+        if rest:
+            self._pending.append(rest)
+        self._pending_size = len(rest)
         return events
 
     def close(self) -> bytes:
         """The bytes left over at end of stream: an unterminated event, which SSE discards."""
-        rest, self._buffer = self._buffer, b""
+        rest = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
         return rest
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        return self._pending_size
 
 
 def _parse(block: bytes, raw: bytes) -> Event:
