@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import IO
 
 import attrs
 import pytest
@@ -101,15 +102,22 @@ async def serve_relay(config: Config | None = None) -> AsyncIterator[Served]:
 
 
 @contextmanager
-def process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``python -m relay ARGS`` as its own process; yields it and its ``HOST:PORT`` once it listens."""
+def process(
+    *args: str, env: dict[str, str] | None = None, stderr: IO[str] | int = subprocess.DEVNULL, new_session: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m relay ARGS`` as its own process; yields it and its ``HOST:PORT`` once it listens.
+
+    ``new_session``: a session of its own, so ``os.killpg(proc.pid, …)`` is a terminal's Ctrl-C,
+    reaching every process of the group and none of the test's.
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "relay", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
+        start_new_session=new_session,
     )
     try:
         assert proc.stdout is not None
@@ -135,12 +143,18 @@ def mock_upstream() -> Iterator[str]:
         yield f"http://{address}"
 
 
-def openai_channel_config(base_url: str, *, extra: str = "") -> Config:
-    """A config whose channel is an OpenAI-compatible upstream at ``base_url`` (its /v1 is added)."""
-    return config_from(f"""
+def openai_channel_toml(
+    base_url: str,
+    *,
+    extra: str = "",
+    server: str = "access_log = false",
+    key_models: str = '["mock-*", "fast", "gpt-4o-mini"]',
+) -> str:
+    """A relay.toml whose channel is the OpenAI-compatible upstream at ``base_url`` (its /v1 is added)."""
+    return f"""
 [server]
 listen = "127.0.0.1:0"
-access_log = false
+{server}
 
 [[channels]]
 name = "upstream"
@@ -155,5 +169,10 @@ fast = "mock-1"
 [[keys]]
 name = "test"
 key = "{KEY}"
-models = ["mock-*", "fast", "gpt-4o-mini"]
-""")
+models = {key_models}
+"""
+
+
+def openai_channel_config(base_url: str, *, extra: str = "") -> Config:
+    """``openai_channel_toml`` loaded."""
+    return config_from(openai_channel_toml(base_url, extra=extra))

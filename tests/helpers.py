@@ -142,58 +142,11 @@ def relay_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 10
 @contextmanager
 def relay_with_stderr(config_path: Path, stderr_path: Path) -> Iterator[str]:
     """``relay serve`` as a subprocess whose stderr goes to a file; yields its base URL."""
-    with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--config", str(config_path), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            cwd=ROOT,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        yield "http://" + line.split("listening on", 1)[1].split()[0]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def openai_channel_toml(
-    base_url: str,
-    *,
-    extra: str = "",
-    server: str = "access_log = false",
-    key_models: str = '["mock-*", "fast", "gpt-4o-mini"]',
-) -> str:
-    """A relay.toml whose channel is the OpenAI-compatible upstream at ``base_url`` (its /v1 is added)."""
-    return f"""
-[server]
-listen = "127.0.0.1:0"
-{server}
-
-[[channels]]
-name = "upstream"
-type = "openai"
-base_url = "{base_url}/v1"
-api_key = "sk-upstream"
-models = ["mock-*", "gpt-4o-mini"]
-[channels.model_map]
-fast = "mock-1"
-{extra}
-
-[[keys]]
-name = "test"
-key = "{KEY}"
-models = {key_models}
-"""
+    with (
+        stderr_path.open("w") as stderr,
+        process("serve", "--config", str(config_path), "--listen", "127.0.0.1:0", stderr=stderr) as (_, address),
+    ):
+        yield f"http://{address}"
 
 
 MOCK_ARGS = ("mock-upstream", "--port", "0", "--quiet")

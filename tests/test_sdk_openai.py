@@ -7,8 +7,8 @@ import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from tests.conftest import KEY, process
-from tests.helpers import MOCK_ARGS, openai_channel_toml
+from tests.conftest import KEY, openai_channel_toml, process
+from tests.helpers import MOCK_ARGS
 
 WEATHER = {
     "type": "function",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import trio
 
-from tests.conftest import BASE_CONFIG, ROOT
+from tests.conftest import BASE_CONFIG, process
 
 
 def write_config(directory: Path, limits: str = "shutdown_grace = 5.0") -> str:
@@ -51,20 +50,5 @@ async def refused_within(host: str, port: int, seconds: float) -> bool:
 def session_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Like ``tests.conftest.process``, in a session of its own: ``os.killpg(proc.pid, …)`` is a
     terminal's Ctrl-C, reaching every process of the group and none of the test's."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        yield proc, line.split("listening on", 1)[1].split()[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with process(*args, new_session=True) as started:
+        yield started
