@@ -46,15 +46,7 @@ class ResponseReader:
 
     def __init__(self) -> None:
         self.buf = bytearray()
-        self.head_end = -1
-        self.body_end = -1
-        self.length = -1
-        self.chunked = False
-        self.close = False
-        self.status = 0
-        self.scan = 0
-        #: Index in ``buf`` of the first content-carrying event (streams, when ``find_content``), else -1.
-        self.content_at = -1
+        self.reset()
 
     def reset(self) -> None:
         self.buf.clear()
@@ -65,6 +57,7 @@ class ResponseReader:
         self.close = False
         self.status = 0
         self.scan = 0
+        #: Index in ``buf`` of the first content-carrying event (streams, when ``find_content``), else -1.
         self.content_at = -1
 
     def feed(self, data: bytes) -> bool:
