@@ -182,6 +182,21 @@ async def test_upstream_connection_lost_mid_stream_ends_with_an_error_event():
     assert_stream_ends_with_error(r, "upstream_error")
 
 
+async def test_an_upstream_error_event_is_the_last_word_of_its_stream():
+    upstream_error = {"error": {"message": "overloaded", "type": "server_error", "param": None, "code": "busy"}}
+
+    async def fail_mid_stream(request, out):
+        await out.start(200, SSE)
+        await out.send(sse_frame({"object": "chat.completion.chunk", "model": "mock-1", "choices": []}))
+        await out.send(sse_frame(upstream_error))  # then the upstream ends, without [DONE]
+
+    async with serve_app(Upstream(fail_mid_stream)) as up:
+        r = await ask(up.url, "hi", stream=True)
+    assert r.complete  # a clean end of the HTTP response
+    events = sse_data(r.body)
+    assert [json.loads(e).get("error") for e in events] == [None, upstream_error["error"]]  # no second error
+
+
 async def test_a_healthy_stream_is_unaffected(shared_mock_upstream):  # noqa: F811
     r = await ask(shared_mock_upstream, "mock:chunks=5 mock:delay_ms=20", stream=True, idle=0.5, total=2)
     assert r.status == 200 and r.complete

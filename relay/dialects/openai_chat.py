@@ -38,6 +38,17 @@ def encode_error(error: RelayError) -> tuple[int, Headers, bytes]:
     return error.status, headers, orjson.dumps(error_payload(error))
 
 
+def is_stream_error(data: bytes | None) -> bool:
+    """Whether a stream event's data is a mid-stream error (``{"error": …}``), as OpenAI sends them."""
+    if not data or b'"error"' not in data[:16]:
+        return False  # the usual chunk starts {"id":"chatcmpl-…: no parsing on the way
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and "error" in payload and "choices" not in payload
+
+
 def encode_stream_error(error: RelayError) -> bytes:
     """The last frame of a stream that failed after it started; the SDK raises on it."""
     return b"data: " + orjson.dumps(error_payload(error)) + b"\n\n"

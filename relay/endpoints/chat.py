@@ -75,9 +75,12 @@ class _Relayed:
     async def pump(self, upstream: httpx.Response) -> None:
         parser = sse.Parser()
         chunks = upstream.aiter_raw()
+        upstream_failed = False
         while True:
             chunk = await self.exchange.next_chunk(chunks, started=self.out.started)
             if chunk is None:
+                if upstream_failed:
+                    return  # the upstream's own error event ended the stream: it is the last word
                 raise RelayError(
                     502,
                     "upstream",
@@ -93,6 +96,7 @@ class _Relayed:
             done = False
             for event in events:
                 pieces.append(self._event(event))
+                upstream_failed = openai_chat.is_stream_error(event.data)
                 if event.data == b"[DONE]":
                     done = True
                     break  # nothing after the terminal event is forwarded
