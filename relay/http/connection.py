@@ -277,7 +277,7 @@ class Connection:
             response = await self.app.handle(request, writer)
         except Exception:
             if self.client_gone:
-                return  # a write failed because the client left: not a bug
+                return  # the client left, or a write to it was cut short: not a bug; the connection closes
             log.exception("unhandled error in %s %s", request.method, request.path)
             if writer.started:
                 self.client_gone = True  # a truncated stream must not look complete

@@ -11,7 +11,6 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import h11
-import trio
 
 from relay.http.messages import Headers, Request, Response
 
@@ -50,15 +49,22 @@ class Writer:
         out = self._c.h11.send(h11.Data(data=data))
         if self._head:
             out, self._head = self._head + out, b""
-        try:
-            await self._c.stream.send_all(out)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._c.client_gone = True
-            raise
+        await self._write(out)
 
     async def finish(self) -> None:
-        await self._c.stream.send_all(self._head + self._c.h11.send(h11.EndOfMessage()))
-        self._head = b""
+        head, self._head = self._head, b""
+        await self._write(head + self._c.h11.send(h11.EndOfMessage()))
+
+    async def _write(self, data: bytes) -> None:
+        """Write, or mark the connection unusable: h11 counts the bytes as sent even if they were not
+        (a write cut by cancellation, or by the client leaving), so nothing may follow them."""
+        done = False
+        try:
+            await self._c.stream.send_all(data)
+            done = True
+        finally:
+            if not done:
+                self._c.client_gone = True
 
     async def respond(self, response: Response) -> None:
         self.started = True
@@ -68,7 +74,7 @@ class Writer:
         out = conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason(response.status)))
         if response.body and self._request.method != "HEAD":
             out += conn.send(h11.Data(data=response.body))
-        await self._c.stream.send_all(out + conn.send(h11.EndOfMessage()))
+        await self._write(out + conn.send(h11.EndOfMessage()))
 
 
 _date_cache: tuple[int, bytes] = (0, b"")
