@@ -134,7 +134,7 @@ def interleaved(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             entry["latency_ms"] = summary_ms(total[name])
         out["paths"][name] = entry
-    if len(names) == 2:
+    if len(names) >= 2:
         samples = first if stream else total
         out["paired_difference_ms"] = paired_difference_ms(samples[names[0]], samples[names[1]])
     return out

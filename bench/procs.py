@@ -48,8 +48,9 @@ def affinity(cpus: set[int] | None) -> Callable[[], None] | None:
 class Server:
     """A server process that prints ``... listening on HOST:PORT`` on stdout once it accepts."""
 
-    def __init__(self, name: str, argv: Sequence[str], cpus: set[int] | None, log_dir: Path) -> None:
+    def __init__(self, name: str, argv: Sequence[str], cpus: set[int] | None, log_dir: Path, cwd: Path = ROOT) -> None:
         self.name = name
+        self.cwd = cwd
         self.argv = list(argv)
         self.cpus = cpus
         self.log_path = log_dir / f"{name}.log"
@@ -69,7 +70,7 @@ class Server:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
-                cwd=ROOT,
+                cwd=self.cwd,
                 bufsize=0,
                 preexec_fn=affinity(self.cpus),
             )

@@ -39,6 +39,8 @@ MOCK_CHUNKS = 8
 TARGET_ADDED_P50_MS = 1.0
 TARGET_ADDED_P99_MS = 2.0
 TARGET_RPS = 1500.0
+#: This tree's CPU per request over the baseline revision's (``--baseline``): passthrough within 5%.
+TARGET_BASELINE_RATIO = 1.05
 #: Cores used by foreign processes during a phase above which the run is flagged as noisy.
 NOISY_CORES = 0.15
 
@@ -56,6 +58,8 @@ class Settings:
     throughput_warmup_s: float
     throughput_duration_s: float
     ceiling_duration_s: float
+    #: A git revision whose Relay is measured beside this tree's, in the same run (``--baseline``).
+    baseline: str | None = None
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -72,6 +76,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         throughput_warmup_s=1.0 if quick else 2.0,
         throughput_duration_s=args.duration or (3.0 if quick else 10.0),
         ceiling_duration_s=2.0 if quick else 5.0,
+        baseline=args.baseline,
     )
 
 
@@ -132,6 +137,13 @@ def run(settings: Settings, plan: dict[str, set[int] | None], log_dir: Path, ser
     pids = {"relay": relay.pid, "mock": mock.pid}
     plain = [target("relay", relay, stream=False), target("direct", mock, stream=False)]
     streamed = [target("relay", relay, stream=True), target("direct", mock, stream=True)]
+    if settings.baseline:
+        baseline = Server("baseline", relay_argv, plan["relay"], log_dir, cwd=export(settings.baseline, log_dir))
+        servers.append(baseline)
+        baseline.start()
+        pids["baseline"] = baseline.pid
+        plain.append(target("baseline", baseline, stream=False))
+        streamed.append(target("baseline", baseline, stream=True))
     smoke_check(plain, stream=False)
     smoke_check(streamed, stream=True)
     results: dict[str, Any] = {}
@@ -151,7 +163,7 @@ def run(settings: Settings, plan: dict[str, set[int] | None], log_dir: Path, ser
 
     step(f"2/4 throughput, concurrency {settings.concurrency}")
     results["throughput"] = {}
-    for t in (plain[1], plain[0]):  # direct first, then through Relay
+    for t in (plain[1], plain[0], *plain[2:]):  # direct first, then through Relay (and its baseline)
         results["throughput"][t["name"]] = run_loadgen(
             throughput_spec(settings, t, pids, settings.throughput_duration_s), plan["loadgen"], timeout=120
         )
@@ -189,6 +201,17 @@ def run(settings: Settings, plan: dict[str, set[int] | None], log_dir: Path, ser
         if not server.alive():
             raise BenchError(f"{server.name} exited during the run: see {server.log_path}")
     return {"results": results, "relay_toml": config_text, "mock_argv": mock_argv[1:], "relay_argv": relay_argv[1:]}
+
+
+def export(revision: str, log_dir: Path) -> Path:
+    """The source tree of ``revision`` (``git archive``), for a baseline Relay run from that folder."""
+    folder = log_dir / "baseline"
+    folder.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise BenchError(f"--baseline {revision}: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
 
 
 def throughput_spec(settings: Settings, t: dict[str, Any], pids: dict[str, int], duration: float) -> dict[str, Any]:
@@ -283,6 +306,25 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "loadgen_cpu_us_per_request": _round(_cpu_ms_per_request(tput["direct"], "loadgen"), 1000),
         "loadgen_ceiling_rps": results["ceiling"]["rps"],
         "max_foreign_load_cores": max((load for _, load in foreign_load(results)), default=None),
+        **baseline_figures(results),
+    }
+
+
+def baseline_figures(results: dict[str, Any]) -> dict[str, Any]:
+    """This tree's Relay against the baseline revision's, measured in the same run (empty without one)."""
+    if "baseline" not in results["throughput"]:
+        return {}
+    lat = results["latency"]["paths"]
+    base_ms, direct_ms = filled(lat["baseline"]["latency_ms"]), filled(lat["direct"]["latency_ms"])
+    base_cpu = _cpu_ms_per_request(results["throughput"]["baseline"], "baseline")
+    relay_cpu = _cpu_ms_per_request(results["throughput"]["relay"], "relay")
+    base_rps = results["throughput"]["baseline"]["rps"]
+    return {
+        "baseline_added_latency_p50_ms": round(base_ms["p50"] - direct_ms["p50"], 4),
+        "baseline_rps": base_rps,
+        "baseline_cpu_ms_per_request": base_cpu,
+        "cpu_ratio_relay_to_baseline": round(relay_cpu / base_cpu, 3) if relay_cpu and base_cpu else None,
+        "rps_ratio_relay_to_baseline": round(results["throughput"]["relay"]["rps"] / base_rps, 3) if base_rps else None,
     }
 
 
@@ -314,6 +356,8 @@ def targets(fig: dict[str, Any]) -> list[dict[str, Any]]:
         ("added latency p99", fig["added_latency_p99_ms"], "ms", "<=", TARGET_ADDED_P99_MS),
         ("one worker, concurrency 64", fig["relay_rps"], "req/s", ">=", TARGET_RPS),
     ]
+    if fig.get("cpu_ratio_relay_to_baseline") is not None:
+        rows.append(("CPU/request vs baseline", fig["cpu_ratio_relay_to_baseline"], "x", "<=", TARGET_BASELINE_RATIO))
     out = []
     for name, value, unit, op, limit in rows:
         ok = value <= limit if op == "<=" else value >= limit
@@ -345,7 +389,10 @@ def render(report: dict[str, Any]) -> str:
         f"   {'':16}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'mean ms':>9}",
     ]
     lat = r["latency"]["paths"]
-    for name, label in (("direct", "direct to mock"), ("relay", "through Relay")):
+    paths = [("direct", "direct to mock"), ("relay", "through Relay")]
+    if "baseline" in lat:
+        paths.append(("baseline", "baseline Relay"))
+    for name, label in paths:
         s = filled(lat[name]["latency_ms"])
         lines.append(f"   {label:16}{s['p50']:9.3f}{s['p90']:9.3f}{s['p99']:9.3f}{s['mean']:9.3f}")
     pd = r["latency"]["paired_difference_ms"]
@@ -360,7 +407,7 @@ def render(report: dict[str, Any]) -> str:
         f"   {'':16}{'req/s':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}   CPU in cores: "
         f"{'relay':>6}{'mock':>6}{'loadgen':>8}{'other':>6}",
     ]
-    for name, label in (("direct", "direct to mock"), ("relay", "through Relay")):
+    for name, label in paths:
         t = r["throughput"][name]
         lines.append(
             f"   {label:16}{t['rps']:9.0f}{t['errors']:8d}{filled(t['latency_ms'])['p50']:9.2f}"
@@ -368,6 +415,12 @@ def render(report: dict[str, Any]) -> str:
             f"   {'':14}{_cores(t, 'relay'):>6}{_cores(t, 'mock'):>6}{_cores(t, 'loadgen'):>8}{_cores(t, 'other'):>6}"
         )
     c = r["ceiling"]
+    if "baseline_rps" in fig:
+        lines.append(
+            f"   this tree / baseline {cfg['baseline']}: req/s {fig['rps_ratio_relay_to_baseline']:.3f}x, "
+            f"CPU per request {fig['cpu_ratio_relay_to_baseline']:.3f}x "
+            f"({fig['relay_cpu_ms_per_request']:.3f} vs {fig['baseline_cpu_ms_per_request']:.3f} ms)"
+        )
     ratio = fig["rps_ratio_relay_to_direct"]
     lines.append(f"   Relay / direct: {ratio:.2f}" if ratio is not None else "   Relay / direct: n/a")
     if fig["relay_cpu_ms_per_request"] is not None:
@@ -391,7 +444,7 @@ def render(report: dict[str, Any]) -> str:
         f"   {'':16}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}   whole stream p50 ms",
     ]
     ttft = r["ttft"]["paths"]
-    for name, label in (("direct", "direct to mock"), ("relay", "through Relay")):
+    for name, label in paths:
         s = filled(ttft[name]["ttft_ms"])
         lines.append(
             f"   {label:16}{s['p50']:9.3f}{s['p90']:9.3f}{s['p99']:9.3f}   {filled(ttft[name]['stream_ms'])['p50']:.3f}"
@@ -455,6 +508,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="connections in the throughput test (64)")
     parser.add_argument("--duration", type=float, help="seconds per throughput measurement (10; quick 3)")
     parser.add_argument("--requests", type=int, help="requests per path at concurrency 1 (3000/2000; quick less)")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also measure the Relay of git revision REV, side by side in the same run"
+    )
     return parser.parse_args(argv)
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from relay.config import Config
-from relay.dialects import openai_chat
+from relay.dialects import anthropic, gemini, openai_chat
 from relay.errors import RelayError, kind_for_status
 from relay.gateway.auth import Keyring
 from relay.http.messages import Headers, Request, Response, StreamResponse
@@ -19,7 +19,11 @@ access = logging.getLogger("relay.access")
 log = logging.getLogger("relay")
 
 ErrorEncoder = Callable[[RelayError], tuple[int, Headers, bytes]]
-ENCODERS: dict[Dialect, ErrorEncoder] = {"openai": openai_chat.encode_error}
+ENCODERS: dict[Dialect, ErrorEncoder] = {
+    "openai": openai_chat.encode_error,
+    "anthropic": anthropic.encode_error,
+    "gemini": gemini.encode_error,
+}
 
 
 class Relay:
@@ -36,13 +40,13 @@ class Relay:
         request.id = os.urandom(12).hex()
         started = time.perf_counter()
         recorder = _Recorder(stream)
-        dialect: Dialect = "openai"
+        dialect: Dialect | None = None
         try:
             route, request.params = self.router.match(request.method, request.path)
-            dialect = route.dialect
+            dialect = route.dialect_for(request)
             response = await route.endpoint(self, request, recorder)
         except RelayError as error:
-            response = render(error, dialect)
+            response = render(error, dialect or self.router.dialect_of(request.path))
         if self._access_log:
             status = response.status if response is not None else recorder.status
             access.info(

@@ -65,9 +65,21 @@ class MockOptions:
     chunk_delay: float = 0.0
     #: Seconds before the answer starts (before the response head).
     first_byte_delay: float = 0.0
+    #: The API the in-process mock channel speaks: ``openai`` (with the channel's ``api``), ``anthropic``
+    #: or ``gemini``.
+    dialect: Literal["openai", "anthropic", "gemini"] = "openai"
 
 
-ChannelType = Literal["openai", "mock"]
+ChannelType = Literal["openai", "anthropic", "gemini", "mock"]
+#: Which OpenAI API an ``openai`` channel speaks when the client's own API does not decide it.
+OpenAIApi = Literal["chat", "responses"]
+
+#: ``base_url`` of each channel type when relay.toml gives none: as each provider's SDK takes it.
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
 
 
 @attrs.frozen
@@ -75,9 +87,17 @@ class ChannelConfig:
     name: str
     type: ChannelType
     models: tuple[str, ...]
+    #: Empty: the provider's own (``DEFAULT_BASE_URLS``).
     base_url: str = ""
     api_key: str = ""
     model_map: Mapping[str, str] = attrs.field(factory=dict)
+    #: ``openai`` channels: Chat Completions by default; Responses when the client used Responses or
+    #: this says ``responses``.
+    api: OpenAIApi = "chat"
+    #: ``gemini`` channels: the API version in the path (``/v1beta/models/…``).
+    api_version: str = "v1beta"
+    #: ``anthropic`` channels: the ``anthropic-version`` header sent upstream.
+    anthropic_version: str = "2023-06-01"
     timeouts: ChannelTimeouts = ChannelTimeouts()
     mock: MockOptions = MockOptions()
 
@@ -306,7 +326,7 @@ def _check(raw: Mapping[str, Any]) -> list[str]:
     for i, channel in channels:
         where = f"channels[{i}]"
         url = channel.get("base_url", "")
-        if channel.get("type") == "openai" and isinstance(url, str):
+        if channel.get("type") in DEFAULT_BASE_URLS and "base_url" in channel and isinstance(url, str):
             problem = url_problem(url)
             if problem:
                 problems.append(f"{where}.base_url: {problem}")

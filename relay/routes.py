@@ -14,14 +14,17 @@ from urllib.parse import unquote
 
 import attrs
 
-from relay.endpoints import chat, health, models
+from relay.endpoints import count, generate, health, models
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 
 if TYPE_CHECKING:
     from relay.app import Relay
 
-Dialect = Literal["openai"]
+#: The error shape of a route: ``openai_or_anthropic`` is the shared ``/v1/models``, Anthropic's when
+#: the request carries ``anthropic-version``.
+Dialect = Literal["openai", "anthropic", "gemini"]
+RouteDialect = Literal["openai", "anthropic", "gemini", "openai_or_anthropic"]
 Endpoint = Callable[["Relay", Request, StreamResponse], Awaitable[Response | None]]
 
 
@@ -31,18 +34,62 @@ class Route:
     path: str
     endpoint: Endpoint
     #: The dialect whose error shape this route's errors take.
-    dialect: Dialect = "openai"
+    dialect: RouteDialect = "openai"
+
+    def dialect_for(self, request: Request) -> Dialect:
+        if self.dialect == "openai_or_anthropic":
+            return "anthropic" if models.wants_anthropic(request) else "openai"
+        return self.dialect
+
+
+def _gemini(prefix: str, *, lists: bool) -> tuple[Route, ...]:
+    """Gemini's routes under ``prefix``; the model lists only where ``/models`` is Gemini's own."""
+    routes = (
+        Route("POST", prefix + "/models/{model}:generateContent", generate.generate_content, "gemini"),
+        Route("POST", prefix + "/models/{model}:streamGenerateContent", generate.stream_generate_content, "gemini"),
+        Route("POST", prefix + "/models/{model}:countTokens", count.gemini_count, "gemini"),
+    )
+    if lists:
+        routes += (
+            Route("GET", prefix + "/models", models.list_gemini_models, "gemini"),
+            Route("GET", prefix + "/models/{model:path}", models.get_gemini_model, "gemini"),
+        )
+    return routes
+
+
+def _anthropic(prefix: str) -> tuple[Route, ...]:
+    return (
+        Route("POST", prefix + "/v1/messages", generate.messages, "anthropic"),
+        Route("POST", prefix + "/v1/messages/count_tokens", count.anthropic_count, "anthropic"),
+    )
 
 
 ROUTES: tuple[Route, ...] = (
-    # OpenAI Chat Completions
-    Route("POST", "/v1/chat/completions", chat.completions),
-    Route("POST", "/chat/completions", chat.completions),
-    # OpenAI model lists
-    Route("GET", "/v1/models", models.list_models),
-    Route("GET", "/v1/models/{model:path}", models.get_model),
+    # OpenAI Chat Completions and Responses (also under Gemini's OpenAI-compatible prefix)
+    Route("POST", "/v1/chat/completions", generate.chat_completions),
+    Route("POST", "/chat/completions", generate.chat_completions),
+    Route("POST", "/v1beta/openai/chat/completions", generate.chat_completions),
+    Route("POST", "/v1/responses", generate.responses),
+    Route("POST", "/responses", generate.responses),
+    Route("POST", "/v1/responses/input_tokens", count.responses_count),
+    Route("POST", "/responses/input_tokens", count.responses_count),
+    # Anthropic Messages, also under /claude
+    *_anthropic(""),
+    *_anthropic("/claude"),
+    # Gemini: /v1beta, /v1 (the SDK may call either) and /gemini/{version}. Before the model lists,
+    # so that /v1/models/{model}:generateContent is not taken for a model named "…:generateContent".
+    *_gemini("/v1beta", lists=True),
+    *_gemini("/v1", lists=False),
+    *_gemini("/gemini/{version}", lists=True),
+    # Model lists: OpenAI's shape, Anthropic's on request
+    Route("GET", "/v1/models", models.list_models, "openai_or_anthropic"),
+    Route("GET", "/v1/models/{model:path}", models.get_model, "openai_or_anthropic"),
     Route("GET", "/models", models.list_models),
     Route("GET", "/models/{model:path}", models.get_model),
+    Route("GET", "/v1beta/openai/models", models.list_models),
+    Route("GET", "/v1beta/openai/models/{model:path}", models.get_model),
+    Route("GET", "/claude/v1/models", models.list_models, "anthropic"),
+    Route("GET", "/claude/v1/models/{model:path}", models.get_model, "anthropic"),
     # Operations
     Route("GET", "/healthz", health.healthz),
 )
@@ -82,9 +129,14 @@ class Router:
         return route, params
 
     def dialect_of(self, path: str) -> Dialect:
-        """The dialect of the routes at ``path`` (OpenAI for unknown paths)."""
+        """The error dialect at ``path``: its routes', else the one its prefix suggests (OpenAI's by default)."""
         methods, _ = self._lookup(path)
-        return next(iter(methods.values())).dialect if methods else "openai"
+        if methods:
+            dialect = next(iter(methods.values())).dialect
+            return "openai" if dialect == "openai_or_anthropic" else dialect
+        if path.startswith(("/v1beta/", "/gemini/")) and not path.startswith("/v1beta/openai/"):
+            return "gemini"
+        return "anthropic" if path.startswith(("/claude/", "/v1/messages")) else "openai"
 
     def _lookup(self, path: str) -> tuple[dict[str, Route] | None, dict[str, str]]:
         methods = self._static.get(path)

@@ -9,6 +9,7 @@ import trio
 
 from relay.config import MockOptions
 from relay.mock import model
+from relay.mock import wire_chat as chat
 from relay.mock.server import answer, play
 
 OPTIONS = MockOptions(chunks=4)
@@ -40,8 +41,8 @@ def request(text: str = "hello", **extra) -> dict:
 
 
 def stream_chunks(payload: dict, options: MockOptions = OPTIONS) -> list[dict]:
-    reply = model.reply(payload, options)
-    frames = model.chat_chunks(reply, payload["model"], model.wants_usage(payload))
+    reply = chat.reply(payload, options)
+    frames = chat.chat_chunks(reply, payload["model"], chat.wants_usage(payload))
     assert frames[-1] == b"data: [DONE]\n\n"
     assert all(f.startswith(b"data: ") and f.endswith(b"\n\n") for f in frames)
     return [json.loads(f[6:]) for f in frames[:-1]]
@@ -52,16 +53,16 @@ def stream_chunks(payload: dict, options: MockOptions = OPTIONS) -> list[dict]:
 
 def test_same_request_same_bytes():
     for payload in (request("same"), request("same", tools=[WEATHER]), request("same", max_tokens=2)):
-        first = model.reply(payload, OPTIONS)
-        again = model.reply(json.loads(json.dumps(payload)), OPTIONS)
+        first = chat.reply(payload, OPTIONS)
+        again = chat.reply(json.loads(json.dumps(payload)), OPTIONS)
         assert first == again
-        assert model.chat_completion(first, "mock-1") == model.chat_completion(again, "mock-1")
-        assert model.chat_chunks(first, "mock-1", True) == model.chat_chunks(again, "mock-1", True)
+        assert chat.chat_completion(first, "mock-1") == chat.chat_completion(again, "mock-1")
+        assert chat.chat_chunks(first, "mock-1", True) == chat.chat_chunks(again, "mock-1", True)
 
 
 def test_another_request_another_id():
-    assert model.reply(request("one"), OPTIONS).id != model.reply(request("two"), OPTIONS).id
-    assert model.reply(request("one"), OPTIONS).id != model.reply(request("one", temperature=0), OPTIONS).id
+    assert chat.reply(request("one"), OPTIONS).id != chat.reply(request("two"), OPTIONS).id
+    assert chat.reply(request("one"), OPTIONS).id != chat.reply(request("one", temperature=0), OPTIONS).id
 
 
 def test_echo_of_the_last_user_message():
@@ -74,17 +75,17 @@ def test_echo_of_the_last_user_message():
             {"role": "user", "content": [{"type": "text", "text": "part one"}, {"type": "image_url"}, {"text": "two"}]},
         ],
     }
-    reply = model.reply(payload, OPTIONS)
+    reply = chat.reply(payload, OPTIONS)
     assert reply.text == "Echo: part one two"
     assert reply.finish_reason == "stop" and reply.tool_calls == ()
-    body = json.loads(model.chat_completion(reply, "alias"))
+    body = json.loads(chat.chat_completion(reply, "alias"))
     assert body["model"] == "alias"
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Echo: part one two", "refusal": None}
 
 
 def test_no_user_message_gets_a_greeting():
-    reply = model.reply({"model": "m", "messages": [{"role": "system", "content": "x"}]}, OPTIONS)
+    reply = chat.reply({"model": "m", "messages": [{"role": "system", "content": "x"}]}, OPTIONS)
     assert reply.text == "Hello from the mock model."
 
 
@@ -92,7 +93,7 @@ def test_no_user_message_gets_a_greeting():
 
 
 def test_tool_call_arguments_follow_the_schema():
-    reply = model.reply(request("Paris", tools=[WEATHER]), OPTIONS)
+    reply = chat.reply(request("Paris", tools=[WEATHER]), OPTIONS)
     assert reply.finish_reason == "tool_calls" and reply.text == ""
     (call,) = reply.tool_calls
     assert call.name == "get_weather"
@@ -108,7 +109,7 @@ def test_tool_call_arguments_follow_the_schema():
         "kind": "forecast",
         "where": {"zip": "Paris"},
     }
-    body = json.loads(model.chat_completion(reply, "m"))
+    body = json.loads(chat.chat_completion(reply, "m"))
     message = body["choices"][0]["message"]
     assert message["content"] is None
     assert message["tool_calls"] == [
@@ -118,16 +119,16 @@ def test_tool_call_arguments_follow_the_schema():
 
 
 def test_tool_choice():
-    assert model.reply(request(tools=[WEATHER, CLOCK]), OPTIONS).tool_calls[0].name == "get_weather"
+    assert chat.reply(request(tools=[WEATHER, CLOCK]), OPTIONS).tool_calls[0].name == "get_weather"
     named = {"type": "function", "function": {"name": "get_time"}}
-    (call,) = model.reply(request(tools=[WEATHER, CLOCK], tool_choice=named), OPTIONS).tool_calls
+    (call,) = chat.reply(request(tools=[WEATHER, CLOCK], tool_choice=named), OPTIONS).tool_calls
     assert (call.name, call.arguments) == ("get_time", "{}")
-    none = model.reply(request("hi", tools=[WEATHER], tool_choice="none"), OPTIONS)
+    none = chat.reply(request("hi", tools=[WEATHER], tool_choice="none"), OPTIONS)
     assert none.tool_calls == () and none.text == "Echo: hi"
 
 
 def test_parallel_calls_every_tool_with_distinct_ids():
-    reply = model.reply(request("mock:parallel", tools=[WEATHER, CLOCK]), OPTIONS)
+    reply = chat.reply(request("mock:parallel", tools=[WEATHER, CLOCK]), OPTIONS)
     assert [c.name for c in reply.tool_calls] == ["get_weather", "get_time"]
     assert len({c.id for c in reply.tool_calls}) == 2
 
@@ -159,7 +160,7 @@ def test_tool_result_gets_text():
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         ],
     }
-    reply = model.reply(payload, OPTIONS)
+    reply = chat.reply(payload, OPTIONS)
     assert reply.tool_calls == ()
     assert (reply.text, reply.finish_reason) == ("Tool said: sunny", "stop")
 
@@ -167,7 +168,7 @@ def test_tool_result_gets_text():
 def test_odd_schemas_still_give_json():
     odd = {"type": "object", "properties": {"a": {"properties": [1]}, "b": {"enum": 5}, "c": {"type": {}}}}
     tool = {"type": "function", "function": {"name": "f", "parameters": odd}}
-    (call,) = model.reply(request("q", tools=[tool]), OPTIONS).tool_calls
+    (call,) = chat.reply(request("q", tools=[tool]), OPTIONS).tool_calls
     assert json.loads(call.arguments) == {"a": {}, "b": "q", "c": "q"}
 
 
@@ -175,12 +176,12 @@ def test_odd_schemas_still_give_json():
 
 
 def test_max_tokens_cuts_with_finish_reason_length():
-    reply = model.reply(request("x" * 100, max_tokens=3), OPTIONS)
+    reply = chat.reply(request("x" * 100, max_tokens=3), OPTIONS)
     assert reply.finish_reason == "length"
     assert reply.completion_tokens == 3
     assert reply.text == ("Echo: " + "x" * 100)[:12]
-    assert model.reply(request("x" * 100, max_completion_tokens=2, max_tokens=50), OPTIONS).completion_tokens == 2
-    roomy = model.reply(request("short", max_tokens=100), OPTIONS)
+    assert chat.reply(request("x" * 100, max_completion_tokens=2, max_tokens=50), OPTIONS).completion_tokens == 2
+    roomy = chat.reply(request("short", max_tokens=100), OPTIONS)
     assert roomy.finish_reason == "stop" and roomy.text == "Echo: short"
 
 
@@ -191,14 +192,14 @@ def test_usage_sums():
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    reply = model.reply(payload, OPTIONS)
+    reply = chat.reply(payload, OPTIONS)
     assert reply.prompt_tokens == (2 + 3) + (math.ceil(11 / 4) + 3)
     assert reply.completion_tokens == math.ceil(len("Echo: hello world") / 4)
-    usage = model.usage(reply)
+    usage = chat.usage(reply)
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     chunks = stream_chunks(payload)
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == usage
-    assert json.loads(model.chat_completion(reply, "m"))["usage"] == usage
+    assert json.loads(chat.chat_completion(reply, "m"))["usage"] == usage
     assert "usage" not in chunks[0]
     assert "usage" not in stream_chunks({**payload, "stream_options": None})[-1]
 
@@ -238,9 +239,9 @@ def test_directives_parsing():
 
 def test_directives_steer_the_reply_over_the_options():
     options = MockOptions(chunks=8, chunk_delay=0.5, first_byte_delay=0.25)
-    default = model.reply(request("x"), options)
+    default = chat.reply(request("x"), options)
     assert (default.chunks, default.chunk_delay, default.first_byte_delay) == (8, 0.5, 0.25)
-    steered = model.reply(request("mock:chunks=2 mock:delay_ms=10 mock:first_byte_ms=0"), options)
+    steered = chat.reply(request("mock:chunks=2 mock:delay_ms=10 mock:first_byte_ms=0"), options)
     assert (steered.chunks, steered.chunk_delay, steered.first_byte_delay) == (2, 0.01, 0.0)
 
 
@@ -253,7 +254,7 @@ def test_directives_come_from_the_last_user_message_only():
             {"role": "user", "content": "fine"},
         ],
     }
-    assert model.reply(payload, OPTIONS).directives.status is None
+    assert chat.reply(payload, OPTIONS).directives.status is None
 
 
 async def test_status_directive_answers_an_error():
@@ -264,9 +265,9 @@ async def test_status_directive_answers_an_error():
 
 async def test_play_drops_and_stalls():
     frames = [b"a", b"b", b"c", b"d"]
-    reply = model.reply(request("mock:drop_after=2"), OPTIONS)
+    reply = chat.reply(request("mock:drop_after=2"), OPTIONS)
     assert [f async for f in play(reply, frames)] == [b"a", b"b"]
-    reply = model.reply(request("mock:stall_after=3"), OPTIONS)
+    reply = chat.reply(request("mock:stall_after=3"), OPTIONS)
     got = []
     with trio.move_on_after(0.2) as scope:
         async for frame in play(reply, frames):
@@ -294,14 +295,14 @@ async def test_play_drops_and_stalls():
     ],
 )
 async def test_requests_a_real_upstream_refuses_get_400(payload, param):
-    assert model.problem(payload)[0] == param
+    assert chat.problem(payload)[0] == param
     status, _, body = await answer(payload, OPTIONS)
     assert status == 400
     assert json.loads(body)["error"]["param"] == param
 
 
 def test_a_good_request_has_no_problem():
-    assert model.problem(request("x", tools=[WEATHER], tool_choice="auto", max_tokens=5, stream=None)) is None
+    assert chat.problem(request("x", tools=[WEATHER], tool_choice="auto", max_tokens=5, stream=None)) is None
 
 
 def test_bare_mock_upstream_streams(mock_upstream):

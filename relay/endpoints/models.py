@@ -1,7 +1,16 @@
-"""Model lists in the OpenAI shape, from the channels, filtered by the key's allow-list."""
+"""Model lists in each dialect's shape, from the channels, filtered by the key's allow-list.
+
+- OpenAI: ``{"object": "list", "data": [{id, object, created, owned_by}]}``.
+- Anthropic (``GET /v1/models`` with an ``anthropic-version`` header, and under ``/claude``):
+  ``{"data": [{type, id, display_name, created_at}], "has_more", "first_id", "last_id"}``, paged by
+  ``limit`` (default 20, 1 to 1000), ``after_id`` and ``before_id``.
+- Gemini: ``{"models": [{name: "models/…", displayName, supportedGenerationMethods}], "nextPageToken"}``,
+  paged by ``pageSize`` (default 50, at most 1000) and ``pageToken``.
+"""
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any
 
 from relay.errors import RelayError
@@ -13,17 +22,51 @@ if TYPE_CHECKING:
 
 #: ``created`` of every listed model: Relay does not know when a provider made a model.
 CREATED = 0
+CREATED_AT = "1970-01-01T00:00:00Z"
+GEMINI_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+
+
+def wants_anthropic(request: Request) -> bool:
+    """The Anthropic SDK sends ``anthropic-version``: on the shared ``/v1/models`` it asks for its shape."""
+    return request.header(b"anthropic-version") is not None or request.path.startswith("/claude/")
 
 
 async def list_models(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    key = relay.keyring.authenticate(request)
-    data = [_model(relay, name) for name in listed_models(relay.config.channels) if key.allows(name)]
-    return Response.json(200, {"object": "list", "data": data})
+    names = _visible(relay, request)
+    if wants_anthropic(request):
+        return Response.json(200, _anthropic_page(names, request))
+    return Response.json(200, {"object": "list", "data": [_openai(relay, name) for name in names]})
 
 
 async def get_model(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    name = _known(relay, request, request.params["model"])
+    if wants_anthropic(request):
+        return Response.json(200, _anthropic(name))
+    return Response.json(200, _openai(relay, name))
+
+
+async def list_gemini_models(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    names = _visible(relay, request)
+    query = request.query_params()
+    size = _int_param(query.get("pageSize"), "pageSize", default=50, low=1, high=1000)
+    start = _page_token(query.get("pageToken"))
+    page: dict[str, Any] = {"models": [_gemini(name) for name in names[start : start + size]]}
+    if start + size < len(names):
+        page["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+    return Response.json(200, page)
+
+
+async def get_gemini_model(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    return Response.json(200, _gemini(_known(relay, request, request.params["model"].removeprefix("models/"))))
+
+
+def _visible(relay: Relay, request: Request) -> list[str]:
     key = relay.keyring.authenticate(request)
-    name = request.params["model"]
+    return [name for name in listed_models(relay.config.channels) if key.allows(name)]
+
+
+def _known(relay: Relay, request: Request, name: str) -> str:
+    key = relay.keyring.authenticate(request)
     if not key.allows(name) or _owner(relay, name) is None:
         raise RelayError(
             404,
@@ -32,7 +75,7 @@ async def get_model(relay: Relay, request: Request, out: StreamResponse) -> Resp
             param="model",
             code="model_not_found",
         )
-    return Response.json(200, _model(relay, name))
+    return name
 
 
 def _owner(relay: Relay, name: str) -> str | None:
@@ -42,5 +85,58 @@ def _owner(relay: Relay, name: str) -> str | None:
     return None
 
 
-def _model(relay: Relay, name: str) -> dict[str, Any]:
+def _openai(relay: Relay, name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": CREATED, "owned_by": _owner(relay, name) or "relay"}
+
+
+def _anthropic(name: str) -> dict[str, Any]:
+    return {"type": "model", "id": name, "display_name": name, "created_at": CREATED_AT}
+
+
+def _gemini(name: str) -> dict[str, Any]:
+    return {"name": f"models/{name}", "displayName": name, "supportedGenerationMethods": list(GEMINI_METHODS)}
+
+
+def _anthropic_page(names: list[str], request: Request) -> dict[str, Any]:
+    query = request.query_params()
+    limit = _int_param(query.get("limit"), "limit", default=20, low=1, high=1000)
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None and before is not None:
+        raise RelayError(400, "invalid_request", "give after_id or before_id, not both", param="before_id")
+    if after is not None:
+        rest = names[names.index(after) + 1 :] if after in names else []
+        page = rest[:limit]
+        has_more = len(rest) > limit
+    elif before is not None:
+        rest = names[: names.index(before)] if before in names else []
+        page = rest[-limit:]
+        has_more = len(rest) > limit
+    else:
+        page = names[:limit]
+        has_more = len(names) > limit
+    return {
+        "data": [_anthropic(name) for name in page],
+        "has_more": has_more,
+        "first_id": page[0] if page else None,
+        "last_id": page[-1] if page else None,
+    }
+
+
+def _int_param(raw: str | None, name: str, *, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise RelayError(400, "invalid_request", f"'{name}' must be an integer from {low} to {high}", param=name)
+    return int(raw)
+
+
+def _page_token(raw: str | None) -> int:
+    if not raw:
+        return 0
+    try:
+        value = base64.urlsafe_b64decode(raw.encode()).decode()
+    except ValueError:
+        value = ""
+    if not value.isdigit():
+        raise RelayError(400, "invalid_request", "'pageToken' is not a token this server gave", param="pageToken")
+    return int(value)

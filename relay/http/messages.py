@@ -32,6 +32,8 @@ class Request:
     id: str = ""
     #: Who sent it, as the application established (for logs): ``-`` until then.
     principal: str = "-"
+    #: The token usage the upstream reported (a ``relay.dialects.ir.Usage``), for the logs: None until then.
+    usage: object = None
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:

@@ -8,16 +8,14 @@ be CRLF, LF or CR, mixed; a CR at the end of a chunk waits for the next chunk to
 from __future__ import annotations
 
 import re
-
-import attrs
+from typing import NamedTuple
 
 _EOL = rb"(?:\r\n|\n|\r(?=[^\n]))"
 _BLANK_LINE = re.compile(_EOL + _EOL)
 _LINE = re.compile(rb"\r\n|\n|\r")
 
 
-@attrs.frozen
-class Event:
+class Event(NamedTuple):
     #: The event exactly as received, terminator included.
     raw: bytes
     #: The ``data:`` lines joined with LF (``None`` when the event had none).
@@ -47,6 +45,8 @@ class Parser:
             buffer = chunk
         events: list[Event] = []
         start = 0
+        if b"\r" not in buffer:
+            start = _split_lf(buffer, events)
         while True:
             end = _BLANK_LINE.search(buffer, start)
             if end is None:
@@ -69,6 +69,29 @@ class Parser:
     @property
     def pending(self) -> int:
         return self._pending_size
+
+
+def _split_lf(buffer: bytes, events: list[Event]) -> int:
+    """The events of a buffer whose lines all end in LF (the usual case), without a regex; where the rest starts."""
+    start = 0
+    find = buffer.find
+    while True:
+        end = find(b"\n\n", start)
+        if end < 0:
+            return start
+        block = buffer[start:end]
+        raw = buffer[start : end + 2]
+        if block[:6] == b"data: " and b"\n" not in block:
+            events.append(Event(raw, block[6:], None))
+        elif block[:7] == b"event: " and block.count(b"\n") == 1:
+            name, _, line = block.partition(b"\n")
+            if line[:6] == b"data: ":
+                events.append(Event(raw, line[6:], name[7:]))
+            else:
+                events.append(_parse(block, raw))
+        else:
+            events.append(_parse(block, raw))
+        start = end + 2
 
 
 def _parse(block: bytes, raw: bytes) -> Event:

@@ -1,8 +1,15 @@
 """A deterministic mock model: the same request always gets the same answer, byte for byte.
 
-It echoes the last user message, answers with a tool call when tools are offered (arguments built
-from the tool's JSON schema), answers a tool result with text, honours ``max_tokens`` (finish reason
-``length``) and reports usage (a token is four characters, rounded up).
+Each dialect's wire module (``wire_chat``, ``wire_responses``, ``wire_anthropic``, ``wire_gemini``)
+reads its own request body into a dialect-neutral ``Prompt``; ``answer`` turns the prompt into a
+``Reply``; the wire module writes the reply in its own shape. So every dialect answers alike:
+
+- the last user message echoed (``"Echo: <text>"``), or ``"Tool said: <result>"`` after a tool result;
+- a tool call when tools are offered (arguments built from the tool's JSON schema);
+- reasoning first (``"Thinking about: <text>"``) when the request asks for reasoning;
+- JSON satisfying the schema when structured output is asked;
+- the text cut at the first stop sequence, or at ``max_tokens`` (finish ``length``);
+- usage: a token is four characters, rounded up; output tokens include reasoning tokens.
 
 Directives in the last user message steer it, whatever dialect carried them:
 
@@ -14,6 +21,7 @@ Directives in the last user message steer it, whatever dialect carried them:
 ``mock:stall_after=N``    send N chunks, then go silent forever
 ``mock:drop_after=N``     send N chunks, then end the stream without its terminal event
 ``mock:parallel``   call every offered tool, not just the first
+``mock:cached=N``   report N of the input tokens as read from the prompt cache
 ==================  ===========================================================
 """
 
@@ -22,8 +30,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
 
 import attrs
 import orjson
@@ -32,6 +40,10 @@ from relay.config import MockOptions
 
 CREATED = 1_700_000_000
 _DIRECTIVE = re.compile(r"mock:([a-z_]+)(?:=(\d+))?")
+
+Headers = Sequence[tuple[bytes, bytes]]
+JSON_HEADERS: Headers = ((b"content-type", b"application/json"),)
+SSE_HEADERS: Headers = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 
 
 @attrs.frozen
@@ -43,6 +55,7 @@ class Directives:
     stall_after: int | None = None
     drop_after: int | None = None
     parallel: bool = False
+    cached: int | None = None
 
 
 #: The largest number a directive takes (a chunk count, a delay in ms); larger values are clamped.
@@ -65,48 +78,66 @@ def parse_directives(text: str) -> Directives:
     return Directives(**{k: v for k, v in found.items() if v is not None})
 
 
-def problem(payload: Any) -> tuple[str | None, str] | None:
-    """What a real upstream would answer 400 to, as (param, message); None when the request is fine."""
-    if not isinstance(payload, dict):
-        return None, "the request body must be a JSON object"
-    if not isinstance(payload.get("model"), str):
-        return "model", "'model' must be a string"
-    messages = payload.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "messages", "'messages' must be a non-empty array"
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            return f"messages[{i}]", f"'messages[{i}]' must be an object with a string 'role'"
-        if not isinstance(message.get("content"), (str, list, type(None))):
-            return f"messages[{i}].content", f"'messages[{i}].content' must be a string, an array or null"
-    if payload.get("stream") not in (None, True, False):
-        return "stream", "'stream' must be a boolean"
-    if not isinstance(payload.get("stream_options"), (dict, type(None))):
-        return "stream_options", "'stream_options' must be an object"
-    for name in ("max_tokens", "max_completion_tokens"):
-        limit = payload.get(name)
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            return name, f"'{name}' must be a positive integer"
-    tools = payload.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            return "tools", "'tools' must be an array"
-        for i, tool in enumerate(tools):
-            function = tool.get("function") if isinstance(tool, dict) else None
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                return f"tools[{i}].function", f"'tools[{i}].function' must be an object with a string 'name'"
-            if not isinstance(function.get("parameters"), (dict, type(None))):
-                return f"tools[{i}].function.parameters", f"'tools[{i}].function.parameters' must be an object"
-    choice = payload.get("tool_choice")
-    if choice is not None and choice not in ("none", "auto", "required"):
-        function = choice.get("function") if isinstance(choice, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            return "tool_choice", "'tool_choice' must be none, auto, required or {type: function, function: {name}}"
-    return None
+# ---- the neutral request ---------------------------------------------------------------------------
+
+ToolChoice = Literal["auto", "none", "required", "named"]
+
+
+@attrs.frozen
+class Tool:
+    name: str
+    #: The JSON schema of the arguments (``{}`` when the tool gave none).
+    schema: dict[str, Any]
+
+
+#: The schema a bare JSON mode (Chat ``json_object``, Gemini ``application/json`` without a schema) gets.
+JSON_OBJECT: dict[str, Any] = {"type": "object", "properties": {"answer": {"type": "string"}}}
+
+
+@attrs.frozen
+class Prompt:
+    """What the mock reads of a request, whatever dialect carried it."""
+
+    #: The text of the last message the user wrote (tool results are not user text).
+    text: str = ""
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    #: The tool ``tool_choice`` names, when it names one.
+    tool_name: str | None = None
+    #: The text of the tool result when the conversation's last turn is one.
+    tool_result: str | None = None
+    #: Whether several calls may come at once (``mock:parallel``); False when the request forbids it.
+    parallel: bool = True
+    max_tokens: int | None = None
+    reasoning: bool = False
+    #: The schema structured output must satisfy (``JSON_OBJECT`` for a bare JSON mode); None: free text.
+    output_schema: dict[str, Any] | None = None
+    stop: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    #: What ids derive from: a digest of the request body (see ``digest``).
+    seed: str = ""
+
+
+def digest(payload: Any) -> str:
+    """A stable digest of a request body: ids derive from it, so one request always gets the same ids."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+
+
+def tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def count(texts: Iterable[str]) -> int:
+    """Input tokens of a conversation: each message's tokens plus 3."""
+    return sum(tokens(t) + 3 for t in texts)
+
+
+# ---- the neutral answer ----------------------------------------------------------------------------
 
 
 @attrs.frozen
 class ToolCall:
+    #: ``call_<hex>``; dialects with another prefix swap it (Anthropic ``toolu_``).
     id: str
     name: str
     arguments: str
@@ -116,65 +147,50 @@ class ToolCall:
 class Reply:
     text: str
     tool_calls: tuple[ToolCall, ...]
+    #: ``stop``, ``length`` or ``tool_calls`` (a stop sequence is ``stop`` with ``stop_sequence`` set).
     finish_reason: str
+    #: Input tokens, cached ones included.
     prompt_tokens: int
+    #: Output tokens, reasoning tokens included.
     completion_tokens: int
     directives: Directives
-    #: Pieces a stream sends, in order: text pieces, or each call's argument pieces.
+    #: Pieces a stream sends, in order: reasoning and text pieces, or each call's argument pieces.
     chunks: int
     first_byte_delay: float
     chunk_delay: float
     id: str
+    reasoning: str = ""
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    stop_sequence: str | None = None
 
 
-def tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
-
-
-def text_of(content: Any) -> str:
-    """The text of a message's content: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
-def reply(payload: dict[str, Any], options: MockOptions) -> Reply:
-    """The mock's answer to a Chat Completions request body."""
-    messages = [m for m in payload.get("messages", []) if isinstance(m, dict)]
-    last_user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
-    directives = parse_directives(last_user)
-    prompt_tokens = sum(tokens(text_of(m.get("content"))) + 3 for m in messages)
-    ident = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
-    tools = [t for t in payload.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+def answer(prompt: Prompt, options: MockOptions) -> Reply:
+    """The mock's answer to a prompt, deterministic."""
+    directives = parse_directives(prompt.text)
+    ident = prompt.seed
+    answering = prompt.tool_result is not None
     calls: tuple[ToolCall, ...] = ()
-    answered_tool = bool(messages) and messages[-1].get("role") == "tool"
-    if tools and payload.get("tool_choice") != "none" and not answered_tool:
-        chosen = _chosen_tools(tools, payload.get("tool_choice"), directives.parallel)
+    if prompt.tools and prompt.tool_choice != "none" and not answering:
+        chosen = _chosen_tools(prompt.tools, prompt.tool_name, directives.parallel and prompt.parallel)
         calls = tuple(
-            ToolCall(f"call_{ident[:16]}{i}", t["name"], _arguments(t.get("parameters"), last_user))
-            for i, t in enumerate(chosen)
+            ToolCall(f"call_{ident[:16]}{i}", t.name, _arguments(t.schema, prompt.text)) for i, t in enumerate(chosen)
         )
+    reasoning = f"Thinking about: {prompt.text}" if prompt.reasoning else ""
+    text, stop_sequence, finish = "", None, "tool_calls"
     if calls:
-        text = ""
-        completion = sum(tokens(c.arguments) for c in calls)
-        finish = "tool_calls"
+        completion = tokens(reasoning) + sum(tokens(c.arguments) for c in calls)
     else:
-        if answered_tool:
-            text = "Tool said: " + text_of(messages[-1].get("content"))
-        else:
-            text = "Echo: " + last_user if last_user else "Hello from the mock model."
-        completion = tokens(text)
-        finish = "stop"
-        limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
-        if isinstance(limit, int) and limit > 0 and completion > limit:
-            text, completion, finish = text[: limit * 4], limit, "length"
+        text, stop_sequence = _cut_at_stop(_text(prompt), prompt.stop)
+        reasoning, text, finish = _cut_at_limit(reasoning, text, prompt.max_tokens)
+        completion = tokens(reasoning) + tokens(text)
+        if finish == "length":
+            stop_sequence = None
     return Reply(
         text=text,
         tool_calls=calls,
         finish_reason=finish,
-        prompt_tokens=prompt_tokens,
+        prompt_tokens=prompt.prompt_tokens,
         completion_tokens=completion,
         directives=directives,
         chunks=directives.chunks or options.chunks,
@@ -183,18 +199,46 @@ def reply(payload: dict[str, Any], options: MockOptions) -> Reply:
         else options.first_byte_delay,
         chunk_delay=directives.delay_ms / 1000 if directives.delay_ms is not None else options.chunk_delay,
         id=ident,
+        reasoning=reasoning,
+        reasoning_tokens=tokens(reasoning),
+        cached_tokens=min(directives.cached or 0, prompt.prompt_tokens),
+        stop_sequence=stop_sequence,
     )
 
 
-def _chosen_tools(tools: list[dict[str, Any]], choice: Any, parallel: bool) -> list[dict[str, Any]]:
-    functions = [t["function"] for t in tools if isinstance(t["function"].get("name"), str)]
-    if isinstance(choice, dict):
-        function = choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        named = [f for f in functions if f["name"] == name]
-        if named:
-            return named
-    return functions if parallel else functions[:1]
+def _text(prompt: Prompt) -> str:
+    basis = prompt.tool_result if prompt.tool_result is not None else prompt.text
+    if prompt.output_schema is not None:
+        return orjson.dumps(_example(prompt.output_schema, basis)).decode()
+    if prompt.tool_result is not None:
+        return "Tool said: " + prompt.tool_result
+    return "Echo: " + prompt.text if prompt.text else "Hello from the mock model."
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
+    """``text`` up to the first stop sequence in it, and that sequence (None when none occurs)."""
+    found = [(text.find(s), i) for i, s in enumerate(stops) if s and s in text]
+    if not found:
+        return text, None
+    at, which = min(found)
+    return text[:at], stops[which]
+
+
+def _cut_at_limit(reasoning: str, text: str, limit: int | None) -> tuple[str, str, str]:
+    """Reasoning and text within ``limit`` output tokens (reasoning first), and the finish reason."""
+    if limit is None or limit < 1 or tokens(reasoning) + tokens(text) <= limit:
+        return reasoning, text, "stop"
+    room = limit - tokens(reasoning)
+    if room <= 0:
+        return reasoning[: limit * 4], "", "length"
+    return reasoning, text[: room * 4], "length"
+
+
+def _chosen_tools(tools: Sequence[Tool], name: str | None, parallel: bool) -> list[Tool]:
+    named = [t for t in tools if t.name == name] if name is not None else []
+    if named:
+        return named[:1]
+    return list(tools) if parallel else list(tools[:1])
 
 
 def _arguments(schema: Any, prompt: str) -> str:
@@ -202,7 +246,10 @@ def _arguments(schema: Any, prompt: str) -> str:
 
 
 def _example(schema: dict[str, Any], prompt: str) -> Any:
-    """A value that satisfies a simple JSON schema, derived from the prompt; odd schemas get a string."""
+    """A value that satisfies a simple JSON schema, derived from the prompt; odd schemas get a string.
+
+    Type names are read case-insensitively (Gemini's ``OBJECT``, ``STRING``).
+    """
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
         return enum[0]
@@ -210,7 +257,8 @@ def _example(schema: dict[str, Any], prompt: str) -> Any:
         return schema["const"]
     kind = schema.get("type")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
+        kind = next((k for k in kind if isinstance(k, str) and k.lower() != "null"), "null")
+    kind = kind.lower() if isinstance(kind, str) else kind
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties")
         if not isinstance(properties, dict):
@@ -237,100 +285,32 @@ def split(text: str, parts: int) -> list[str]:
     return out
 
 
-def usage(r: Reply) -> dict[str, Any]:
-    return {
-        "prompt_tokens": r.prompt_tokens,
-        "completion_tokens": r.completion_tokens,
-        "total_tokens": r.prompt_tokens + r.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0},
-    }
+def result_text(value: Any) -> str:
+    """A tool result as text: a string as is, text parts joined, ``{"result": "x"}``-like wrappers unwrapped."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(p["text"] for p in value if isinstance(p, dict) and isinstance(p.get("text"), str))
+    if isinstance(value, dict) and len(value) == 1:
+        (inner,) = value.values()
+        if isinstance(inner, str):
+            return inner
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def chat_completion(r: Reply, model: str) -> bytes:
-    message: dict[str, Any] = {"role": "assistant", "content": r.text or None, "refusal": None}
-    if r.tool_calls:
-        message["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in r.tool_calls
-        ]
-    return orjson.dumps(
-        {
-            "id": f"chatcmpl-{r.id}",
-            "object": "chat.completion",
-            "created": CREATED,
-            "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": r.finish_reason}],
-            "usage": usage(r),
-            "system_fingerprint": "fp_mock",
-        }
-    )
+# ---- what a wire module hands the router -----------------------------------------------------------
 
 
-def chat_chunks(r: Reply, model: str, include_usage: bool) -> list[bytes]:
-    """Every SSE frame of the streamed answer, ``data: [DONE]`` included."""
-    head = {
-        "id": f"chatcmpl-{r.id}",
-        "object": "chat.completion.chunk",
-        "created": CREATED,
-        "model": model,
-        "system_fingerprint": "fp_mock",
-    }
+@attrs.frozen
+class Answer:
+    """One HTTP answer, before any waiting: a whole body, or a stream's frames with the reply that paces them."""
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        body = {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        return b"data: " + orjson.dumps(body) + b"\n\n"
-
-    frames = [chunk({"role": "assistant", "content": ""})]
-    frames += [chunk({"content": piece}) for piece in split(r.text, r.chunks)]
-    for index, call in enumerate(r.tool_calls):
-        frames.append(
-            chunk(
-                {
-                    "tool_calls": [
-                        {
-                            "index": index,
-                            "id": call.id,
-                            "type": "function",
-                            "function": {"name": call.name, "arguments": ""},
-                        }
-                    ]
-                }
-            )
-        )
-        frames += [
-            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-            for piece in split(call.arguments, r.chunks)
-        ]
-    frames.append(chunk({}, r.finish_reason))
-    if include_usage:
-        frames.append(b"data: " + orjson.dumps({**head, "choices": [], "usage": usage(r)}) + b"\n\n")
-    frames.append(b"data: [DONE]\n\n")
-    return frames
+    status: int
+    body: bytes | tuple[bytes, ...]
+    headers: Headers = JSON_HEADERS
+    #: The model's reply when this answer is one (its delays and cuts apply); None for refusals and listings.
+    reply: Reply | None = None
 
 
-def wants_usage(payload: dict[str, Any]) -> bool:
-    options = payload.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def error_body(status: int) -> bytes:
-    return orjson.dumps(
-        {
-            "error": {
-                "message": f"mock upstream error {status}",
-                "type": "mock_error",
-                "param": None,
-                "code": str(status),
-            }
-        }
-    )
-
-
-def model_list(models: Sequence[str]) -> bytes:
-    return orjson.dumps(
-        {
-            "object": "list",
-            "data": [{"id": m, "object": "model", "created": CREATED, "owned_by": "relay-mock"} for m in models],
-        }
-    )
+def json_answer(status: int, payload: Any, reply: Reply | None = None) -> Answer:
+    return Answer(status, orjson.dumps(payload), JSON_HEADERS, reply)

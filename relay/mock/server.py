@@ -1,35 +1,22 @@
-"""``relay mock-upstream``: an OpenAI-compatible server around the mock model, on Relay's HTTP core."""
+"""``relay mock-upstream``: the mock model as a server of its own, on Relay's HTTP core.
+
+It speaks every dialect (see ``relay.mock.router`` for the routes, ``docs/mock.md`` for the rest).
+"""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import orjson
-import trio
-
 from relay.config import MockOptions
-from relay.gateway.auth import presented_key
 from relay.http.messages import Headers, Request, Response, StreamResponse
-from relay.mock import model
+from relay.mock import wire_chat
+from relay.mock.model import JSON_HEADERS, SSE_HEADERS
+from relay.mock.router import DEFAULT_MODELS, Mock, deliver, error, play
 
-SSE_HEADERS = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
-JSON = ((b"content-type", b"application/json"),)
-DEFAULT_MODELS = ("mock-1", "mock-2", "gpt-4o-mini")
+__all__ = ["DEFAULT_MODELS", "JSON", "SSE_HEADERS", "MockUpstream", "answer", "play"]
 
-
-async def play(reply: model.Reply, frames: Sequence[bytes]) -> AsyncIterator[bytes]:
-    """The frames of a streamed answer, paced and cut as the reply's directives say."""
-    directives = reply.directives
-    for index, frame in enumerate(frames):
-        if directives.stall_after is not None and index >= directives.stall_after:
-            await trio.sleep_forever()
-        if directives.drop_after is not None and index >= directives.drop_after:
-            return
-        if index and reply.chunk_delay:
-            await trio.sleep(reply.chunk_delay)
-        yield frame
+JSON = JSON_HEADERS
 
 
 async def answer(payload: Any, options: MockOptions) -> tuple[int, Headers, bytes | AsyncIterator[bytes]]:
@@ -37,49 +24,23 @@ async def answer(payload: Any, options: MockOptions) -> tuple[int, Headers, byte
 
     A body a real upstream would refuse gets a 400 in the OpenAI shape, naming the parameter.
     """
-    refused = model.problem(payload)
-    if refused is not None:
-        param, message = refused
-        error = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
-        return 400, JSON, orjson.dumps(error)
-    reply = model.reply(payload, options)
-    if reply.first_byte_delay:
-        await trio.sleep(reply.first_byte_delay)
-    if reply.directives.status:
-        return reply.directives.status, JSON, model.error_body(reply.directives.status)
-    if not payload.get("stream"):
-        return 200, JSON, model.chat_completion(reply, payload["model"])
-    return 200, SSE_HEADERS, play(reply, model.chat_chunks(reply, payload["model"], model.wants_usage(payload)))
+    return await deliver(wire_chat.respond(payload, options))
 
 
 class MockUpstream:
     def __init__(
         self, options: MockOptions | None = None, models: Sequence[str] = DEFAULT_MODELS, api_key: str | None = None
     ) -> None:
-        self.options = options or MockOptions()
-        self.models = list(models)
-        self.api_key = api_key
+        self.mock = Mock(options, models, api_key)
+
+    @property
+    def options(self) -> MockOptions:
+        return self.mock.options
 
     async def handle(self, request: Request, stream: StreamResponse) -> Response | None:
-        path = request.path.removeprefix("/v1")
-        if self.api_key is not None:
-            presented = presented_key(request) or ""
-            if not hmac.compare_digest(presented.encode(), self.api_key.encode()):
-                return self.error(401, "mock upstream: wrong API key", request.path)
-        if path == "/chat/completions":
-            if request.method != "POST":
-                return self.error(405, "use POST", request.path)
-            return await self.chat(request, stream)
-        if path == "/models" and request.method == "GET":
-            return Response(200, model.model_list(self.models), JSON)
-        return self.error(404, f"mock upstream has no route {request.method} {request.path}", request.path)
-
-    async def chat(self, request: Request, stream: StreamResponse) -> Response | None:
-        try:
-            payload = orjson.loads(request.body)
-        except orjson.JSONDecodeError:
-            return self.error(400, "body is not JSON", request.path)
-        status, headers, body = await answer(payload, self.options)
+        status, headers, body = await self.mock.respond(
+            request.method, request.path, request.query, request.headers, request.body
+        )
         if isinstance(body, bytes):
             return Response(status, body, headers)
         await stream.start(status, headers)
@@ -88,5 +49,9 @@ class MockUpstream:
         return None
 
     def error(self, status: int, message: str, path: str | None) -> Response:
-        body = {"error": {"message": message, "type": "mock_error", "param": None, "code": None}}
-        return Response.json(status, body)
+        dialect = "anthropic" if path and path.endswith(("/messages", "/count_tokens")) else "openai"
+        if path and ":" in path.rsplit("/", 1)[-1]:
+            dialect = "gemini"
+        answer = error(dialect, status, message)
+        assert isinstance(answer.body, bytes)
+        return Response(status, answer.body, answer.headers)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 import httpx
-import orjson
 
-from relay.config import ChannelConfig, MockOptions
-from relay.mock.server import answer
+from relay.config import DEFAULT_BASE_URLS, ChannelConfig
+from relay.dialects import ir
+from relay.mock.transport import MockTransport
 from relay.upstream.pool import Pool
 
 
@@ -16,15 +17,47 @@ class Channel:
     def __init__(self, config: ChannelConfig, transport: httpx.AsyncBaseTransport) -> None:
         self.config = config
         self.name = config.name
-        self.base_url = f"http://mock.invalid/{config.name}" if config.type == "mock" else config.base_url.rstrip("/")
+        #: The provider family whose API the channel speaks: openai, anthropic or gemini.
+        self.family = config.mock.dialect if config.type == "mock" else config.type
+        if config.type == "mock":
+            self.base_url = "http://mock.invalid" + ("/v1" if self.family == "openai" else "")
+        else:
+            self.base_url = (config.base_url or DEFAULT_BASE_URLS[config.type]).rstrip("/")
         self._transport = transport
-        headers = {"content-type": "application/json", "user-agent": "relay"}
-        if config.api_key:
-            headers["authorization"] = f"Bearer {config.api_key}"
-        self._headers = httpx.Headers(headers)
+        self._headers = httpx.Headers(_auth_headers(self.family, config))
         t = config.timeouts
         self._timeout = httpx.Timeout(connect=t.connect, read=None, write=t.idle, pool=t.connect).as_dict()
         self._urls: dict[str, httpx.URL] = {}
+
+    def dialect_for(self, client: ir.Dialect) -> ir.Dialect:
+        """The dialect spoken upstream for a client of ``client``'s dialect."""
+        if self.family != "openai":
+            return self.family  # type: ignore[return-value]
+        if client == "openai_responses" or self.config.api == "responses":
+            return "openai_responses"
+        return "openai_chat"
+
+    def path(self, dialect: ir.Dialect, model: str, stream: bool, *, sse: bool = True) -> str:
+        """The path under ``base_url`` that generates with ``model`` in ``dialect``."""
+        if dialect == "openai_chat":
+            return "/chat/completions"
+        if dialect == "openai_responses":
+            return "/responses"
+        if dialect == "anthropic":
+            return "/v1/messages"
+        if not stream:
+            return f"/{self.config.api_version}/models/{quote(model, safe='')}:generateContent"
+        return f"/{self.config.api_version}/models/{quote(model, safe='')}:streamGenerateContent" + (
+            "?alt=sse" if sse else ""
+        )
+
+    def count_path(self, dialect: ir.Dialect, model: str) -> str:
+        """The path that counts a request's input tokens in ``dialect``."""
+        if dialect == "anthropic":
+            return "/v1/messages/count_tokens"
+        if dialect == "gemini":
+            return f"/{self.config.api_version}/models/{quote(model, safe='')}:countTokens"
+        return "/responses/input_tokens"
 
     def url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
@@ -44,40 +77,19 @@ class Channel:
         return await self._transport.handle_async_request(request)
 
 
-class MockTransport(httpx.AsyncBaseTransport):
-    """The mock model as an httpx transport: a ``mock`` channel without a socket."""
-
-    def __init__(self, options: MockOptions) -> None:
-        self.options = options
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        if not request.url.path.endswith("/chat/completions"):
-            return _error(404, f"mock channel has no route {request.url.path}")
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return _error(400, "the request body is not JSON")
-        status, headers, content = await answer(payload, self.options)
-        stream = httpx.ByteStream(content) if isinstance(content, bytes) else _Frames(content)
-        return httpx.Response(status, headers=list(headers), stream=stream)
-
-
-def _error(status: int, message: str) -> httpx.Response:
-    error = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
-    return httpx.Response(status, headers={"content-type": "application/json"}, content=orjson.dumps(error))
-
-
-class _Frames(httpx.AsyncByteStream):
-    def __init__(self, frames: AsyncIterator[bytes]) -> None:
-        self._frames = frames
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for frame in self._frames:
-            yield frame
-
-    async def aclose(self) -> None:
-        await self._frames.aclose()  # type: ignore[attr-defined]
+def _auth_headers(family: str, config: ChannelConfig) -> dict[str, str]:
+    """Each provider's own headers: its way of sending the key, and Anthropic's version header."""
+    headers = {"content-type": "application/json", "user-agent": "relay"}
+    if family == "anthropic":
+        headers["anthropic-version"] = config.anthropic_version
+        if config.api_key:
+            headers["x-api-key"] = config.api_key
+    elif family == "gemini":
+        if config.api_key:
+            headers["x-goog-api-key"] = config.api_key
+    elif config.api_key:
+        headers["authorization"] = f"Bearer {config.api_key}"
+    return headers
 
 
 def build_channels(configs: Sequence[ChannelConfig]) -> tuple[Pool, Mapping[str, Channel]]:

@@ -1,0 +1,106 @@
+"""One dialect's answer into another's, through the IR: pure, one upstream chunk in, its frames out.
+
+The endpoints call these between the upstream and the client; golden fixtures and the conversion
+benchmark call them with bytes alone. ``now`` fills a ``created`` the upstream did not give (Anthropic
+and Gemini have none), so the same bytes and ``now`` always give the same output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import attrs
+
+from relay.dialects import ir
+from relay.errors import RelayError, kind_for_status
+
+
+class Decoder(Protocol):
+    def feed(self, chunk: bytes) -> list[ir.Event]: ...
+    def close(self) -> list[ir.Event]: ...
+
+
+class Encoder(Protocol):
+    def encode(self, event: ir.Event) -> bytes: ...
+    def finish(self) -> bytes: ...
+
+
+class StreamConverter:
+    """Upstream stream chunks in, the client's stream bytes out, event by event.
+
+    ``done`` turns true at the terminal event (a Finish or a StreamError): the encoder's end follows it
+    at once and nothing after it is converted. An upstream error that comes before the first byte
+    for the client is raised as a ``RelayError`` instead, so the client gets an error status rather
+    than a stream that fails at once.
+    """
+
+    def __init__(self, decoder: Decoder, encoder: Encoder, now: int) -> None:
+        self._decoder = decoder
+        self._encoder = encoder
+        self._now = now
+        self.done = False
+        self.emitted = False
+        #: The latest usage the upstream reported (at its start, then at its finish).
+        self.usage: ir.Usage | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.done:
+            return b""
+        return self._encode(self._decoder.feed(chunk))
+
+    def close(self) -> bytes:
+        """The upstream ended: the client's end, or an error frame when its terminal event never came."""
+        if self.done:
+            return b""
+        data = self._encode(self._decoder.close())
+        if not self.done:
+            self.done = True
+            data += self._encoder.finish()
+        return data
+
+    def fail(self, error: RelayError) -> bytes:
+        """Relay's own failure after the stream started (a timeout): the client's error frame."""
+        if self.done:
+            return b""
+        return self._encode([ir.StreamError(error.status, error.message, error.code)])
+
+    def _encode(self, events: list[ir.Event]) -> bytes:
+        out: list[bytes] = []
+        for event in events:
+            kind = type(event)
+            if kind is ir.StreamError and not self.emitted and not out:
+                self.done = True
+                assert isinstance(event, ir.StreamError)
+                raise _error(event)
+            if kind is ir.Start:
+                assert isinstance(event, ir.Start)
+                self.usage = event.usage or self.usage
+                if not event.created:
+                    event = attrs.evolve(event, created=self._now)
+            elif kind is ir.Finish:
+                assert isinstance(event, ir.Finish)
+                self.usage = event.usage or self.usage
+            out.append(self._encoder.encode(event))
+            if kind is ir.Finish or kind is ir.StreamError:
+                self.done = True
+                out.append(self._encoder.finish())
+                break
+        data = b"".join(out)
+        if data:
+            self.emitted = True
+        return data
+
+
+def _error(event: ir.StreamError) -> RelayError:
+    status = event.status if 400 <= event.status <= 599 else 502
+    return RelayError(status, kind_for_status(status), event.message, code=event.code)
+
+
+def convert_response(
+    body: bytes, upstream: Any, client: Any, request: ir.Request, now: int
+) -> tuple[bytes, ir.Response]:
+    """A whole upstream answer in the client's dialect, and the IR of it (for usage)."""
+    response = upstream.decode_response(body)
+    if not response.created:
+        response = attrs.evolve(response, created=now)
+    return client.encode_response(response, request), response

@@ -1,0 +1,651 @@
+"""Gemini ``streamGenerateContent`` streams: bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
+
+Also the wire mappings both halves of the codec share (finish reasons, usage, error statuses, function-call
+ids): ``gemini`` imports them from here and re-exports the stream classes.
+
+Two framings (PROTOCOLS.md §1): with ``?alt=sse`` every chunk is a ``data: {GenerateContentResponse}`` frame
+(Gemini ends them with CRLF CRLF) and nothing marks the end; without it the body is one JSON array written
+element by element (``[{…}\\n,\\r\\n{…}]``), cut into elements by ``ArraySplitter``. Either way the stream is
+complete when a chunk carries ``finishReason`` (or a blocked prompt's ``promptFeedback.blockReason``).
+
+Decoder choices:
+
+- Only candidate 0 is read (``candidateCount`` > 1 is refused when a request is decoded).
+- ``functionCall`` parts arrive whole: each becomes ``ToolCallStart`` + one ``ToolCallDelta`` (its ``args``
+  as compact JSON, ``{}`` when absent) + ``BlockEnd``. A call without an id gets
+  ``common.derived_id("{responseId}/{name}/{arguments}", n, DERIVED_ID_PREFIX)`` (n counts the calls of the
+  answer), the same id ``decode_response`` derives for the same answer. The part's ``thoughtSignature`` rides
+  on ``ToolCallStart`` (dialect ``gemini``).
+- Text parts extend the open text block, ``thought: true`` parts the open reasoning block (dialect ``gemini``);
+  a block ends when a part of another kind comes, or at the finish.
+- A ``thoughtSignature`` on a text or thought part becomes ``ReasoningSignature``: for the open reasoning
+  block when it has no signature yet (the signature Gemini puts on an empty text part, or on the first
+  answer part, right after the thoughts), else for a reasoning block of its own that holds only the
+  signature. A signed reasoning block is never extended: the next thought opens a new one.
+- Parts with no IR slot in an answer (``inlineData`` images, ``executableCode``, ``codeExecutionResult``)
+  are skipped; usage is the last ``usageMetadata`` seen (Gemini's are cumulative).
+- Finish: ``MAX_TOKENS`` → ``length`` (even after calls), the safety family → ``content_filter``, ``STOP``
+  → ``tool_calls`` when calls came, else ``stop``; other values → ``stop``. A chunk ``{"error": …}`` →
+  ``StreamError`` (its ``code`` as status, its ``status`` as code). A stream that ends before a finish
+  → ``StreamError(502, upstream_truncated)``; a chunk that is not a JSON object, or an array framing
+  error → ``StreamError(502, upstream_malformed)``.
+
+Encoder choices:
+
+- Every chunk is ``{"candidates":[{"content":{"parts":[…],"role":"model"},"index":0}],"modelVersion",
+  "responseId"}`` with the client's model name and ``Start.id`` stripped of other dialects' prefixes.
+- Text deltas go out at once, one chunk each. Reasoning deltas go out as ``thought: true`` parts only when
+  the client asked for thoughts (``includeThoughts``, IR ``reasoning.include``). A Gemini signature goes out
+  as ``{"text": "", "thoughtSignature"}`` (Gemini's own form); other dialects' signatures and redacted
+  reasoning are dropped.
+- Gemini has no partial function calls: a tool call's argument fragments are the one thing held, until its
+  ``BlockEnd`` (or the next block, or the finish), then sent as one ``functionCall`` part (``args`` parsed;
+  arguments that are not a JSON object are sent as ``{}``). A call still open at a ``length`` finish whose
+  arguments are not a whole JSON object was cut: it is dropped. Ids this codec derived are not sent.
+- The last chunk carries ``finishReason`` (``STOP``, ``MAX_TOKENS``, ``SAFETY`` for content_filter) and
+  ``usageMetadata``; array mode then writes ``]``. ``StreamError`` → ``{"error":{"code","message","status"}}``
+  as the last frame or element; ``finish()`` without Finish or StreamError → an ``INTERNAL`` error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from relay.dialects import common, ir
+from relay.http import sse
+
+# ---- wire mappings shared with gemini.py ------------------------------------------------------------------
+
+#: The prefix of function-call ids this codec derives (Gemini gave none); such ids are never sent to Gemini.
+DERIVED_ID_PREFIX = "call_gemini_"
+
+_FILTERED = frozenset(
+    {
+        "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "LANGUAGE", "MODEL_ARMOR",
+    }
+)  # fmt: skip
+_FINISH_OUT: dict[str, str] = {"length": "MAX_TOKENS", "content_filter": "SAFETY"}
+
+#: HTTP status → Google RPC status (PROTOCOLS.md §2 Errors; google.rpc.Code's HTTP mapping). Other statuses:
+#: INVALID_ARGUMENT below 500, INTERNAL from 500.
+STATUS_BY_CODE: dict[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    402: "FAILED_PRECONDITION",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+    529: "UNAVAILABLE",  # Anthropic's overloaded: Google answers an overloaded model with 503 UNAVAILABLE
+}
+#: Google RPC status → the HTTP status Google answers it with.
+CODE_BY_STATUS: dict[str, int] = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "ALREADY_EXISTS": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+def finish_reason(value: Any, has_calls: bool) -> ir.FinishReason:
+    """Gemini ``finishReason`` → IR: ``MAX_TOKENS`` stays ``length`` after calls; STOP after calls → tool_calls."""
+    if value == "MAX_TOKENS":
+        return "length"
+    if value in _FILTERED:
+        return "content_filter"
+    return "tool_calls" if has_calls else "stop"
+
+
+def finish_to_wire(reason: ir.FinishReason) -> str:
+    """IR finish reason → Gemini ``finishReason`` (tool calls finish with ``STOP``, as Gemini's do)."""
+    return _FINISH_OUT.get(reason, "STOP")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from_wire(meta: Mapping[str, Any]) -> ir.Usage:
+    """``usageMetadata`` → IR usage: output = candidates + thoughts; input = prompt (+ server-tool prompt)."""
+    thoughts = _int(meta.get("thoughtsTokenCount"))
+    return ir.Usage(
+        input_tokens=_int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount")),
+        output_tokens=_int(meta.get("candidatesTokenCount")) + thoughts,
+        cached_tokens=_int(meta.get("cachedContentTokenCount")),
+        reasoning_tokens=thoughts,
+    )
+
+
+def usage_to_wire(usage: ir.Usage) -> dict[str, Any]:
+    """IR usage → ``usageMetadata``: ``candidatesTokenCount`` excludes the thoughts, as Gemini's does."""
+    wire: dict[str, Any] = {
+        "promptTokenCount": usage.input_tokens,
+        "candidatesTokenCount": max(0, usage.output_tokens - usage.reasoning_tokens),
+        "totalTokenCount": usage.input_tokens + usage.output_tokens,
+    }
+    if usage.cached_tokens:
+        wire["cachedContentTokenCount"] = usage.cached_tokens
+    if usage.reasoning_tokens:
+        wire["thoughtsTokenCount"] = usage.reasoning_tokens
+    return wire
+
+
+def rpc_status(status: int, code: str | None = None) -> str:
+    """The Google RPC status: ``code`` when it is one (an upstream's, kept), else by HTTP status."""
+    if code in CODE_BY_STATUS:
+        return code  # type: ignore[return-value]
+    if status in STATUS_BY_CODE:
+        return STATUS_BY_CODE[status]
+    return "INVALID_ARGUMENT" if status < 500 else "INTERNAL"
+
+
+def error_payload(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """``{"error": {"code", "message", "status"}}``."""
+    return {"error": {"code": status, "message": message, "status": rpc_status(status, code)}}
+
+
+def stream_error(error: Any) -> ir.StreamError:
+    """A chunk's ``error`` object → ``StreamError`` (its HTTP ``code``, else the one of its RPC status)."""
+    if not isinstance(error, dict):
+        return ir.StreamError(502, str(error), code="upstream_error")
+    rpc = error.get("status") if isinstance(error.get("status"), str) else None
+    code = error.get("code")
+    if not isinstance(code, int) or isinstance(code, bool) or not 400 <= code <= 599:
+        code = CODE_BY_STATUS.get(rpc or "", 502)
+    message = error.get("message")
+    return ir.StreamError(code, message if isinstance(message, str) else rpc or "upstream error", code=rpc)
+
+
+def call_id(id: Any, seed: str, name: str, arguments: str, index: int) -> str:
+    """A function call's id: Gemini's, or one derived from the answer (``seed``), the call and its index."""
+    if isinstance(id, str) and id:
+        return id
+    return common.derived_id(f"{seed}/{name}/{arguments}", index, DERIVED_ID_PREFIX)
+
+
+def wire_call_id(id: str) -> str | None:
+    """The id to send to Gemini: None for an empty id or one this codec derived (Gemini gave none)."""
+    return None if not id or id.startswith(DERIVED_ID_PREFIX) else id
+
+
+def response_id(id: str) -> str:
+    """A Gemini ``responseId``: ``id`` without another dialect's prefix (Gemini's ids have none)."""
+    for known in common._ID_PREFIXES:
+        if id.startswith(known):
+            return id[len(known) :]
+    return id
+
+
+def function_call_part(id: str, name: str, args: dict[str, Any], signature: str | None) -> dict[str, Any]:
+    call: dict[str, Any] = {"name": name, "args": args}
+    wire_id = wire_call_id(id)
+    if wire_id is not None:
+        call = {"id": wire_id, **call}
+    part: dict[str, Any] = {"functionCall": call}
+    if signature:
+        part["thoughtSignature"] = signature
+    return part
+
+
+# ---- the JSON array framing ---------------------------------------------------------------------------------
+
+#: Outside strings: everything up to the next bracket, complete strings skipped whole (possessive: linear).
+_OUTSIDE = re.compile(rb'[^"{}\[\]]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"[^"{}\[\]]*+)*+', re.S)
+#: Inside a string: everything up to its closing quote (or a backslash that ends the data).
+_STRING = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.S)
+_SPACE = re.compile(rb"[ \t\r\n]*+")
+_BEFORE, _BETWEEN, _INSIDE, _AFTER = range(4)
+
+
+class ArraySplitter:
+    """A JSON array that arrives in chunks of any size → its elements' bytes, each as soon as it is complete.
+
+    Linear in the input. An element that starts and ends in one chunk (Gemini writes one per chunk) is
+    found by parsing up to the chunk's last ``}`` (at most one such try per chunk, and the parsed value is
+    kept: ``split``). Otherwise its bytes are scanned once, brackets counted outside strings, strings and
+    escapes skipped by regular expressions, however many chunks carry it. Elements must be objects or
+    arrays (Gemini's are objects); ``ValueError`` for anything that is not such an array.
+    """
+
+    __slots__ = ("_depth", "_escape", "_in_string", "_pieces", "_state")
+
+    def __init__(self) -> None:
+        self._state = _BEFORE
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        #: The bytes of the element still incomplete, in the pieces they came in.
+        self._pieces: list[bytes] = []
+
+    @property
+    def done(self) -> bool:
+        """Whether the closing ``]`` came."""
+        return self._state == _AFTER
+
+    @property
+    def pending(self) -> int:
+        return sum(len(p) for p in self._pieces)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The elements ``data`` completes, as bytes."""
+        return [raw for raw, _ in self.split(data)]
+
+    def split(self, data: bytes) -> list[tuple[bytes, Any]]:
+        """The elements ``data`` completes: their bytes, and their value when it was parsed on the way."""
+        elements: list[tuple[bytes, Any]] = []
+        pos, end = 0, len(data)
+        start = 0
+        tried = False
+        while pos < end:
+            if self._state == _INSIDE:
+                pos = self._scan(data, pos)
+                if self._state == _INSIDE:
+                    self._pieces.append(data[start:])
+                    break
+                if self._pieces:
+                    self._pieces.append(data[start:pos])
+                    elements.append((b"".join(self._pieces), None))
+                    self._pieces = []
+                else:
+                    elements.append((data[start:pos], None))
+                continue
+            pos = _SPACE.match(data, pos).end()  # type: ignore[union-attr]
+            if pos >= end:
+                break
+            byte = data[pos]
+            if self._state == _BEFORE:
+                if byte != 0x5B:  # [
+                    raise ValueError("the stream is not a JSON array")
+                self._state = _BETWEEN
+                pos += 1
+            elif self._state == _AFTER:
+                raise ValueError("data after the end of the JSON array")
+            elif byte == 0x2C:  # , between elements
+                pos += 1
+            elif byte == 0x5D:  # ]
+                self._state = _AFTER
+                pos += 1
+            elif byte in (0x7B, 0x5B):  # { [
+                if not tried:
+                    tried = True
+                    whole = _whole(data, pos)
+                    if whole is not None:
+                        elements.append(whole)
+                        pos += len(whole[0])
+                        continue
+                self._state = _INSIDE
+                start = pos
+            else:
+                raise ValueError("a JSON array element that is not an object")
+        return elements
+
+    def _scan(self, data: bytes, pos: int) -> int:
+        """Scan an element from ``pos``: the position after its end (state → between), or the data's end."""
+        end = len(data)
+        if self._in_string:
+            if self._escape:
+                self._escape = False
+                pos += 1
+            pos = _STRING.match(data, pos).end()  # type: ignore[union-attr]
+            if pos >= end:
+                return end
+            if data[pos] == 0x5C:  # a backslash that ends the data: its escaped byte comes next
+                self._escape = True
+                return end
+            self._in_string = False
+            pos += 1
+        depth = self._depth
+        while True:
+            pos = _OUTSIDE.match(data, pos).end()  # type: ignore[union-attr]
+            if pos >= end:
+                self._depth = depth
+                return end
+            byte = data[pos]
+            if byte == 0x22:  # a string the data ends in
+                self._in_string = True
+                self._depth = depth
+                self._escape = _STRING.match(data, pos + 1).end() < end  # type: ignore[union-attr]
+                return end
+            depth += 1 if byte in (0x7B, 0x5B) else -1
+            pos += 1
+            if depth <= 0:
+                self._depth = 0
+                self._state = _BETWEEN
+                return pos
+
+
+def _whole(data: bytes, pos: int) -> tuple[bytes, Any] | None:
+    """The element at ``pos`` when it ends at the data's last closing bracket (its bytes and value), else None."""
+    close = data.rfind(b"}" if data[pos] == 0x7B else b"]")
+    if close <= pos:
+        return None
+    raw = data[pos : close + 1]
+    try:
+        return raw, orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+# ---- decoder -----------------------------------------------------------------------------------------------
+
+_TEXT, _REASONING = "text", "reasoning"
+
+
+def _malformed(message: str) -> ir.StreamError:
+    return ir.StreamError(502, message, code="upstream_malformed")
+
+
+class StreamDecoder:
+    """An upstream's ``streamGenerateContent`` answer (SSE, or the JSON array with ``sse=False``) to IR events."""
+
+    __slots__ = (
+        "_calls",
+        "_done",
+        "_id",
+        "_kind",
+        "_next",
+        "_open",
+        "_parser",
+        "_signed",
+        "_splitter",
+        "_started",
+        "_usage",
+    )
+
+    def __init__(self, *, sse: bool = True) -> None:
+        self._parser = _sse_parser() if sse else None
+        self._splitter = None if sse else ArraySplitter()
+        self._started = False
+        self._done = False
+        self._id = ""
+        self._next = 0
+        #: The open block: its index and kind (text or reasoning), and whether a reasoning block is signed.
+        self._open = -1
+        self._kind: str | None = None
+        self._signed = False
+        self._calls = 0
+        self._usage: Mapping[str, Any] | None = None
+
+    def feed(self, chunk: bytes) -> list[ir.Event]:
+        events: list[ir.Event] = []
+        if self._done:
+            return events
+        if self._parser is not None:
+            for frame in self._parser.feed(chunk):
+                if frame.data is not None:
+                    self._data(frame.data, events)
+                    if self._done:
+                        break
+            return events
+        try:
+            elements = self._splitter.split(chunk)  # type: ignore[union-attr]
+        except ValueError as exc:
+            self._fail(_malformed(f"upstream stream is not a JSON array of chunks: {exc}"), events)
+            return events
+        for raw, value in elements:
+            self._data(raw, events, value)
+            if self._done:
+                break
+        return events
+
+    def close(self) -> list[ir.Event]:
+        if self._done:
+            return []
+        self._done = True
+        return [
+            ir.StreamError(502, "upstream stream ended before a chunk with finishReason", code="upstream_truncated")
+        ]
+
+    def _fail(self, error: ir.StreamError, out: list[ir.Event]) -> None:
+        self._done = True
+        out.append(error)
+
+    def _data(self, data: bytes, out: list[ir.Event], chunk: Any = None) -> None:
+        if chunk is None:
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                chunk = None
+        if not isinstance(chunk, dict):
+            self._fail(_malformed("upstream sent a stream chunk that is not a JSON object"), out)
+            return
+        if "error" in chunk:
+            self._fail(stream_error(chunk["error"]), out)
+            return
+        if not self._started:
+            self._started = True
+            self._id = chunk.get("responseId") if isinstance(chunk.get("responseId"), str) else ""
+            model = chunk.get("modelVersion")
+            out.append(ir.Start(id=self._id, model=model if isinstance(model, str) else ""))
+        usage = chunk.get("usageMetadata")
+        if isinstance(usage, dict):
+            self._usage = usage
+        candidates = chunk.get("candidates")
+        candidate = candidates[0] if isinstance(candidates, list) and candidates else None
+        if isinstance(candidate, dict) and candidate.get("index", 0) in (0, None):
+            content = candidate.get("content")
+            parts = content.get("parts") if isinstance(content, dict) else None
+            if isinstance(parts, list):
+                for part in parts:
+                    if isinstance(part, dict):
+                        self._part(part, out)
+            reason = candidate.get("finishReason")
+            if reason:
+                self._finish(reason, out)
+        elif not candidates:
+            feedback = chunk.get("promptFeedback")
+            if isinstance(feedback, dict) and feedback.get("blockReason"):
+                self._finish("SAFETY", out)
+
+    def _finish(self, reason: Any, out: list[ir.Event]) -> None:
+        self._end(out)
+        usage = usage_from_wire(self._usage) if self._usage is not None else None
+        self._done = True
+        out.append(ir.Finish(finish_reason(reason, self._calls > 0), usage))
+
+    def _end(self, out: list[ir.Event]) -> None:
+        if self._kind is not None:
+            out.append(ir.BlockEnd(self._open))
+            self._kind = None
+
+    def _begin(self, kind: str, out: list[ir.Event]) -> int:
+        self._end(out)
+        index = self._open = self._next
+        self._next += 1
+        self._kind = kind
+        self._signed = False
+        out.append(ir.TextStart(index) if kind == _TEXT else ir.ReasoningStart(index, dialect="gemini"))
+        return index
+
+    def _part(self, part: dict[str, Any], out: list[ir.Event]) -> None:
+        signature = part.get("thoughtSignature")
+        if not isinstance(signature, str) or not signature:
+            signature = None
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            self._call(call, signature, out)
+            return
+        text = part.get("text")
+        if not isinstance(text, str):
+            if signature is None:
+                return  # inlineData, executableCode, codeExecutionResult: no IR slot in an answer
+            text = ""
+        if part.get("thought") is True:
+            if text:
+                index = self._open if self._kind == _REASONING and not self._signed else self._begin(_REASONING, out)
+                out.append(ir.ReasoningDelta(index, text))
+        elif text and signature is None:
+            index = self._open if self._kind == _TEXT else self._begin(_TEXT, out)
+            out.append(ir.TextDelta(index, text))
+            return
+        if signature is not None:
+            index = self._open if self._kind == _REASONING and not self._signed else self._begin(_REASONING, out)
+            self._signed = True
+            out.append(ir.ReasoningSignature(index, signature))
+        if text and part.get("thought") is not True:
+            out.append(ir.TextDelta(self._begin(_TEXT, out), text))
+
+    def _call(self, call: dict[str, Any], signature: str | None, out: list[ir.Event]) -> None:
+        self._end(out)
+        name = call.get("name")
+        name = name if isinstance(name, str) else ""
+        args = call.get("args")
+        arguments = orjson.dumps(args).decode() if isinstance(args, dict) else "{}"
+        index = self._next
+        self._next += 1
+        id = call_id(call.get("id"), self._id, name, arguments, self._calls)
+        self._calls += 1
+        out.append(
+            ir.ToolCallStart(index, id, name, signature=signature, signature_dialect="gemini" if signature else None)
+        )
+        out.append(ir.ToolCallDelta(index, arguments))
+        out.append(ir.BlockEnd(index))
+
+
+def _sse_parser() -> sse.Parser:
+    return sse.Parser()  # (StreamDecoder's ``sse`` argument hides the module there)
+
+
+# ---- encoder -----------------------------------------------------------------------------------------------
+
+_CHUNK_HEAD = b'{"candidates":[{"content":{"parts":['
+_CHUNK_PARTS_END = b'],"role":"model"},'
+_EMPTY_TEXT = b'{"text":""}'
+
+
+def sse_frame(payload: bytes) -> bytes:
+    """One SSE frame, with Gemini's CRLF line ends."""
+    return b"data: " + payload + b"\r\n\r\n"
+
+
+class StreamEncoder:
+    """IR events → ``streamGenerateContent`` chunks (SSE frames, or the JSON array with ``sse=False``)."""
+
+    __slots__ = (
+        "_call",
+        "_done",
+        "_elements",
+        "_foreign",
+        "_model",
+        "_show",
+        "_skip",
+        "_sse",
+        "_tail",
+    )
+
+    def __init__(self, req: ir.Request, *, sse: bool = True) -> None:
+        self._sse = sse
+        self._model = orjson.dumps(req.model)
+        self._tail = b',"modelVersion":' + self._model + b"}"
+        self._show = req.reasoning is not None and req.reasoning.include is True
+        self._elements = 0
+        self._done = False
+        #: The tool call being held: [index, id, name, signature, argument fragments].
+        self._call: list[Any] | None = None
+        #: Index of a reasoning block made by another dialect (its signature is not sent), or of a redacted one.
+        self._foreign = -1
+        self._skip = -1
+
+    def encode(self, event: ir.Event) -> bytes:
+        if self._done:
+            return b""
+        if isinstance(event, ir.TextDelta):
+            if not event.text:
+                return b""
+            return self._chunk(orjson.dumps({"text": event.text}))
+        if isinstance(event, ir.ReasoningDelta):
+            if not event.text or not self._show or event.index == self._skip:
+                return b""
+            return self._chunk(orjson.dumps({"text": event.text, "thought": True}))
+        if isinstance(event, ir.ToolCallDelta):
+            if self._call is not None and self._call[0] == event.index:
+                self._call[4].append(event.arguments)
+            return b""
+        if isinstance(event, ir.Start):
+            rid = response_id(event.id)
+            if rid:
+                self._tail = b',"modelVersion":' + self._model + b',"responseId":' + orjson.dumps(rid) + b"}"
+            return b""
+        if isinstance(event, ir.Finish):
+            return self._finish(event)
+        if isinstance(event, ir.StreamError):
+            return self._error(event.status, event.message, event.code)
+        out = self._flush_call()
+        if isinstance(event, ir.ToolCallStart):
+            signature = event.signature if event.signature_dialect == "gemini" else None
+            self._call = [event.index, event.id, event.name, signature, []]
+        elif isinstance(event, ir.ReasoningStart):
+            if event.redacted is not None:
+                self._skip = event.index
+            elif event.dialect != "gemini":
+                self._foreign = event.index
+        elif isinstance(event, ir.ReasoningSignature):
+            if event.index != self._foreign and event.index != self._skip and event.signature:
+                out += self._chunk(orjson.dumps({"text": "", "thoughtSignature": event.signature}))
+        return out  # TextStart, BlockEnd: nothing to send
+
+    def finish(self) -> bytes:
+        if self._done:
+            return b""
+        return self._error(500, "the stream ended unexpectedly", "INTERNAL")
+
+    def _frame(self, payload: bytes) -> bytes:
+        if self._sse:
+            return sse_frame(payload)
+        self._elements += 1
+        return (b"[" if self._elements == 1 else b",\r\n") + payload
+
+    def _chunk(self, parts: bytes) -> bytes:
+        return self._frame(_CHUNK_HEAD + parts + _CHUNK_PARTS_END + b'"index":0}]' + self._tail)
+
+    def _call_part(self, *, cut: bool) -> bytes | None:
+        call, self._call = self._call, None
+        if call is None:
+            return None
+        arguments = common.arguments_object("".join(call[4]))
+        if arguments is None and cut:
+            return None  # arguments cut by length: never reported as a call
+        return orjson.dumps(function_call_part(call[1], call[2], arguments or {}, call[3]))
+
+    def _flush_call(self) -> bytes:
+        part = self._call_part(cut=False)
+        return self._chunk(part) if part is not None else b""
+
+    def _finish(self, event: ir.Finish) -> bytes:
+        self._done = True
+        part = self._call_part(cut=event.reason == "length") or _EMPTY_TEXT
+        candidate = b'"finishReason":"' + finish_to_wire(event.reason).encode() + b'","index":0}]'
+        if event.usage is not None:
+            candidate += b',"usageMetadata":' + orjson.dumps(usage_to_wire(event.usage))
+        chunk = self._frame(_CHUNK_HEAD + part + _CHUNK_PARTS_END + candidate + self._tail)
+        return chunk if self._sse else chunk + b"]"
+
+    def _error(self, status: int, message: str, code: str | None) -> bytes:
+        self._done = True
+        self._call = None
+        frame = self._frame(orjson.dumps(error_payload(status, message, code)))
+        return frame if self._sse else frame + b"]"

@@ -1,0 +1,93 @@
+"""Counting a request's input tokens, in the three dialects that have an endpoint for it.
+
+Anthropic ``/v1/messages/count_tokens``, Gemini ``:countTokens`` and OpenAI
+``/v1/responses/input_tokens``. The channel serving the model counts: the request is converted to
+its dialect's counting endpoint (an OpenAI channel counts with ``/responses/input_tokens``) and the
+count converted back. An OpenAI-compatible server without that endpoint (it answers 404 or 405)
+gets an estimate instead: a token per four bytes of the request's text (``relay.dialects.estimate``).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import orjson
+
+from relay.dialects import estimate, ir, openai_responses
+from relay.dialects.codecs import CODECS
+from relay.dialects.common import load_object
+from relay.errors import RelayError
+from relay.gateway.auth import Key, check_model
+from relay.gateway.routing import resolve
+from relay.http.messages import Request, Response, StreamResponse
+from relay.upstream.exchange import Exchange
+
+from .relayed import JSON, success, upstream_error
+
+if TYPE_CHECKING:
+    from relay.app import Relay
+
+
+async def anthropic_count(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    key = relay.keyring.authenticate(request)
+    return await _count(relay, request, key, "anthropic", _model_of(request.body))
+
+
+async def gemini_count(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    key = relay.keyring.authenticate(request)
+    load_object(request.body)
+    return await _count(relay, request, key, "gemini", request.params["model"])
+
+
+async def responses_count(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    key = relay.keyring.authenticate(request)
+    return await _count(relay, request, key, "openai_responses", _model_of(request.body))
+
+
+def _model_of(body: bytes) -> str:
+    model = load_object(body).get("model")
+    if not isinstance(model, str) or not model:
+        raise RelayError(400, "invalid_request", "'model' must be a non-empty string", param="model")
+    return model
+
+
+async def _count(relay: Relay, request: Request, key: Key, dialect: ir.Dialect, model: str) -> Response:
+    check_model(key, model)
+    route = resolve(relay.config.channels, model)
+    channel = relay.channels[route.channel.name]
+    client = CODECS[dialect]
+    target = channel.dialect_for(dialect)
+    if target == "openai_chat":
+        target = "openai_responses"  # the OpenAI API counts only through Responses
+    upstream_codec = CODECS[target]
+    if target == dialect:  # the same API: the request passes unchanged, but for an aliased model's name
+        req = None
+        body = request.body
+        if dialect != "gemini" and route.upstream_model != model:
+            body = orjson.dumps({**orjson.loads(body), "model": route.upstream_model})
+    else:
+        req = _decode(client, request.body, model)
+        if dialect == "openai_responses":
+            openai_responses.require_convertible(req)
+        body = upstream_codec.encode_count_request(req, route.upstream_model)
+    exchange = Exchange(channel)
+    upstream = await exchange.open(channel.count_path(target, route.upstream_model), body)
+    try:
+        if upstream.status_code in (404, 405) and target == "openai_responses":
+            req = req or _decode(client, request.body, model)
+            return Response(200, client.encode_count_response(estimate.input_tokens(req)), JSON)
+        if not success(upstream.status_code):
+            return await upstream_error(upstream, exchange, upstream_codec, client, same=target == dialect)
+        data = await exchange.read_body(upstream)
+    finally:
+        await exchange.close(upstream)
+    if target == dialect:
+        return Response(200, data, JSON)
+    return Response(200, client.encode_count_response(upstream_codec.decode_count_response(data)), JSON)
+
+
+def _decode(client: ModuleType, body: bytes, model: str) -> ir.Request:
+    if client.__name__.endswith("gemini"):
+        return client.decode_count_request(body, model=model)
+    return client.decode_count_request(body)
