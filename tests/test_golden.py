@@ -282,25 +282,6 @@ def _signature_kept(item_id: str) -> bool:
     return first_call["thoughtSignature"] == sent["contents"][1]["parts"][0]["thoughtSignature"]
 
 
-B_ANTHROPIC_INCLUDE = (
-    "anthropic decode_request: `thinking: {type: enabled}` (display not omitted) gives ReasoningConfig.include "
-    "None, so a Gemini upstream is not asked for includeThoughts / a Responses upstream for reasoning.summary "
-    "and the Anthropic client that enabled thinking gets no thinking blocks: include should be True"
-)
-B_EMPTY_REASONING = (
-    "openai_responses StreamEncoder: Gemini's trailing thoughtSignature (a reasoning block with no text, its "
-    "signature foreign) becomes an empty reasoning item (summary [], no encrypted_content) after the message: "
-    "a block with nothing this dialect can show should emit no item (the non-stream encoder emits none)"
-)
-B_INCOMPLETE_ITEM = (
-    "openai_responses encoders: an answer cut by max tokens (response.status incomplete) keeps its message item "
-    "status `completed`; OpenAI marks that item `incomplete` (in output_item.done and in the final response)"
-)
-B_GEMINI_529 = (
-    "gemini encode_stream_error: Anthropic's 529 overloaded becomes status INTERNAL (the >=500 default); "
-    "overloaded is UNAVAILABLE (Google answers an overloaded model with 503 UNAVAILABLE)"
-)
-
 R = "requests/"
 A = "responses/"
 #: (item id, what a reader of the expected file checks, the check, the codec bug while it does not hold).
@@ -311,29 +292,19 @@ REVIEW: list[tuple[str, str, Any, str | None]] = [
     (R + "gemini__to__gemini/history_stream", "thoughtSignature byte-identical", _signature_kept, None),
     (R + "gemini__to__gemini/reasoning_stream", "includeThoughts kept", _includes_thoughts, None),
     (R + "openai_responses__to__gemini/reasoning_stream", "summary: includeThoughts", _includes_thoughts, None),
-    (
-        R + "anthropic__to__gemini/reasoning_stream",
-        "thinking: includeThoughts",
-        _includes_thoughts,
-        B_ANTHROPIC_INCLUDE,
-    ),
-    (R + "anthropic__to__gemini/respond", "thinking: includeThoughts", _includes_thoughts, B_ANTHROPIC_INCLUDE),
-    (R + "anthropic__to__openai_responses/reasoning_stream", "thinking: summary", _asks_summary, B_ANTHROPIC_INCLUDE),
-    (R + "anthropic__to__openai_responses/respond", "thinking: summary", _asks_summary, B_ANTHROPIC_INCLUDE),
+    (R + "anthropic__to__gemini/reasoning_stream", "thinking: includeThoughts", _includes_thoughts, None),
+    (R + "anthropic__to__gemini/respond", "thinking: includeThoughts", _includes_thoughts, None),
+    (R + "anthropic__to__openai_responses/reasoning_stream", "thinking: summary", _asks_summary, None),
+    (R + "anthropic__to__openai_responses/respond", "thinking: summary", _asks_summary, None),
     (R + "gemini__to__openai_responses/reasoning_stream", "includeThoughts: summary", _asks_summary, None),
-    (
-        A + "gemini__to__openai_responses/reasoning.sse",
-        "no empty reasoning",
-        _no_empty_reasoning_item,
-        B_EMPTY_REASONING,
-    ),
+    (A + "gemini__to__openai_responses/reasoning.sse", "no empty reasoning", _no_empty_reasoning_item, None),
     (A + "gemini__to__openai_responses/reasoning.json", "no empty reasoning", _no_empty_reasoning_item, None),
     *(
-        (f"{A}{u}__to__openai_responses/length.{kind}", "cut message incomplete", _cut_incomplete, B_INCOMPLETE_ITEM)
+        (f"{A}{u}__to__openai_responses/length.{kind}", "cut message incomplete", _cut_incomplete, None)
         for u in harness.DIALECTS
         for kind in ("json", "sse")
     ),
-    (A + "anthropic__to__gemini/error.sse", "overloaded is UNAVAILABLE", _gemini_error_status, B_GEMINI_529),
+    (A + "anthropic__to__gemini/error.sse", "overloaded is UNAVAILABLE", _gemini_error_status, None),
 ]
 
 

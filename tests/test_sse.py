@@ -2,7 +2,7 @@
 
 import pytest
 
-from relay.http.sse import Parser, frame
+from relay.http.sse import Parser, frame, one_frame
 
 STREAM = (
     b'data: {"a":1}\n\n'
@@ -70,3 +70,37 @@ def test_a_large_event_in_many_chunks_is_scanned_in_linear_time(monkeypatch):
     assert [len(e.data) for e in events] == [16 * 1024 * 1024, 6]
     assert parser.pending == 0
     assert scanned < 3 * len(payload), f"{scanned} bytes searched for a {len(payload)}-byte stream"
+
+
+@pytest.mark.parametrize(
+    ("chunk", "fast"),
+    [
+        (b'data: {"id":"c","choices":[]}\n\n', True),
+        (b"data:  spaced\n\n", True),
+        (b"data: [DONE]\n\n", True),
+        (b"event: message_start\ndata: {}\n\n", True),
+        (b'data: {"candidates":[]}\r\n\r\n', True),
+        (b"event: a\r\ndata: {}\r\n\r\n", True),
+        (b"data: {}\n\ndata: {}\n\n", False),  # two events
+        (b"data: {}\r\n\r\ndata: {}\r\n\r\n", False),
+        (b"data: {}\n", False),  # incomplete
+        (b"data: {}\r\n", False),
+        (b"data: a\ndata: b\n\n", False),  # two data lines
+        (b"data: a\r\ndata: b\r\n\r\n", False),
+        (b"data:{}\n\n", False),  # no space after the colon
+        (b"event: a\ndata:{}\n\n", False),
+        (b"event: a\n\n", False),
+        (b"event: a\nid: 1\ndata: {}\n\n", False),
+        (b": keep-alive\n\n", False),
+        (b"data: {}\r\r\n\r\n", False),  # a lone CR
+        (b"data: {}\n\r\n", False),  # mixed line ends
+        (b"data: {}\r\n\r\n\r\n", False),
+    ],
+)
+def test_one_frame_is_what_the_parser_reads(chunk: bytes, fast: bool) -> None:
+    """The shortcut takes exactly the chunks that are one event, and reads them as the parser does."""
+    one = one_frame(chunk)
+    assert (one is not None) == fast
+    if one is not None:
+        (event,) = Parser().feed(chunk)
+        assert one == (event.name, event.data)

@@ -212,22 +212,31 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
-        for frame in self._parser.feed(chunk):
+        parser = self._parser
+        one = sse.one_frame(chunk) if not parser.pending else None
+        if one is not None:  # the usual chunk: one whole frame
+            if not self._done:
+                self._frame(one[0], one[1], events)
+            return events
+        for frame in parser.feed(chunk):
             if self._done:
                 break
-            name = frame.name
-            if name == b"ping" or frame.data is None:
-                continue
-            try:
-                data = orjson.loads(frame.data)
-            except orjson.JSONDecodeError:
-                data = None
-            if not isinstance(data, dict):
-                self._fail(_malformed("the upstream sent a stream event that is not a JSON object"), events)
-                continue
-            kind = name.decode("utf-8", "replace") if name is not None else data.get("type")
-            self._event(kind, data, events)
+            self._frame(frame.name, frame.data, events)
         return events
+
+    def _frame(self, name: bytes | None, raw: bytes | None, events: list[ir.Event]) -> None:
+        if name == b"ping" or raw is None:
+            return
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        if type(data) is not dict:  # orjson gives dicts, never subclasses
+            self._fail(_malformed("the upstream sent a stream event that is not a JSON object"), events)
+        elif name == b"content_block_delta":  # most events: no name decoding, no dispatch
+            self._delta(data, events)
+        else:
+            self._event(name.decode("utf-8", "replace") if name is not None else data.get("type"), data, events)
 
     def close(self) -> list[ir.Event]:
         self._parser.close()
@@ -405,6 +414,8 @@ _STOP_HEAD = b'event: content_block_stop\ndata: {"type":"content_block_stop","in
 _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 _BEFORE, _STREAMING, _ENDED = 0, 1, 2
+#: The block type each kind of delta extends.
+_DELTA_BLOCK: dict[type, str] = {ir.TextDelta: "text", ir.ReasoningDelta: "thinking", ir.ToolCallDelta: "tool_use"}
 
 
 class StreamEncoder:
@@ -439,6 +450,12 @@ class StreamEncoder:
         self._has_calls = False
 
     def encode(self, event: ir.Event) -> bytes:
+        kind = type(event)
+        if self._wire >= 0 and _DELTA_BLOCK.get(kind) == self._kind and self._state == _STREAMING:
+            # most events: a delta of the block whose start was sent, one frame of precomputed bytes around it
+            if event.index == self._index:  # type: ignore[union-attr]
+                text = event.arguments if kind is ir.ToolCallDelta else event.text  # type: ignore[union-attr]
+                return self._prefix + orjson.dumps(text) + _DELTA_TAIL if text else b""
         if self._state == _ENDED:
             return b""
         if isinstance(event, ir.StreamError):

@@ -394,8 +394,13 @@ class StreamDecoder:
         events: list[ir.Event] = []
         if self._done:
             return events
-        if self._parser is not None:
-            for frame in self._parser.feed(chunk):
+        parser = self._parser
+        if parser is not None:
+            one = sse.one_frame(chunk) if not parser.pending else None
+            if one is not None:  # the usual chunk: one whole frame
+                self._data(one[1], events)
+                return events
+            for frame in parser.feed(chunk):
                 if frame.data is not None:
                     self._data(frame.data, events)
                     if self._done:
@@ -430,7 +435,7 @@ class StreamDecoder:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
                 chunk = None
-        if not isinstance(chunk, dict):
+        if type(chunk) is not dict:  # orjson gives dicts, never subclasses
             self._fail(_malformed("upstream sent a stream chunk that is not a JSON object"), out)
             return
         if "error" in chunk:
@@ -442,16 +447,23 @@ class StreamDecoder:
             model = chunk.get("modelVersion")
             out.append(ir.Start(id=self._id, model=model if isinstance(model, str) else ""))
         usage = chunk.get("usageMetadata")
-        if isinstance(usage, dict):
+        if type(usage) is dict:
             self._usage = usage
         candidates = chunk.get("candidates")
-        candidate = candidates[0] if isinstance(candidates, list) and candidates else None
-        if isinstance(candidate, dict) and candidate.get("index", 0) in (0, None):
+        candidate = candidates[0] if type(candidates) is list and candidates else None
+        if type(candidate) is dict and candidate.get("index", 0) in (0, None):
             content = candidate.get("content")
-            parts = content.get("parts") if isinstance(content, dict) else None
-            if isinstance(parts, list):
+            parts = content.get("parts") if type(content) is dict else None
+            if type(parts) is list:
                 for part in parts:
-                    if isinstance(part, dict):
+                    if type(part) is not dict:
+                        continue
+                    text = part.get("text")
+                    if len(part) == 1 and type(text) is str:  # the usual part: text alone
+                        if text:
+                            index = self._open if self._kind == _TEXT else self._begin(_TEXT, out)
+                            out.append(ir.TextDelta(index, text))
+                    else:
                         self._part(part, out)
             reason = candidate.get("finishReason")
             if reason:
@@ -535,6 +547,7 @@ def _sse_parser() -> sse.Parser:
 _CHUNK_HEAD = b'{"candidates":[{"content":{"parts":['
 _CHUNK_PARTS_END = b'],"role":"model"},'
 _EMPTY_TEXT = b'{"text":""}'
+_TEXT_FRAME_HEAD = b"data: " + _CHUNK_HEAD + b'{"text":'
 
 
 def sse_frame(payload: bytes) -> bytes:
@@ -555,13 +568,14 @@ class StreamEncoder:
         "_skip",
         "_sse",
         "_tail",
+        "_text_end",
     )
 
     def __init__(self, req: ir.Request, *, sse: bool = True) -> None:
         self._sse = sse
         self._model = orjson.dumps(req.model)
-        self._tail = b',"modelVersion":' + self._model + b"}"
         self._show = req.reasoning is not None and req.reasoning.include is True
+        self._set_tail(b',"modelVersion":' + self._model + b"}")
         self._elements = 0
         self._done = False
         #: The tool call being held: [index, id, name, signature, argument fragments].
@@ -570,12 +584,19 @@ class StreamEncoder:
         self._foreign = -1
         self._skip = -1
 
+    def _set_tail(self, tail: bytes) -> None:
+        """What every chunk ends with (after its candidates), and a text chunk's frame after its text."""
+        self._tail = tail
+        self._text_end = b"}" + _CHUNK_PARTS_END + b'"index":0}]' + tail + b"\r\n\r\n"
+
     def encode(self, event: ir.Event) -> bytes:
         if self._done:
             return b""
-        if isinstance(event, ir.TextDelta):
+        if type(event) is ir.TextDelta:  # most events
             if not event.text:
                 return b""
+            if self._sse:  # the frame ``_chunk(orjson.dumps({"text": text}))`` makes, in one go
+                return _TEXT_FRAME_HEAD + orjson.dumps(event.text) + self._text_end
             return self._chunk(orjson.dumps({"text": event.text}))
         if isinstance(event, ir.ReasoningDelta):
             if not event.text or not self._show or event.index == self._skip:
@@ -588,7 +609,7 @@ class StreamEncoder:
         if isinstance(event, ir.Start):
             rid = response_id(event.id)
             if rid:
-                self._tail = b',"modelVersion":' + self._model + b',"responseId":' + orjson.dumps(rid) + b"}"
+                self._set_tail(b',"modelVersion":' + self._model + b',"responseId":' + orjson.dumps(rid) + b"}")
             return b""
         if isinstance(event, ir.Finish):
             return self._finish(event)

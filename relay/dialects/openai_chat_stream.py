@@ -37,7 +37,7 @@ from relay.dialects import ir
 from relay.dialects.common import bad_upstream, derived_id, error_text, load_object, prefixed, upstream_error
 from relay.errors import ErrorKind, RelayError, kind_for_status
 from relay.http.messages import Headers
-from relay.http.sse import Parser
+from relay.http.sse import Parser, one_frame
 
 COMPLETION_PREFIX = "chatcmpl-"
 
@@ -352,7 +352,13 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
-        for sse in self._parser.feed(chunk):
+        parser = self._parser
+        one = one_frame(chunk) if not parser.pending else None
+        if one is not None:  # the usual chunk: one whole frame
+            if one[1] and not self._done:
+                self._frame(one[1], events)
+            return events
+        for sse in parser.feed(chunk):
             if self._done:
                 break
             if sse.data:
@@ -424,26 +430,36 @@ class StreamDecoder:
 
     def _choice(self, choice: dict[str, Any], events: list[ir.Event]) -> None:
         delta = choice.get("delta")
-        if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning and isinstance(reasoning, str):
-                events.append(ir.ReasoningDelta(self._block("reasoning", events), reasoning))
-            text = delta.get("content")
-            if text and isinstance(text, str):
-                events.append(ir.TextDelta(self._block("text", events), text))
-            text = delta.get("refusal")
-            if text and isinstance(text, str):
-                events.append(ir.TextDelta(self._block("text", events), text))
-            calls = delta.get("tool_calls")
-            if calls and isinstance(calls, list):
-                for call in calls:
-                    if isinstance(call, dict) and not self._tool_call(call, events):
-                        return
+        if type(delta) is dict:  # orjson gives dicts, never subclasses
+            if len(delta) == 1 and "content" in delta:  # the usual delta: text alone
+                text = delta["content"]
+                if text and type(text) is str:
+                    events.append(ir.TextDelta(self._block("text", events), text))
+            elif not self._delta(delta, events):
+                return
         reason = choice.get("finish_reason")
         if reason is not None:
             if self._reason is None:
                 self._reason = reason
             self._end_block(events)
+
+    def _delta(self, delta: dict[str, Any], events: list[ir.Event]) -> bool:
+        """A choice's ``delta``; False when the stream had to end."""
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning and isinstance(reasoning, str):
+            events.append(ir.ReasoningDelta(self._block("reasoning", events), reasoning))
+        text = delta.get("content")
+        if text and isinstance(text, str):
+            events.append(ir.TextDelta(self._block("text", events), text))
+        text = delta.get("refusal")
+        if text and isinstance(text, str):
+            events.append(ir.TextDelta(self._block("text", events), text))
+        calls = delta.get("tool_calls")
+        if calls and isinstance(calls, list):
+            for call in calls:
+                if isinstance(call, dict) and not self._tool_call(call, events):
+                    return False
+        return True
 
     def _tool_call(self, call: dict[str, Any], events: list[ir.Event]) -> bool:
         """One entry of ``delta.tool_calls``; False when the stream had to end."""
@@ -495,6 +511,8 @@ class StreamDecoder:
 _OPEN_CHOICE = b'"choices":[{"index":0,"delta":'
 _CLOSE_CHOICE = b',"logprobs":null,"finish_reason":null}]'
 _DONE = b"data: [DONE]\n\n"
+#: What follows an argument fragment's JSON string in its delta.
+_ARGUMENTS_END = b"}}]}"
 
 
 class StreamEncoder:
@@ -504,15 +522,31 @@ class StreamEncoder:
     ``stream_options.include_usage`` asks for the usage chunk. Id and ``created`` come from ``Start``.
     """
 
+    __slots__ = (
+        "_calls",
+        "_delta_end",
+        "_ended",
+        "_include_usage",
+        "_meta",
+        "_model",
+        "_reasoning_head",
+        "_tail",
+        "_text_head",
+    )
+
     def __init__(self, req: ir.Request) -> None:
         self._model = req.model
         self._include_usage = include_usage(req)
         self._tail = b',"usage":null}\n\n' if self._include_usage else b"}\n\n"
         #: ``data: {"id":…,"system_fingerprint":null,`` once Start came.
         self._meta = b""
+        #: A text or reasoning delta's chunk up to its JSON string, and after it (set with ``_meta``).
+        self._text_head = self._reasoning_head = b""
+        self._delta_end = b"}" + _CLOSE_CHOICE + self._tail
         self._ended = False
-        #: IR block index → the call's index in ``delta.tool_calls`` (0, 1, … in order of the blocks).
-        self._calls: dict[int, int] = {}
+        #: IR block index → the start of its argument deltas' chunk (up to the JSON string), the call's index
+        #: in ``delta.tool_calls`` (0, 1, … in order of the blocks) in it.
+        self._calls: dict[int, bytes] = {}
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._meta + _OPEN_CHOICE + delta + _CLOSE_CHOICE + self._tail
@@ -520,6 +554,9 @@ class StreamEncoder:
     def encode(self, event: ir.Event) -> bytes:
         if self._ended:
             return b""
+        if type(event) is ir.TextDelta and self._meta:  # most events: one chunk of precomputed bytes around the text
+            text = event.text
+            return self._text_head + orjson.dumps(text) + self._delta_end if text else b""
         if isinstance(event, ir.StreamError):
             self._ended = True
             error = RelayError(event.status, kind_for_status(event.status), event.message, code=event.code)
@@ -529,12 +566,19 @@ class StreamEncoder:
             out = self._start(event if isinstance(event, ir.Start) else ir.Start("", self._model))
         if isinstance(event, ir.TextDelta):
             if event.text:
-                out += self._chunk(b'{"content":' + orjson.dumps(event.text) + b"}")
+                out += self._text_head + orjson.dumps(event.text) + self._delta_end
+        elif isinstance(event, ir.ToolCallDelta):
+            head = self._calls.get(event.index)
+            if head is not None and event.arguments:
+                out += head + orjson.dumps(event.arguments) + _ARGUMENTS_END + _CLOSE_CHOICE + self._tail
         elif isinstance(event, ir.ReasoningDelta):
             if event.text:
-                out += self._chunk(b'{"reasoning_content":' + orjson.dumps(event.text) + b"}")
+                out += self._reasoning_head + orjson.dumps(event.text) + self._delta_end
         elif isinstance(event, ir.ToolCallStart):
-            position = self._calls[event.index] = len(self._calls)
+            position = len(self._calls)
+            self._calls[event.index] = (
+                self._meta + _OPEN_CHOICE + b'{"tool_calls":[{"index":%d,"function":{"arguments":' % position
+            )
             call = {
                 "index": position,
                 "id": event.id,
@@ -542,11 +586,6 @@ class StreamEncoder:
                 "function": {"name": event.name, "arguments": ""},
             }
             out += self._chunk(b'{"tool_calls":[' + orjson.dumps(call) + b"]}")
-        elif isinstance(event, ir.ToolCallDelta):
-            position = self._calls.get(event.index)
-            if position is not None and event.arguments:
-                fragment = b'{"index":%d,"function":{"arguments":' % position + orjson.dumps(event.arguments)
-                out += self._chunk(b'{"tool_calls":[' + fragment + b"}}]}")
         elif isinstance(event, ir.Finish):
             out += self._finish(event)
         return out
@@ -560,6 +599,8 @@ class StreamEncoder:
             "system_fingerprint": None,
         }
         self._meta = b"data: " + orjson.dumps(head)[:-1] + b","
+        self._text_head = self._meta + _OPEN_CHOICE + b'{"content":'
+        self._reasoning_head = self._meta + _OPEN_CHOICE + b'{"reasoning_content":'
         return self._chunk(b'{"role":"assistant","content":""}')
 
     def _finish(self, event: ir.Finish) -> bytes:

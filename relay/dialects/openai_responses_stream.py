@@ -16,8 +16,11 @@ skipped. ``response.failed`` and ``error`` give a ``StreamError`` with the statu
 
 Encoding: consecutive text blocks share one message item (a new content part each), closed when another kind
 of block starts or at the end; reasoning text is sent as a summary (``reasoning_summary_*`` events);
-``encrypted_content`` only when the reasoning came from this dialect; redacted reasoning is not sent. A tool
-call without argument fragments gets ``{}``. Deltas go out as they come; only the ``*.done`` events and the
+``encrypted_content`` only when the reasoning came from this dialect; redacted reasoning is not sent. A reasoning
+item is sent at its block's first text (or, with only this dialect's ``encrypted_content``, at its end): a block
+with nothing to show (Gemini's trailing ``thoughtSignature``) sends no item, as ``encode_response`` makes none.
+An answer cut by length or a content filter (``response.incomplete``) closes its open message ``incomplete``. A
+tool call without argument fragments gets ``{}``. Deltas go out as they come; only the ``*.done`` events and the
 final response carry the running copies. ``StreamError`` closes the open items (status ``incomplete``), then
 ends the stream with an ``error`` event, as OpenAI does mid-stream: the flat fields its documentation shows
 and the nested ``error`` object OpenAI sends, on which the openai SDK raises ``APIError`` (it yields a
@@ -49,7 +52,7 @@ from relay.dialects.openai_responses import (
     status_of,
     usage_from_wire,
 )
-from relay.http.sse import Parser
+from relay.http.sse import Parser, one_frame
 
 # ---- decoder -----------------------------------------------------------------------------------------
 
@@ -105,29 +108,37 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
-        for frame in self._parser.feed(chunk):
+        parser = self._parser
+        one = one_frame(chunk) if not parser.pending else None
+        if one is not None:  # the usual chunk: one whole frame
+            if not self._done:
+                self._frame(one[0], one[1], events)
+            return events
+        for frame in parser.feed(chunk):
             if self._done:
                 break
-            data = frame.data
-            if data is None or not data.strip() or data == b"[DONE]":
-                continue
-            try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                payload = None
-            if not isinstance(payload, dict):
-                self._fail(events, 502, "upstream sent a stream event that is not a JSON object", "upstream_invalid")
-                break
-            kind = payload.get("type")
-            if not isinstance(kind, str):
-                kind = frame.name.decode("utf-8", "replace") if frame.name else ""
-            handler = self._handlers.get(kind)
-            if handler is None:
-                continue
-            if not self._started and kind not in ("error", "response.failed"):
-                self._lifecycle(payload, events)  # whatever comes first starts the stream
-            handler(payload, events)
+            self._frame(frame.name, frame.data, events)
         return events
+
+    def _frame(self, name: bytes | None, data: bytes | None, events: list[ir.Event]) -> None:
+        if not data or (data[0] != 0x7B and (not data.strip() or data == b"[DONE]")):  # 0x7B: "{"
+            return
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            payload = None
+        if type(payload) is not dict:  # orjson gives dicts, never subclasses
+            self._fail(events, 502, "upstream sent a stream event that is not a JSON object", "upstream_invalid")
+            return
+        kind = payload.get("type")
+        if type(kind) is not str:
+            kind = name.decode("utf-8", "replace") if name else ""
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return
+        if not self._started and kind != "error" and kind != "response.failed":
+            self._lifecycle(payload, events)  # whatever comes first starts the stream
+        handler(payload, events)
 
     def close(self) -> list[ir.Event]:
         self._parser.close()
@@ -243,10 +254,12 @@ class StreamDecoder:
     def _text_delta(self, payload: dict[str, Any], events: list[ir.Event]) -> None:
         item = self._item(payload)
         delta = payload.get("delta")
-        if item is None or item.kind != "message" or not isinstance(delta, str) or not delta:
+        if item is None or item.kind != "message" or type(delta) is not str or not delta:
             return
-        block = self._text_block(item, payload, events)
-        if self._current(block, events):
+        block = item.parts.get(payload.get("content_index", 0))  # the open part (most deltas) without a call
+        if block is None:
+            block = self._text_block(item, payload, events)
+        if block == self._open or self._current(block, events):
             item.data_seen = True
             events.append(ir.TextDelta(block, delta))
 
@@ -386,25 +399,54 @@ def _delta_prefix(kind: str, fields: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + head[:-1] + b',"delta":'
 
 
+#: The end of a delta event, after its ``delta`` value.
+_DELTA_END = b',"sequence_number":%d}\n\n'
+_TEXT, _REASONING, _CALL = "text", "reasoning", "function_call"
+
+
 class _Block:
     """The open output item or content part of the encoder."""
 
-    __slots__ = ("chunks", "dialect", "ir_index", "item", "kind", "part_open", "prefix", "signature")
+    __slots__ = ("chunks", "dialect", "fast", "id", "ir_index", "item", "kind", "part_open", "prefix", "signature")
 
-    def __init__(self, kind: str, ir_index: int, item: dict[str, Any], prefix: bytes) -> None:
+    def __init__(self, kind: str, ir_index: int, item: dict[str, Any] | None, prefix: bytes) -> None:
         self.kind = kind
         self.ir_index = ir_index
+        #: The type of the deltas that need only ``prefix`` (a reasoning block's, once its summary part is open).
+        self.fast: type | None = ir.ToolCallDelta if kind == _CALL else ir.TextDelta if kind == _TEXT else None
+        #: The fields naming the item (and part) in its events; a reasoning block's is None until its item is sent.
         self.item = item
         self.prefix = prefix
         #: The running copy of the text or arguments (joined for the ``*.done`` events).
         self.chunks: list[str] = []
         self.part_open = False
         self.dialect: ir.Dialect | None = None
+        self.id: str | None = None
         self.signature: str | None = None
 
 
 class StreamEncoder:
-    """IR events to the Responses SSE grammar for the client that sent ``req``; one event in, its frames out."""
+    """IR events to the Responses SSE grammar for the client that sent ``req``; one event in, its frames out.
+
+    A reasoning block's item is sent at its first text (or, holding only this dialect's ``encrypted_content``,
+    at its end): a block with nothing this dialect can show (another provider's signature alone, as Gemini
+    sends after the answer) sends no item, as ``encode_response`` makes none.
+    """
+
+    __slots__ = (
+        "_block",
+        "_created",
+        "_echo",
+        "_ended",
+        "_id",
+        "_message",
+        "_model",
+        "_output",
+        "_seq",
+        "_skipped",
+        "_split",
+        "_started",
+    )
 
     def __init__(self, req: ir.Request) -> None:
         self._model = req.model
@@ -417,6 +459,8 @@ class StreamEncoder:
         self._output: list[dict[str, Any]] = []
         #: The open message item (its output index and finished text parts), while text blocks follow each other.
         self._message: dict[str, Any] | None = None
+        #: Whether a reasoning block came after the open message: the next text starts a new message.
+        self._split = False
         self._block: _Block | None = None
         self._skipped: int | None = None
 
@@ -429,8 +473,8 @@ class StreamEncoder:
     def _delta(self, block: _Block, text: str) -> bytes:
         block.chunks.append(text)
         seq = self._seq
-        self._seq += 1
-        return block.prefix + orjson.dumps(text) + b',"sequence_number":%d}\n\n' % seq
+        self._seq = seq + 1
+        return block.prefix + orjson.dumps(text) + _DELTA_END % seq
 
     def _response(self, status: str, **fields: Any) -> dict[str, Any]:
         return response_object(self._id, self._model, self._created, self._echo, status=status, **fields)
@@ -438,6 +482,17 @@ class StreamEncoder:
     # ---- events
 
     def encode(self, event: ir.Event) -> bytes:
+        block = self._block
+        if block is not None and type(event) is block.fast:  # an open block means started, not ended
+            # most events: a delta of the open block, one frame of precomputed bytes around it
+            if event.index == block.ir_index:  # type: ignore[union-attr]
+                text = event.arguments if block.kind == _CALL else event.text  # type: ignore[union-attr]
+                if not text:
+                    return b""
+                block.chunks.append(text)
+                seq = self._seq
+                self._seq = seq + 1
+                return block.prefix + orjson.dumps(text) + _DELTA_END % seq
         if self._ended:
             return b""
         out: list[bytes] = []
@@ -449,21 +504,9 @@ class StreamEncoder:
             if isinstance(event, ir.Start):
                 return b"".join(out)
         if isinstance(event, ir.TextDelta):
-            block = self._block
-            if block is not None and block.ir_index == event.index and block.kind == "text":
-                return self._delta(block, event.text) if event.text else b""
             if block is None and event.index != self._skipped and event.text:
                 self._open_text(event.index, out)
                 out.append(self._delta(self._block, event.text))  # type: ignore[arg-type]
-        elif isinstance(event, ir.ToolCallDelta):
-            block = self._block
-            if (
-                block is not None
-                and block.ir_index == event.index
-                and block.kind == "function_call"
-                and event.arguments
-            ):
-                out.append(self._delta(block, event.arguments))
         elif isinstance(event, ir.ReasoningDelta):
             self._reasoning_delta(event, out)
         elif isinstance(event, ir.TextStart):
@@ -473,11 +516,10 @@ class StreamEncoder:
         elif isinstance(event, ir.ToolCallStart):
             self._open_call(event, out)
         elif isinstance(event, ir.ReasoningSignature):
-            block = self._block
-            if block is not None and block.ir_index == event.index and block.kind == "reasoning":
+            if block is not None and block.ir_index == event.index and block.kind == _REASONING:
                 block.signature = event.signature if block.dialect == DIALECT else None
         elif isinstance(event, ir.BlockEnd):
-            if self._block is not None and self._block.ir_index == event.index:
+            if block is not None and block.ir_index == event.index:
                 self._close_block(out)
         elif isinstance(event, ir.Finish):
             self._finish(event, out)
@@ -497,14 +539,17 @@ class StreamEncoder:
         if start is not None:
             self._id = response_id(start.id)
             self._created = start.created
-        self._emit(out, "response.created", response=self._response("in_progress", output=[]))
-        self._emit(out, "response.in_progress", response=self._response("in_progress", output=[]))
+        response = orjson.dumps(self._response("in_progress", output=[]))
+        for name in (b"response.created", b"response.in_progress"):
+            head = b'event: %s\ndata: {"type":"%s","sequence_number":%d,"response":' % (name, name, self._seq)
+            out.append(head + response + b"}\n\n")
+            self._seq += 1
 
     def _finish(self, event: ir.Finish, out: list[bytes]) -> None:
-        self._close_block(out)
-        self._close_message(out)
-        self._ended = True
         status, incomplete = status_of(event.reason)
+        self._close_block(out)
+        self._close_message(out, status)  # a message the answer was cut in is incomplete too
+        self._ended = True
         response = self._response(status, output=self._output, usage=event.usage, incomplete=incomplete)
         self._emit(out, f"response.{status}", response=response)
 
@@ -513,7 +558,7 @@ class StreamEncoder:
         self._ended = True
         if self._started:
             self._close_block(out, "incomplete")
-            self._close_message(out, "incomplete")
+            self._close_message(out, "completed" if self._split else "incomplete")  # reasoning came after it
         out.append(_frame(error_event(status, message, code, self._seq)))
         self._seq += 1
 
@@ -527,30 +572,40 @@ class StreamEncoder:
 
     def _open_text(self, ir_index: int, out: list[bytes]) -> None:
         self._close_block(out)
+        if self._split:
+            self._close_message(out)
         if self._message is None:
             index = len(self._output)
             item_id = derived_id(self._id, index, "msg_")
             self._add_item(message_item(item_id, [], "in_progress"), out)
             self._message = {"index": index, "id": item_id, "texts": []}
+            self._split = False
         message = self._message
         content_index = len(message["texts"])
         fields = {"item_id": message["id"], "output_index": message["index"], "content_index": content_index}
         self._emit(out, "response.content_part.added", **fields, part=_text_part(""))
         prefix = _delta_prefix("response.output_text.delta", {**fields, "logprobs": []})
-        self._block = _Block("text", ir_index, fields, prefix)
+        self._block = _Block(_TEXT, ir_index, fields, prefix)
 
     def _open_reasoning(self, event: ir.ReasoningStart, out: list[bytes]) -> None:
         self._close_block(out)
-        self._close_message(out)
+        self._split = True  # reasoning ends the message before it, whether or not it shows
         if event.redacted is not None:
             self._skipped = event.index  # opaque to every client but Anthropic's
             return
-        index = len(self._output)
-        item_id = reasoning_id(self._id, index, event.dialect, event.id)
-        self._add_item({"type": "reasoning", "id": item_id, "summary": []}, out)
-        fields = {"item_id": item_id, "output_index": index, "summary_index": 0}
-        block = self._block = _Block("reasoning", event.index, fields, _delta_prefix(_SUMMARY_DELTA, fields))
+        block = self._block = _Block(_REASONING, event.index, None, b"")
         block.dialect = event.dialect
+        block.id = event.id
+
+    def _show_reasoning(self, block: _Block, out: list[bytes]) -> dict[str, Any]:
+        """Send the reasoning item of ``block`` (it has something to show): its fields."""
+        self._close_message(out)
+        index = len(self._output)
+        item_id = reasoning_id(self._id, index, block.dialect, block.id)
+        self._add_item({"type": "reasoning", "id": item_id, "summary": []}, out)
+        fields = block.item = {"item_id": item_id, "output_index": index, "summary_index": 0}
+        block.prefix = _delta_prefix(_SUMMARY_DELTA, fields)
+        return fields
 
     def _open_call(self, event: ir.ToolCallStart, out: list[bytes]) -> None:
         self._close_block(out)
@@ -562,15 +617,17 @@ class StreamEncoder:
         self._add_item(item, out)
         fields = {"item_id": item_id, "output_index": index}
         prefix = _delta_prefix("response.function_call_arguments.delta", fields)
-        self._block = _Block("function_call", event.index, {**fields, "item": item}, prefix)
+        self._block = _Block(_CALL, event.index, {**fields, "item": item}, prefix)
 
     def _reasoning_delta(self, event: ir.ReasoningDelta, out: list[bytes]) -> None:
         block = self._block
-        if block is None or block.ir_index != event.index or block.kind != "reasoning" or not event.text:
+        if block is None or block.ir_index != event.index or block.kind != _REASONING or not event.text:
             return
         if not block.part_open:
+            fields = block.item if block.item is not None else self._show_reasoning(block, out)
             block.part_open = True
-            self._emit(out, "response.reasoning_summary_part.added", **block.item, part=_summary_part(""))
+            block.fast = ir.ReasoningDelta
+            self._emit(out, "response.reasoning_summary_part.added", **fields, part=_summary_part(""))
         out.append(self._delta(block, event.text))
 
     def _close_block(self, out: list[bytes], status: str = "completed") -> None:
@@ -580,12 +637,16 @@ class StreamEncoder:
         self._block = None
         text = "".join(block.chunks)
         fields = block.item
-        if block.kind == "text":
+        if block.kind == _TEXT:
+            assert fields is not None and self._message is not None
             self._emit(out, "response.output_text.done", **fields, text=text, logprobs=[])
             self._emit(out, "response.content_part.done", **fields, part=_text_part(text))
-            assert self._message is not None
             self._message["texts"].append(text)
-        elif block.kind == "reasoning":
+        elif block.kind == _REASONING:
+            if fields is None:
+                if not block.signature:
+                    return  # nothing this dialect can show: no item
+                fields = self._show_reasoning(block, out)
             if block.part_open:
                 self._emit(out, "response.reasoning_summary_text.done", **fields, text=text)
                 self._emit(out, "response.reasoning_summary_part.done", **fields, part=_summary_part(text))
@@ -593,6 +654,7 @@ class StreamEncoder:
             item = reasoning_item(part, fields["item_id"])
             self._done_item(fields["output_index"], item, out)
         else:
+            assert fields is not None
             if not block.chunks:
                 out.append(self._delta(block, "{}"))
                 text = "{}"

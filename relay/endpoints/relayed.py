@@ -17,8 +17,7 @@ import httpx
 import orjson
 import trio
 
-from relay.dialects import ir
-from relay.errors import RelayError, ResponseAborted
+from relay.errors import ResponseAborted
 from relay.http.messages import Headers, Response, StreamResponse
 from relay.upstream.exchange import Exchange
 
@@ -117,7 +116,3 @@ def in_shape(module: str, body: bytes) -> bool:
     if module.endswith("gemini"):
         return isinstance(error.get("code"), int)
     return True
-
-
-def stream_error(error: RelayError) -> ir.StreamError:
-    return ir.StreamError(error.status, error.message, error.code)

@@ -71,6 +71,32 @@ class Parser:
         return self._pending_size
 
 
+def one_frame(chunk: bytes) -> tuple[bytes | None, bytes] | None:
+    """The event name and data of a chunk that is exactly one event, else None (then use a ``Parser``).
+
+    The usual upstream chunk is one whole event: ``data: …`` alone (OpenAI Chat, Gemini) or after an
+    ``event: …`` line (Anthropic, OpenAI Responses), ended by LF or CRLF line ends (Gemini). For such a
+    chunk this gives what ``Parser.feed`` gives, without its machinery; a stream decoder with nothing
+    pending in its parser may use it. Any other chunk (part of an event, several, other fields, mixed or
+    CR line ends, ``data:`` without its space) gives None.
+    """
+    if chunk[-4:] == b"\r\n\r\n":
+        eol, end = b"\r\n", len(chunk) - 4
+        if chunk.count(b"\r") != chunk.count(b"\n") or chunk.count(b"\r\n") != chunk.count(b"\n"):
+            return None
+    elif chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+        eol, end = b"\n", len(chunk) - 2
+    else:
+        return None
+    if chunk[:6] == b"data: ":
+        return (None, chunk[6:end]) if chunk.find(eol, 6) == end else None
+    first = chunk.find(eol)
+    if chunk[:7] != b"event: " or chunk[first + len(eol) : first + len(eol) + 6] != b"data: ":
+        return None
+    data = first + len(eol) + 6
+    return (chunk[7:first], chunk[data:end]) if chunk.find(eol, data) == end else None
+
+
 def _split_lf(buffer: bytes, events: list[Event]) -> int:
     """The events of a buffer whose lines all end in LF (the usual case), without a regex; where the rest starts."""
     start = 0

@@ -251,13 +251,13 @@ def test_decode_request_scalars_and_defaults():
 @pytest.mark.parametrize(
     ("thinking", "output_config", "expected"),
     [
-        ({"type": "enabled", "budget_tokens": 3000}, None, ir.ReasoningConfig(budget_tokens=3000)),
+        ({"type": "enabled", "budget_tokens": 3000}, None, ir.ReasoningConfig(budget_tokens=3000, include=True)),
         (
             {"type": "enabled", "budget_tokens": 3000, "display": "omitted"},
             {"effort": "low"},
             ir.ReasoningConfig(effort="low", budget_tokens=3000, include=False),
         ),
-        ({"type": "adaptive"}, None, ir.ReasoningConfig(effort="high")),
+        ({"type": "adaptive"}, None, ir.ReasoningConfig(effort="high", include=True)),
         ({"type": "adaptive", "display": "summarized"}, {"effort": "max"}, ir.ReasoningConfig("xhigh", include=True)),
         ({"type": "disabled"}, None, ir.ReasoningConfig(effort="none")),
         (None, {"effort": "medium"}, ir.ReasoningConfig(effort="medium")),
@@ -270,6 +270,30 @@ def test_decode_reasoning(thinking, output_config, expected):
     if output_config is not None:
         body["output_config"] = output_config
     assert codec.decode_request(dump(body)).reasoning == expected
+
+
+@pytest.mark.parametrize("thinking", [{"type": "enabled", "budget_tokens": 3000}, {"type": "adaptive"}])
+def test_thinking_turned_on_asks_other_upstreams_to_show_their_reasoning(thinking):
+    """An Anthropic client that turned thinking on gets thinking blocks: Gemini is asked for includeThoughts,
+    Responses for a reasoning summary (include None would ask neither)."""
+    from relay.dialects import gemini, openai_responses
+
+    body = {"model": "m", "max_tokens": 5000, "messages": [{"role": "user", "content": "x"}], "thinking": thinking}
+    req = codec.decode_request(dump(body))
+    assert req.reasoning is not None and req.reasoning.include is True
+    to_gemini = orjson.loads(gemini.encode_request(req, "g"))
+    assert to_gemini["generationConfig"]["thinkingConfig"]["includeThoughts"] is True
+    to_responses = orjson.loads(openai_responses.encode_request(req, "o"))
+    assert to_responses["reasoning"]["summary"] == "auto"
+    omitted = codec.decode_request(dump({**body, "thinking": {**thinking, "display": "omitted"}}))
+    assert omitted.reasoning is not None and omitted.reasoning.include is False
+    assert not orjson.loads(gemini.encode_request(omitted, "g"))["generationConfig"]["thinkingConfig"].get(
+        "includeThoughts"
+    )
+    assert "summary" not in orjson.loads(openai_responses.encode_request(omitted, "o"))["reasoning"]
+    # back to Anthropic, shown thinking needs no display field (its default), omitted keeps it
+    assert "display" not in orjson.loads(codec.encode_request(req, "a"))["thinking"]
+    assert orjson.loads(codec.encode_request(omitted, "a"))["thinking"]["display"] == "omitted"
 
 
 def test_decode_older_output_format_and_tool_choices():
@@ -688,7 +712,7 @@ def test_sdk_sends_what_relay_decodes():
         tools=[{"name": "f", "input_schema": {"type": "object", "properties": {}}}],
     )
     req = codec.decode_request(seen[0])
-    assert req.reasoning == ir.ReasoningConfig(budget_tokens=1024) and req.max_tokens == 2048
+    assert req.reasoning == ir.ReasoningConfig(budget_tokens=1024, include=True) and req.max_tokens == 2048
     assert orjson.loads(codec.encode_request(req, "claude-x", same_dialect=True)) == orjson.loads(seen[0])
 
 

@@ -518,3 +518,13 @@ def test_encoder_is_deterministic_and_decode_encode_is_stable():
     assert first == b"".join(encode(EXPECTED))
     again = b"".join(encode(decode(first)))
     assert again == first
+
+
+def test_a_frame_completing_a_pending_one_goes_through_the_parser() -> None:
+    frame = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    rest = b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+    decoder = StreamDecoder()
+    decoder.feed(b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"x"}}\n\n')
+    decoder.feed(b'event: content_block_start\ndata: {"type":"content_block_start","index":0,')
+    decoder.feed(b'"content_block":{"type":"text","text":""}}\n\n' + frame)
+    assert decoder.feed(rest) == [ir.TextDelta(0, "Hi")]

@@ -12,7 +12,7 @@ from google.genai import errors as genai_errors
 from google.genai import models as genai_models
 from google.genai import types
 
-from relay.dialects import gemini, ir
+from relay.dialects import gemini, gemini_stream, ir
 from relay.dialects.common import derived_id
 from relay.errors import RelayError
 
@@ -859,6 +859,7 @@ def test_sdk_client_reads_an_encoded_response() -> None:
         (502, "UNAVAILABLE", genai_errors.ServerError),
         (503, "UNAVAILABLE", genai_errors.ServerError),
         (504, "DEADLINE_EXCEEDED", genai_errors.ServerError),
+        (529, "UNAVAILABLE", genai_errors.ServerError),  # Anthropic's overloaded
     ],
 )
 def test_encode_error(status: int, rpc: str, sdk_error: type[Exception]) -> None:
@@ -880,6 +881,34 @@ def test_encode_error(status: int, rpc: str, sdk_error: type[Exception]) -> None
     with pytest.raises(sdk_error) as caught:
         client.models.generate_content(model=MODEL, contents="hi")
     assert caught.value.code == status and caught.value.status == rpc and caught.value.message == "it went wrong"
+
+
+#: Google's HTTP status for each RPC status it answers with (google.rpc.Code).
+GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+@pytest.mark.parametrize("status", [*GOOGLE_STATUSES, 529])
+def test_error_statuses_are_googles(status: int) -> None:
+    """Every status Google answers keeps Google's RPC status, body and stream alike; overloaded is UNAVAILABLE."""
+    rpc = GOOGLE_STATUSES.get(status, "UNAVAILABLE")
+    error = RelayError(status, "upstream", "m", code="overloaded_error" if status == 529 else None)
+    assert orjson.loads(gemini.encode_error(error)[2])["error"]["status"] == rpc
+    frame = gemini.encode_stream_error(error)
+    assert orjson.loads(frame.removeprefix(b"data: "))["error"] == {"code": status, "message": "m", "status": rpc}
+    # and back: the RPC status stands for the status Google answers it with
+    assert gemini_stream.CODE_BY_STATUS[rpc] == (503 if status == 529 else status)
 
 
 def test_encode_error_keeps_an_upstream_rpc_status() -> None:

@@ -531,6 +531,13 @@ def test_encoder_stream_error(sse: bool) -> None:
     assert events[-1] == ir.StreamError(429, "slow down", code="RESOURCE_EXHAUSTED")
 
 
+def test_encoder_anthropic_overloaded_is_unavailable() -> None:
+    """Anthropic's 529 overloaded_error mid-stream: UNAVAILABLE (Google's overloaded), not INTERNAL."""
+    body, _ = encode_all([ir.Start("r", "m"), ir.StreamError(529, "Overloaded", code="overloaded_error")])
+    error = orjson.loads(sse_data(body)[-1])["error"]
+    assert error == {"code": 529, "message": "Overloaded", "status": "UNAVAILABLE"}
+
+
 @pytest.mark.parametrize("sse", [True, False])
 def test_encoder_finish_without_an_end_is_an_error(sse: bool) -> None:
     body, _ = encode_all([ir.Start("r", "m")], sse=sse)
@@ -585,3 +592,6 @@ def test_encode_stream_error_frames() -> None:
     assert gemini.encode_stream_error(error, sse=False).startswith(b',\r\n{"error"')
     alone = gemini.encode_stream_error(error, sse=False, after_element=False)
     assert orjson.loads(alone) == [{"error": {"code": 504, "message": "too slow", "status": "DEADLINE_EXCEEDED"}}]
+
+
+# ---- the one-frame fast path ------------------------------------------------------------------------------

@@ -644,3 +644,6 @@ def test_usage_reader_does_not_parse_data_without_usage(monkeypatch):
 def test_decode_error_keeps_status_message_code_and_param(status, body, expected):
     error = decode_error(status, body)
     assert (error.status, error.kind, error.message, error.code, error.param) == expected
+
+
+# ---- the one-frame fast path ------------------------------------------------------------------------------

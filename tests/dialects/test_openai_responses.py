@@ -821,6 +821,24 @@ def test_encode_response_status(reason: ir.FinishReason, status: str, details: A
     assert (data["status"], data["incomplete_details"], data["usage"]) == (status, details, None)
 
 
+@pytest.mark.parametrize("reason", ["length", "content_filter"])
+def test_encode_response_cut_message_is_incomplete(reason: ir.FinishReason) -> None:
+    """The message an incomplete answer ends with is ``incomplete``; one before a call stays ``completed``."""
+    parts = (ir.Text("a"), ir.ToolCall("call_1", "f", "{}"), ir.Text("Once upon"), ir.Reasoning(signature="x"))
+    resp = ir.Response(id="r", model="m", parts=parts, finish_reason=reason)
+    data = orjson.loads(R.encode_response(resp, client_request()))
+    Response.model_validate(data)
+    assert [(item["type"], item["status"]) for item in data["output"]] == [
+        ("message", "completed"),
+        ("function_call", "completed"),
+        ("message", "incomplete"),
+    ]
+    done = orjson.loads(
+        R.encode_response(ir.Response(id="r", model="m", parts=parts, finish_reason="stop"), client_request())
+    )
+    assert {item["status"] for item in done["output"]} == {"completed"}
+
+
 def test_encode_response_keeps_own_ids_and_encrypted_content() -> None:
     resp = R.decode_response(orjson.dumps(OPENAI_RESPONSE))
     data = orjson.loads(R.encode_response(resp, client_request()))

@@ -637,6 +637,145 @@ def test_own_reasoning_keeps_its_id_and_encrypted_content() -> None:
     ]
 
 
+def body_of(events: list[ir.Event]) -> dict[str, Any]:
+    """The same answer through ``encode_response``: what a non-streaming client gets."""
+    parts: list[Any] = []
+    for event in events:
+        if isinstance(event, ir.TextDelta):
+            parts.append(ir.Text(event.text))
+        elif isinstance(event, ir.ReasoningStart):
+            parts.append(ir.Reasoning(dialect=event.dialect, redacted=event.redacted))
+        elif isinstance(event, ir.ReasoningDelta):
+            parts[-1] = ir.Reasoning(parts[-1].text + event.text, dialect=parts[-1].dialect)
+        elif isinstance(event, ir.ReasoningSignature):
+            last = parts[-1]
+            parts[-1] = ir.Reasoning(last.text, signature=event.signature, dialect=last.dialect)
+    finish = events[-1]
+    assert isinstance(finish, ir.Finish)
+    resp = ir.Response(id="r1", model="m", parts=tuple(parts), finish_reason=finish.reason)
+    return orjson.loads(R.encode_response(resp, client_request()))
+
+
+GEMINI_TRAILING_SIGNATURE: list[ir.Event] = [
+    ir.Start("r1", "m"),
+    ir.ReasoningStart(0, dialect="gemini"),
+    ir.ReasoningDelta(0, "thinking"),
+    ir.BlockEnd(0),
+    ir.TextStart(1),
+    ir.TextDelta(1, "The answer"),
+    ir.BlockEnd(1),
+    ir.ReasoningStart(2, dialect="gemini"),  # Gemini's thoughtSignature on the last, empty, text part
+    ir.ReasoningSignature(2, "Z2VtaW5pLXNpZ25hdHVyZQ=="),
+    ir.BlockEnd(2),
+    ir.Finish("stop"),
+]
+
+
+def test_reasoning_with_nothing_to_show_sends_no_item() -> None:
+    """A foreign signature alone (Gemini's trailing thoughtSignature) is no reasoning item, streamed or not."""
+    events = parse(encode_all(GEMINI_TRAILING_SIGNATURE))
+    added = [e["item"]["type"] for e in events if e["type"] == "response.output_item.added"]
+    assert added == ["reasoning", "message"]
+    assert [e["type"] for e in events[-2:]] == ["response.output_item.done", "response.completed"]
+    output = events[-1]["response"]["output"]
+    assert [item["type"] for item in output] == ["reasoning", "message"]
+    assert all(item.get("summary") or item.get("encrypted_content") for item in output if item["type"] == "reasoning")
+    assert [item["type"] for item in body_of(GEMINI_TRAILING_SIGNATURE)["output"]] == ["reasoning", "message"]
+    # a redacted block and an empty one send nothing either; the text after them starts a new message,
+    # as encode_response makes it
+    more: list[ir.Event] = [
+        ir.Start("r1", "m"),
+        ir.TextStart(0),
+        ir.TextDelta(0, "a"),
+        ir.BlockEnd(0),
+        ir.ReasoningStart(1, dialect="anthropic", redacted="opaque"),
+        ir.BlockEnd(1),
+        ir.ReasoningStart(2, dialect="anthropic"),
+        ir.BlockEnd(2),
+        ir.TextStart(3),
+        ir.TextDelta(3, "b"),
+        ir.BlockEnd(3),
+        ir.Finish("stop"),
+    ]
+    streamed = parse(encode_all(more))[-1]["response"]["output"]
+    texts = [(i["type"], [c["text"] for c in i["content"]]) for i in streamed]
+    assert texts == [("message", ["a"]), ("message", ["b"])]
+    assert streamed == body_of(more)["output"]
+
+
+def test_error_during_reasoning_after_a_message_keeps_the_message_completed() -> None:
+    events: list[ir.Event] = [
+        ir.Start("r1", "m"),
+        ir.TextStart(0),
+        ir.TextDelta(0, "a"),
+        ir.BlockEnd(0),
+        ir.ReasoningStart(1, dialect="gemini"),
+        ir.StreamError(503, "gone"),
+    ]
+    parsed = parse(encode_all(events))
+    assert [(e["type"], e.get("item", {}).get("status")) for e in parsed[-2:]] == [
+        ("response.output_item.done", "completed"),
+        ("error", None),
+    ]
+    cut = parse(encode_all([*events[:3], ir.StreamError(503, "gone")]))
+    assert cut[-2]["item"]["status"] == "incomplete"
+
+
+def test_reasoning_shown_sends_its_item_before_its_first_delta() -> None:
+    """The item of a shown reasoning block comes at its first text: after the message before it closes."""
+    events: list[ir.Event] = [
+        ir.Start("r1", "m"),
+        ir.TextStart(0),
+        ir.TextDelta(0, "a"),
+        ir.BlockEnd(0),
+        ir.ReasoningStart(1, dialect="gemini"),
+        ir.ReasoningDelta(1, "hmm"),
+        ir.BlockEnd(1),
+        ir.Finish("stop"),
+    ]
+    kinds = [(e["type"], e.get("item", {}).get("type")) for e in parse(encode_all(events))]
+    at = kinds.index(("response.output_item.done", "message"))
+    assert kinds[at - 2 : at + 4] == [
+        ("response.output_text.done", None),
+        ("response.content_part.done", None),
+        ("response.output_item.done", "message"),
+        ("response.output_item.added", "reasoning"),
+        ("response.reasoning_summary_part.added", None),
+        ("response.reasoning_summary_text.delta", None),
+    ]
+    assert parse(encode_all(events))[-1]["response"]["output"] == body_of(events)["output"]
+
+
+@pytest.mark.parametrize("reason", ["length", "content_filter"])
+def test_cut_answer_marks_its_message_incomplete(reason: ir.FinishReason) -> None:
+    """OpenAI marks the message an incomplete answer was cut in ``incomplete``, in its done event and the response."""
+    events: list[ir.Event] = [
+        ir.Start("r1", "m"),
+        ir.TextStart(0),
+        ir.TextDelta(0, "Once upon"),
+        ir.BlockEnd(0),
+        ir.Finish(reason),
+    ]
+    parsed = parse(encode_all(events))
+    done = [e["item"] for e in parsed if e["type"] == "response.output_item.done"]
+    assert [item["status"] for item in done] == ["incomplete"]
+    assert parsed[-1]["type"] == "response.incomplete"
+    assert parsed[-1]["response"]["output"][0]["status"] == "incomplete"
+    assert parsed[-1]["response"]["output"] == body_of(events)["output"]
+    # a message closed before the cut (a call came after it) stays completed
+    with_call: list[ir.Event] = [
+        *events[:4],
+        ir.ToolCallStart(1, "call_1", "f"),
+        ir.ToolCallDelta(1, '{"a":'),
+        ir.BlockEnd(1),
+        ir.Finish(reason),
+    ]
+    output = parse(encode_all(with_call))[-1]["response"]["output"]
+    assert [(i["type"], i["status"]) for i in output] == [("message", "completed"), ("function_call", "completed")]
+    completed = parse(encode_all([*events[:4], ir.Finish("stop")]))[-1]["response"]["output"]
+    assert completed[0]["status"] == "completed"
+
+
 def test_encode_is_deterministic() -> None:
     assert encode_all(IR_STREAM) == encode_all(IR_STREAM)
 
