@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from relay.config import Config
-from relay.dialects import anthropic, gemini, openai_chat
+from relay.dialects import anthropic, gemini, ir, openai_chat
 from relay.errors import RelayError, kind_for_status
 from relay.gateway.auth import Keyring
 from relay.http.messages import Headers, Request, Response, StreamResponse
@@ -49,8 +49,9 @@ class Relay:
             response = render(error, dialect or self.router.dialect_of(request.path))
         if self._access_log:
             status = response.status if response is not None else recorder.status
+            usage = request.usage
             access.info(
-                "%s %s %s %s %s %d %.1fms",
+                "%s %s %s %s %s %d %.1fms %s",
                 request.id,
                 request.client,
                 request.principal,
@@ -58,6 +59,7 @@ class Relay:
                 request.path,
                 status,
                 (time.perf_counter() - started) * 1000,
+                f"tokens={usage.input_tokens}/{usage.output_tokens}" if isinstance(usage, ir.Usage) else "tokens=-",
             )
         return response
 
