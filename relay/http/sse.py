@@ -80,20 +80,25 @@ def one_frame(chunk: bytes) -> tuple[bytes | None, bytes] | None:
     pending in its parser may use it. Any other chunk (part of an event, several, other fields, mixed or
     CR line ends, ``data:`` without its space) gives None.
     """
-    if chunk[-4:] == b"\r\n\r\n":
-        eol, end = b"\r\n", len(chunk) - 4
-        if chunk.count(b"\r") != chunk.count(b"\n") or chunk.count(b"\r\n") != chunk.count(b"\n"):
+    if chunk.endswith(b"\n\n"):
+        if b"\r" in chunk:
             return None
-    elif chunk[-2:] == b"\n\n" and b"\r" not in chunk:
-        eol, end = b"\n", len(chunk) - 2
+        eol, step, end = b"\n", 1, len(chunk) - 2
+    elif chunk.endswith(b"\r\n\r\n"):
+        pairs = chunk.count(b"\r\n")
+        if chunk.count(b"\r") != pairs or chunk.count(b"\n") != pairs:
+            return None
+        eol, step, end = b"\r\n", 2, len(chunk) - 4
     else:
         return None
-    if chunk[:6] == b"data: ":
+    if chunk.startswith(b"data: "):
         return (None, chunk[6:end]) if chunk.find(eol, 6) == end else None
-    first = chunk.find(eol)
-    if chunk[:7] != b"event: " or chunk[first + len(eol) : first + len(eol) + 6] != b"data: ":
+    if not chunk.startswith(b"event: "):
         return None
-    data = first + len(eol) + 6
+    first = chunk.find(eol, 7)
+    if not chunk.startswith(b"data: ", first + step):
+        return None
+    data = first + step + 6
     return (chunk[7:first], chunk[data:end]) if chunk.find(eol, data) == end else None
 
 
