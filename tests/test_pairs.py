@@ -178,3 +178,14 @@ async def test_gemini_array_stream_passthrough_and_converted(relay):
         text = "".join(p.get("text", "") for e in elements for p in e["candidates"][0]["content"]["parts"])
         assert text == "Echo: array please mock:chunks=4", model
         assert "finishReason" in elements[-1]["candidates"][0]
+
+
+@pytest.mark.parametrize("model", UPSTREAMS)
+async def test_truncated_gemini_array_stream_ends_with_an_error_element(relay, model):
+    body = {"contents": [{"role": "user", "parts": [{"text": "cut me mock:chunks=10 mock:drop_after=6"}]}]}
+    response = await relay.post(f"/v1beta/models/{model}:streamGenerateContent", json=body, headers=HEADERS)
+    assert response.status_code == 200
+    elements = orjson.loads(response.content)  # still one well-formed JSON array
+    assert elements[-1]["error"]["code"] == 502 and elements[-1]["error"]["status"] == "UNAVAILABLE"
+    assert all("finishReason" not in (e.get("candidates") or [{}])[0] for e in elements[:-1])
+    assert len(elements) > 1

@@ -111,6 +111,7 @@ async def _passthrough(
     exchange = Exchange(channel)
     relayed = Relayed(out, exchange, SSE if call.sse else JSON)
     path = channel.path(call.dialect, model, call.stream, sse=call.sse)
+    watch: Passthrough | ArrayPassthrough | None = None
     try:
         upstream = await exchange.open(path, body)
         try:
@@ -125,7 +126,7 @@ async def _passthrough(
                     data = codec.rename_model(data, call.model, model)
                 return Response(upstream.status_code, data, JSON)
             if call.sse:
-                watch: Passthrough | ArrayPassthrough = Passthrough(call.dialect, codec, exchange, call.model, model)
+                watch = Passthrough(call.dialect, codec, exchange, call.model, model)
             else:
                 watch = ArrayPassthrough(codec, gemini.ArraySplitter(), exchange, call.model, model)
             try:
@@ -137,7 +138,10 @@ async def _passthrough(
     except RelayError as error:
         if not out.started:
             raise
-        await relayed.fail(codec.encode_stream_error(error))
+        if isinstance(watch, ArrayPassthrough):
+            await relayed.fail(codec.encode_stream_error(error, sse=False, after_element=watch.count > 0))
+        else:
+            await relayed.fail(codec.encode_stream_error(error))
     return None
 
 

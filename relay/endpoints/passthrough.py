@@ -104,10 +104,11 @@ class Passthrough:
 
 
 class ArrayPassthrough:
-    """Gemini's streamed JSON array (``streamGenerateContent`` without ``alt=sse``), forwarded as it comes.
+    """Gemini's streamed JSON array (``streamGenerateContent`` without ``alt=sse``), element by element.
 
-    The bytes pass unchanged; an element splitter reads usage and the array's end on the side. With
-    an alias, elements are re-framed (``[``, ``,\\r\\n``, ``]``) around their renamed JSON.
+    An element splitter reads each element, its usage and the array's end. Elements are forwarded as
+    soon as they are complete, framed as Gemini frames them (``[``, ``,\r\n`` between, ``]``), so that
+    a stream cut in the middle of an element can still end with a well-formed error element.
     """
 
     def __init__(
@@ -120,26 +121,23 @@ class ArrayPassthrough:
         self.upstream = upstream
         self.aliased = public != upstream
         self.usage_reader = codec.UsageReader()
-        self._count = 0
+        #: Elements forwarded so far.
+        self.count = 0
 
     @property
     def usage(self) -> ir.Usage | None:
         return self.usage_reader.usage
 
     def step(self, chunk: bytes) -> tuple[bytes, bool]:
-        elements = self.splitter.feed(chunk)
-        for element in elements:
-            self.usage_reader.feed(element)
-        done = self.splitter.done
-        if not self.aliased:
-            return chunk, done
         pieces = []
-        for element in elements:
-            pieces.append(b"[" if self._count == 0 else b",\r\n")
-            pieces.append(self.codec.rename_model(element, self.public, self.upstream))
-            self._count += 1
+        for element in self.splitter.feed(chunk):
+            self.usage_reader.feed(element)
+            pieces.append(b"[" if self.count == 0 else b",\r\n")
+            pieces.append(self.codec.rename_model(element, self.public, self.upstream) if self.aliased else element)
+            self.count += 1
+        done = self.splitter.done
         if done:
-            pieces.append(b"[]" if self._count == 0 else b"]")
+            pieces.append(b"[]" if self.count == 0 else b"]")
         return b"".join(pieces), done
 
     def end(self) -> bytes:
