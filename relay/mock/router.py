@@ -138,7 +138,7 @@ def _key_error(dialect: Dialect, presented: str | None) -> Answer:
         return wire_anthropic.error(401, "invalid x-api-key" if presented else "x-api-key header is required")
     if dialect == "gemini":
         if presented:
-            return wire_gemini.error(400, "API key not valid. Please pass a valid API key.")
+            return wire_gemini.error(400, "API key not valid. Please pass a valid API key.", "API_KEY_INVALID")
         return wire_gemini.error(
             403,
             "Method doesn't allow unregistered callers (callers without established identity). "

@@ -39,9 +39,14 @@ _STATUS = {
 }
 
 
-def error(status: int, message: str) -> Answer:
+def error(status: int, message: str, reason: str | None = None) -> Answer:
+    """Google's error shape; ``reason`` adds the ``ErrorInfo`` detail Google sends (``API_KEY_INVALID``)."""
     name = _STATUS.get(status, "FAILED_PRECONDITION" if status < 500 else "UNKNOWN")
-    return model.json_answer(status, {"error": {"code": status, "message": message, "status": name}})
+    error: dict[str, Any] = {"code": status, "message": message, "status": name}
+    if reason is not None:
+        info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com"}
+        error["details"] = [info]
+    return model.json_answer(status, {"error": error})
 
 
 def _text(content: Any) -> str:
