@@ -1,7 +1,7 @@
 """Anthropic Messages streams: SSE bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
 
-Also the wire mappings both halves of the codec share (stop reasons, usage, error types): ``anthropic``
-imports them from here and re-exports the two stream classes.
+Also the wire mappings both halves of the codec share (stop reasons, usage, error types):
+``anthropic_response`` imports them from here; ``anthropic`` re-exports the two stream classes.
 
 Grammar (PROTOCOLS.md §1): ``message_start`` → per block ``content_block_start`` / ``content_block_delta``… /
 ``content_block_stop`` with dense, in-order indices → ``message_delta`` (stop reason, cumulative usage) →
@@ -47,7 +47,7 @@ import orjson
 from relay.dialects import common, ir
 from relay.http import sse
 
-# ---- wire mappings shared with anthropic.py ------------------------------------------------------------
+# ---- wire mappings shared with anthropic_response.py ---------------------------------------------------
 
 _FINISH: dict[str, ir.FinishReason] = {
     "end_turn": "stop",
@@ -110,21 +110,17 @@ def stop_reason(reason: ir.FinishReason, has_tool_calls: bool, stop_sequence: st
     return "stop_sequence" if stop_sequence else "end_turn"
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def usage_from_wire(usage: Mapping[str, Any]) -> ir.Usage:
     """Anthropic usage (``input_tokens`` excludes the cache) → IR usage (``input_tokens`` includes it)."""
-    read = _int(usage.get("cache_read_input_tokens"))
-    write = _int(usage.get("cache_creation_input_tokens"))
+    read = common.token_count(usage, "cache_read_input_tokens")
+    write = common.token_count(usage, "cache_creation_input_tokens")
     details = usage.get("output_tokens_details")
     return ir.Usage(
-        input_tokens=_int(usage.get("input_tokens")) + read + write,
-        output_tokens=_int(usage.get("output_tokens")),
+        input_tokens=common.token_count(usage, "input_tokens") + read + write,
+        output_tokens=common.token_count(usage, "output_tokens"),
         cached_tokens=read,
         cache_write_tokens=write,
-        reasoning_tokens=_int(details.get("thinking_tokens")) if isinstance(details, dict) else 0,
+        reasoning_tokens=common.token_count(details, "thinking_tokens"),
     )
 
 

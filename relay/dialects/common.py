@@ -7,6 +7,8 @@ id → id → id come back where they started whichever pair of dialects a reque
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -52,7 +54,7 @@ def effort_for(config: ir.ReasoningConfig) -> ir.Effort | None:
 # ---- ids ---------------------------------------------------------------------------------------------
 
 #: Prefixes of response and item ids in the four dialects, stripped before another is put on.
-_ID_PREFIXES = ("chatcmpl-", "resp_", "msg_", "rs_", "fc_", "gen-")
+ID_PREFIXES = ("chatcmpl-", "resp_", "msg_", "rs_", "fc_", "gen-")
 
 
 def prefixed(id: str, prefix: str) -> str:
@@ -63,7 +65,7 @@ def prefixed(id: str, prefix: str) -> str:
     """
     if id.startswith(prefix):
         return id
-    for known in _ID_PREFIXES:
+    for known in ID_PREFIXES:
         if id.startswith(known):
             id = id[len(known) :]
             break
@@ -76,12 +78,40 @@ def derived_id(seed: str, index: int, prefix: str) -> str:
     return prefix + digest
 
 
+# ---- usage -------------------------------------------------------------------------------------------
+
+
+def token_count(source: Any, name: str) -> int:
+    """``source[name]`` as a token count: a non-negative integer, 0 when absent or not one."""
+    value = source.get(name) if isinstance(source, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 # ---- JSON --------------------------------------------------------------------------------------------
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text (tool-call arguments, as the models write them)."""
     return orjson.dumps(value).decode()
+
+
+def renamed(data: bytes, public: str, pick: Callable[[dict[str, Any]], Any], key: str = "model") -> bytes:
+    """``data`` with ``key`` of the object ``pick`` finds in it set to ``public`` (passthrough of an alias).
+
+    Data that does not hold ``"key"``, is not a JSON object, or where ``pick`` finds none, comes back as
+    the same object, so callers can tell nothing changed (``renamed(...) is data``).
+    """
+    if b'"%s"' % key.encode() not in data:
+        return data
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data
+    target = pick(payload) if isinstance(payload, dict) else None
+    if not isinstance(target, dict) or key not in target:
+        return data
+    target[key] = public
+    return orjson.dumps(payload)
 
 
 def arguments_object(arguments: str) -> dict[str, Any] | None:
@@ -110,6 +140,70 @@ def load_object(body: bytes, *, upstream: bool = False) -> dict[str, Any]:
     return payload
 
 
+#: Top-level fields the relay acts on: sent twice, the relay and the upstream might each read another one.
+DECIDING = ("model", "stream")
+
+
+def refuse_ambiguous(body: bytes) -> None:
+    """A 400 when a deciding field appears twice at the top level (a key's allow-list could be bypassed).
+
+    JSON parsers differ on duplicate keys (last wins here, first wins elsewhere) and the original
+    bytes go upstream. The full check runs only when the name occurs more than once anywhere.
+    """
+    if not any(body.count(b'"%s"' % name.encode()) > 1 for name in DECIDING):
+        return
+    names: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        names[:] = [name for name, _ in items]  # the top-level object is the last one completed
+        return {}
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except RecursionError:
+        raise bad_request("request body is nested too deeply", None) from None
+    except ValueError as exc:
+        raise bad_request(f"request body is not valid JSON: {exc}", None) from None
+    for name in DECIDING:
+        if names.count(name) > 1:
+            raise bad_request(f"'{name}' appears more than once in the body", name)
+
+
+# ---- reading a client's request ------------------------------------------------------------------------
+
+
+def want(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
+    """``value`` when it is of ``kind`` (a bool is no number), else a 400 naming ``param``."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise bad_request(f"'{param}' must be {what}", param)
+    return value
+
+
+def optional(source: Mapping[str, Any], name: str, kind: type | tuple[type, ...], param: str, what: str) -> Any:
+    """``source[name]`` checked as ``want`` does; None when it is absent or null."""
+    value = source.get(name)
+    return None if value is None else want(value, kind, param, what)
+
+
+def data_url(url: str, param: str) -> tuple[str, str]:
+    """``data:<type>[;params];base64,<data>`` → (media type, base64 data); a 400 naming ``param`` otherwise."""
+    head, comma, data = url.partition(",")
+    if not comma or not head.endswith(";base64"):
+        raise bad_request(f"'{param}' must be base64 encoded: data:<media type>;base64,<data>", param)
+    return head[5:-7].split(";")[0] or "application/octet-stream", data
+
+
+def error_object(body: bytes) -> dict[str, Any] | None:
+    """The ``error`` object of an upstream's error body, when it has one with a string ``message``."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    return error if isinstance(error, dict) and isinstance(error.get("message"), str) else None
+
+
 # ---- errors ------------------------------------------------------------------------------------------
 
 
@@ -134,3 +228,11 @@ def error_text(body: bytes) -> str:
     """A short, readable message from an upstream error body of any shape."""
     text = body.decode("utf-8", "replace").strip()
     return text[:1000] or "(empty body)"
+
+
+def count_response(body: bytes, what: str) -> int:
+    """The ``input_tokens`` of an upstream's token count answer; a 502 naming ``what`` otherwise."""
+    count = load_object(body, upstream=True).get("input_tokens")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise bad_upstream(f"the upstream's {what} answer has no input_tokens count")
+    return count

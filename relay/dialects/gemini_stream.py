@@ -1,7 +1,8 @@
 """Gemini ``streamGenerateContent`` streams: bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
 
-Also the wire mappings both halves of the codec share (finish reasons, usage, error statuses, function-call
-ids): ``gemini`` imports them from here and re-exports the stream classes.
+The wire mappings both halves of the codec share come from ``gemini_response`` (finish reasons, usage,
+error statuses, response ids, SSE frames) and ``gemini_contents`` (function-call ids), and stay importable
+from here; ``gemini`` re-exports the stream classes.
 
 Two framings (PROTOCOLS.md §1): with ``?alt=sse`` every chunk is a ``data: {GenerateContentResponse}`` frame
 (Gemini ends them with CRLF CRLF) and nothing marks the end; without it the body is one JSON array written
@@ -56,160 +57,23 @@ from typing import Any
 import orjson
 
 from relay.dialects import common, ir
+from relay.dialects.gemini_contents import DERIVED_ID_PREFIX as DERIVED_ID_PREFIX
+from relay.dialects.gemini_contents import call_id, function_call_part
+from relay.dialects.gemini_contents import wire_call_id as wire_call_id
+from relay.dialects.gemini_response import CODE_BY_STATUS as CODE_BY_STATUS
+from relay.dialects.gemini_response import STATUS_BY_CODE as STATUS_BY_CODE
+from relay.dialects.gemini_response import (
+    error_payload,
+    finish_reason,
+    finish_to_wire,
+    response_id,
+    sse_frame,
+    stream_error,
+    usage_from_wire,
+    usage_to_wire,
+)
+from relay.dialects.gemini_response import rpc_status as rpc_status
 from relay.http import sse
-
-# ---- wire mappings shared with gemini.py ------------------------------------------------------------------
-
-#: The prefix of function-call ids this codec derives (Gemini gave none); such ids are never sent to Gemini.
-DERIVED_ID_PREFIX = "call_gemini_"
-
-_FILTERED = frozenset(
-    {
-        "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "LANGUAGE", "MODEL_ARMOR",
-    }
-)  # fmt: skip
-_FINISH_OUT: dict[str, str] = {"length": "MAX_TOKENS", "content_filter": "SAFETY"}
-
-#: HTTP status → Google RPC status (PROTOCOLS.md §2 Errors; google.rpc.Code's HTTP mapping). Other statuses:
-#: INVALID_ARGUMENT below 500, INTERNAL from 500.
-STATUS_BY_CODE: dict[int, str] = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    402: "FAILED_PRECONDITION",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    408: "DEADLINE_EXCEEDED",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    502: "UNAVAILABLE",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-    529: "UNAVAILABLE",  # Anthropic's overloaded: Google answers an overloaded model with 503 UNAVAILABLE
-}
-#: Google RPC status → the HTTP status Google answers it with.
-CODE_BY_STATUS: dict[str, int] = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "ABORTED": 409,
-    "ALREADY_EXISTS": 409,
-    "RESOURCE_EXHAUSTED": 429,
-    "CANCELLED": 499,
-    "INTERNAL": 500,
-    "UNKNOWN": 500,
-    "DATA_LOSS": 500,
-    "UNIMPLEMENTED": 501,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-}
-
-
-def finish_reason(value: Any, has_calls: bool) -> ir.FinishReason:
-    """Gemini ``finishReason`` → IR: ``MAX_TOKENS`` stays ``length`` after calls; STOP after calls → tool_calls."""
-    if value == "MAX_TOKENS":
-        return "length"
-    if value in _FILTERED:
-        return "content_filter"
-    return "tool_calls" if has_calls else "stop"
-
-
-def finish_to_wire(reason: ir.FinishReason) -> str:
-    """IR finish reason → Gemini ``finishReason`` (tool calls finish with ``STOP``, as Gemini's do)."""
-    return _FINISH_OUT.get(reason, "STOP")
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def usage_from_wire(meta: Mapping[str, Any]) -> ir.Usage:
-    """``usageMetadata`` → IR usage: output = candidates + thoughts; input = prompt (+ server-tool prompt)."""
-    thoughts = _int(meta.get("thoughtsTokenCount"))
-    return ir.Usage(
-        input_tokens=_int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount")),
-        output_tokens=_int(meta.get("candidatesTokenCount")) + thoughts,
-        cached_tokens=_int(meta.get("cachedContentTokenCount")),
-        reasoning_tokens=thoughts,
-    )
-
-
-def usage_to_wire(usage: ir.Usage) -> dict[str, Any]:
-    """IR usage → ``usageMetadata``: ``candidatesTokenCount`` excludes the thoughts, as Gemini's does."""
-    wire: dict[str, Any] = {
-        "promptTokenCount": usage.input_tokens,
-        "candidatesTokenCount": max(0, usage.output_tokens - usage.reasoning_tokens),
-        "totalTokenCount": usage.input_tokens + usage.output_tokens,
-    }
-    if usage.cached_tokens:
-        wire["cachedContentTokenCount"] = usage.cached_tokens
-    if usage.reasoning_tokens:
-        wire["thoughtsTokenCount"] = usage.reasoning_tokens
-    return wire
-
-
-def rpc_status(status: int, code: str | None = None) -> str:
-    """The Google RPC status: ``code`` when it is one (an upstream's, kept), else by HTTP status."""
-    if code in CODE_BY_STATUS:
-        return code  # type: ignore[return-value]
-    if status in STATUS_BY_CODE:
-        return STATUS_BY_CODE[status]
-    return "INVALID_ARGUMENT" if status < 500 else "INTERNAL"
-
-
-def error_payload(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    """``{"error": {"code", "message", "status"}}``."""
-    return {"error": {"code": status, "message": message, "status": rpc_status(status, code)}}
-
-
-def stream_error(error: Any) -> ir.StreamError:
-    """A chunk's ``error`` object → ``StreamError`` (its HTTP ``code``, else the one of its RPC status)."""
-    if not isinstance(error, dict):
-        return ir.StreamError(502, str(error), code="upstream_error")
-    rpc = error.get("status") if isinstance(error.get("status"), str) else None
-    code = error.get("code")
-    if not isinstance(code, int) or isinstance(code, bool) or not 400 <= code <= 599:
-        code = CODE_BY_STATUS.get(rpc or "", 502)
-    message = error.get("message")
-    return ir.StreamError(code, message if isinstance(message, str) else rpc or "upstream error", code=rpc)
-
-
-def call_id(id: Any, seed: str, name: str, arguments: str, index: int) -> str:
-    """A function call's id: Gemini's, or one derived from the answer (``seed``), the call and its index."""
-    if isinstance(id, str) and id:
-        return id
-    return common.derived_id(f"{seed}/{name}/{arguments}", index, DERIVED_ID_PREFIX)
-
-
-def wire_call_id(id: str) -> str | None:
-    """The id to send to Gemini: None for an empty id or one this codec derived (Gemini gave none)."""
-    return None if not id or id.startswith(DERIVED_ID_PREFIX) else id
-
-
-def response_id(id: str) -> str:
-    """A Gemini ``responseId``: ``id`` without another dialect's prefix (Gemini's ids have none)."""
-    for known in common._ID_PREFIXES:
-        if id.startswith(known):
-            return id[len(known) :]
-    return id
-
-
-def function_call_part(id: str, name: str, args: dict[str, Any], signature: str | None) -> dict[str, Any]:
-    call: dict[str, Any] = {"name": name, "args": args}
-    wire_id = wire_call_id(id)
-    if wire_id is not None:
-        call = {"id": wire_id, **call}
-    part: dict[str, Any] = {"functionCall": call}
-    if signature:
-        part["thoughtSignature"] = signature
-    return part
-
 
 # ---- the JSON array framing ---------------------------------------------------------------------------------
 
@@ -548,11 +412,6 @@ _CHUNK_HEAD = b'{"candidates":[{"content":{"parts":['
 _CHUNK_PARTS_END = b'],"role":"model"},'
 _EMPTY_TEXT = b'{"text":""}'
 _TEXT_FRAME_HEAD = b"data: " + _CHUNK_HEAD + b'{"text":'
-
-
-def sse_frame(payload: bytes) -> bytes:
-    """One SSE frame, with Gemini's CRLF line ends."""
-    return b"data: " + payload + b"\r\n\r\n"
 
 
 class StreamEncoder:

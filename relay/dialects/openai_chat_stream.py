@@ -1,30 +1,18 @@
-"""OpenAI Chat Completions answers: responses, streams, usage and errors, to and from the IR (sans-IO).
+"""OpenAI Chat Completions streams: SSE bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
 
-The request half of the codec is ``openai_chat``, which re-exports every public name of this module
-(import them from there). Choices made on the users' behalf (docs/conversions/openai_chat.md):
+Sans-IO. Finish reasons, usage and error payloads come from ``openai_chat_response``; ``openai_chat``
+re-exports the two classes. Choices made on the users' behalf (docs/conversions/openai_chat.md):
 
-- Only choice 0 is read: ``n`` > 1 is refused when a request is decoded, so no other choice comes.
-- ``refusal`` text is read as text (the distinction is lost); ``annotations``, ``logprobs``, ``audio``
-  and ``service_tier`` of an upstream answer are not kept.
-- Finish reason: ``tool_calls`` whenever calls were emitted and the reason was ``stop`` (or none);
-  ``length`` and ``content_filter`` are kept as they are (a call cut by ``length`` is never reported
-  as ``tool_calls``); ``tool_calls`` with no call becomes ``stop``; unknown values become ``stop``. In a
-  stream the first non-null ``finish_reason`` wins: a later one never overwrites it.
-- Reasoning is read from ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning`` (OpenRouter) and
-  written as ``reasoning_content``; reasoning signatures and redacted reasoning (other dialects'
-  proofs) are not sent to Chat clients.
-- Usage: ``prompt_tokens_details.cached_tokens`` (DeepSeek's ``prompt_cache_hit_tokens`` when absent),
-  ``cache_write_tokens`` and ``completion_tokens_details.reasoning_tokens`` are read and written.
-- Tool calls without an id (some OpenAI-compatible servers) get ``common.derived_id(answer id, n, "call_")``.
+- Only choice 0 is read. The first non-null ``finish_reason`` wins: a later one never overwrites it.
 - Stream decoding: the open block ends when another starts, and at the finish reason. An argument
   fragment for a tool call whose block has already ended (an upstream interleaving parallel calls)
   ends the stream with ``StreamError(502, code="upstream_interleaved")``: IR blocks never interleave.
   ``Finish`` is emitted at ``data: [DONE]`` (the usage chunk comes between the two); a stream without
-  ``[DONE]`` is truncated.
+  ``[DONE]`` is truncated. A mid-stream ``{"error": …}`` ends it with the status of its ``code`` (an HTTP
+  status) or its ``type``.
 - Stream encoding: the ``Start`` event gives id (``chatcmpl-`` prefixed) and ``created``, the client's
   request gives ``model`` and ``stream_options.include_usage``. ``Finish`` writes the finishing chunk,
   the usage chunk (zeros when the usage is unknown) when asked for, and ``data: [DONE]`` at once.
-- Upstream errors keep their status, message, ``param`` and ``code`` (the ``type`` when there is no code).
 """
 
 from __future__ import annotations
@@ -34,28 +22,18 @@ from typing import Any
 import orjson
 
 from relay.dialects import ir
-from relay.dialects.common import bad_upstream, derived_id, error_text, load_object, prefixed, upstream_error
-from relay.errors import ErrorKind, RelayError, kind_for_status
-from relay.http.messages import Headers
+from relay.dialects.common import derived_id, prefixed
+from relay.dialects.openai_chat_response import (
+    COMPLETION_PREFIX,
+    decode_usage,
+    encode_stream_error,
+    encode_usage,
+    error_fields,
+    finish_reason,
+    include_usage,
+)
+from relay.errors import RelayError, kind_for_status
 from relay.http.sse import Parser, one_frame
-
-COMPLETION_PREFIX = "chatcmpl-"
-
-# ---- errors ------------------------------------------------------------------------------------------
-
-_TYPES: dict[ErrorKind, str] = {
-    "invalid_request": "invalid_request_error",
-    "authentication": "authentication_error",
-    "permission": "permission_error",
-    "not_found": "invalid_request_error",
-    "method_not_allowed": "invalid_request_error",
-    "request_timeout": "invalid_request_error",
-    "request_too_large": "invalid_request_error",
-    "rate_limit": "rate_limit_error",
-    "upstream": "upstream_error",
-    "timeout": "timeout_error",
-    "internal": "server_error",
-}
 
 #: Statuses of mid-stream error types (a stream error carries no HTTP status of its own).
 _STATUS_BY_TYPE: dict[str, int] = {
@@ -68,267 +46,6 @@ _STATUS_BY_TYPE: dict[str, int] = {
     "server_error": 500,
     "timeout_error": 504,
 }
-
-
-def error_payload(error: RelayError) -> dict[str, Any]:
-    return {"error": {"message": error.message, "type": _TYPES[error.kind], "param": error.param, "code": error.code}}
-
-
-def encode_error(error: RelayError) -> tuple[int, Headers, bytes]:
-    headers = ((b"content-type", b"application/json"), *error.headers)
-    return error.status, headers, orjson.dumps(error_payload(error))
-
-
-def encode_stream_error(error: RelayError) -> bytes:
-    """The last frame of a stream that failed after it started; the SDK raises on it."""
-    return b"data: " + orjson.dumps(error_payload(error)) + b"\n\n"
-
-
-def is_stream_error(data: bytes | None) -> bool:
-    """Whether a stream event's data is a mid-stream error (``{"error": …}``), as OpenAI sends them."""
-    if not data or b'"error"' not in data[:16]:
-        return False  # the usual chunk starts {"id":"chatcmpl-…: no parsing on the way
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(payload, dict) and "error" in payload and "choices" not in payload
-
-
-def is_error_body(body: bytes) -> bool:
-    """Whether an upstream error body already has the OpenAI shape (then it is passed on as is)."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    error = payload.get("error") if isinstance(payload, dict) else None
-    return isinstance(error, dict) and isinstance(error.get("message"), str)
-
-
-def complete_error_body(body: bytes) -> bytes:
-    """An OpenAI-shaped error body with all four of message, type, param and code (unchanged when it has them)."""
-    payload = orjson.loads(body)
-    error = payload["error"]
-    defaults = {"type": "upstream_error", "param": None, "code": None}
-    if defaults.keys() <= error.keys():
-        return body
-    for name, value in defaults.items():
-        error.setdefault(name, value)
-    return orjson.dumps(payload)
-
-
-def _error_fields(error: Any) -> tuple[str | None, str | None, str | None]:
-    """(message, code, param) of an ``error`` object of the OpenAI shape, or of Gemini's (``status``)."""
-    if isinstance(error, str):
-        return error, None, None
-    if not isinstance(error, dict):
-        return None, None, None
-    message = error.get("message")
-    code = next((error[k] for k in ("code", "status", "type") if isinstance(error.get(k), str)), None)
-    param = error.get("param")
-    return (message if isinstance(message, str) else None), code, (param if isinstance(param, str) else None)
-
-
-def decode_error(status: int, body: bytes) -> RelayError:
-    """An upstream's error answer → ``RelayError``: its status (502 if not an error), message, code and param."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, list) and payload:  # some servers wrap the error object in an array
-        payload = payload[0]
-    message, code, param = _error_fields(payload.get("error")) if isinstance(payload, dict) else (None, None, None)
-    error = upstream_error(status, message or error_text(body), code)
-    error.param = param
-    return error
-
-
-# ---- usage and finish reasons ------------------------------------------------------------------------
-
-_FINISH: dict[str, ir.FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
-
-
-def finish_reason(raw: Any, called: bool) -> ir.FinishReason:
-    """A finish reason made consistent with whether tool calls were emitted (``length`` stays ``length``)."""
-    reason = _FINISH.get(raw, "stop") if isinstance(raw, str) else "stop"
-    if called and reason == "stop":
-        return "tool_calls"
-    if not called and reason == "tool_calls":
-        return "stop"
-    return reason
-
-
-def _count(source: Any, name: str) -> int:
-    value = source.get(name) if isinstance(source, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def decode_usage(raw: Any) -> ir.Usage | None:
-    """A ``usage`` object → ``ir.Usage`` (None when there is none)."""
-    if not isinstance(raw, dict):
-        return None
-    prompt = raw.get("prompt_tokens_details")
-    return ir.Usage(
-        input_tokens=_count(raw, "prompt_tokens"),
-        output_tokens=_count(raw, "completion_tokens"),
-        cached_tokens=_count(prompt, "cached_tokens") or _count(raw, "prompt_cache_hit_tokens"),
-        cache_write_tokens=_count(prompt, "cache_write_tokens"),
-        reasoning_tokens=_count(raw.get("completion_tokens_details"), "reasoning_tokens"),
-    )
-
-
-def encode_usage(usage: ir.Usage) -> dict[str, Any]:
-    prompt: dict[str, int] = {"cached_tokens": usage.cached_tokens}
-    if usage.cache_write_tokens:
-        prompt["cache_write_tokens"] = usage.cache_write_tokens
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": prompt,
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
-class UsageReader:
-    """Usage sniffed on the passthrough path: ``feed`` each stream event's data, or a whole body.
-
-    Data without a ``"usage"`` key, or whose usage is null, costs a scan or two and no parse.
-    The last usage that is not null wins.
-    """
-
-    __slots__ = ("usage",)
-
-    def __init__(self) -> None:
-        self.usage: ir.Usage | None = None
-
-    def feed(self, data: bytes) -> None:
-        if b'"usage"' not in data:
-            return
-        # A key is followed by a colon (a string value "usage" never is; escaped quotes never match).
-        keys = data.count(b'"usage":')
-        if keys == 0 and b'"usage" ' not in data:
-            return
-        if keys and keys == data.count(b'"usage":null') + data.count(b'"usage": null'):
-            return
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        usage = decode_usage(payload.get("usage")) if isinstance(payload, dict) else None
-        if usage is not None:
-            self.usage = usage
-
-
-def include_usage(req: ir.Request) -> bool:
-    """Whether a client's streaming request asked for the usage chunk (``stream_options.include_usage``)."""
-    options = req.extra.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-# ---- non-streaming responses -------------------------------------------------------------------------
-
-
-def _reasoning_text(source: dict[str, Any]) -> str | None:
-    for key in ("reasoning_content", "reasoning"):
-        value = source.get(key)
-        if isinstance(value, str):
-            return value
-    return None
-
-
-def _decode_calls(raw: Any, answer_id: str) -> list[ir.ToolCall]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise bad_upstream("the upstream answered a message whose tool_calls is not an array")
-    calls = []
-    for n, call in enumerate(raw):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise bad_upstream(f"the upstream answered a malformed tool call (tool_calls[{n}])")
-        call_id = call.get("id")
-        arguments = function.get("arguments")
-        calls.append(
-            ir.ToolCall(
-                id=call_id if isinstance(call_id, str) and call_id else derived_id(answer_id, n, "call_"),
-                name=function["name"],
-                arguments=arguments if isinstance(arguments, str) and arguments else "{}",
-            )
-        )
-    return calls
-
-
-def decode_response(body: bytes) -> ir.Response:
-    """An upstream's ``chat.completion`` body → ``ir.Response``; a 502 when it is not one."""
-    payload = load_object(body, upstream=True)
-    if "error" in payload and "choices" not in payload:
-        raise decode_error(502, body)
-    choices = payload.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise bad_upstream("the upstream answered a chat completion without choices")
-    choice = choices[0]
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise bad_upstream("the upstream answered a chat completion without a message")
-    answer_id = payload.get("id") if isinstance(payload.get("id"), str) else ""
-    parts: list[ir.Reasoning | ir.Text | ir.ToolCall] = []
-    reasoning = _reasoning_text(message)
-    if reasoning:
-        parts.append(ir.Reasoning(reasoning, dialect="openai_chat"))
-    for key in ("content", "refusal"):
-        if isinstance(message.get(key), str) and message[key]:
-            parts.append(ir.Text(message[key]))
-    calls = _decode_calls(message.get("tool_calls"), answer_id)
-    parts.extend(calls)
-    created = payload.get("created")
-    return ir.Response(
-        id=answer_id,
-        model=str(payload.get("model") or ""),
-        parts=tuple(parts),
-        finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),
-        usage=decode_usage(payload.get("usage")),
-        created=created if isinstance(created, int) and not isinstance(created, bool) else 0,
-    )
-
-
-def encode_response(resp: ir.Response, req: ir.Request) -> bytes:
-    """``ir.Response`` → a ``chat.completion`` body for the client's request ``req`` (its model name)."""
-    text = "".join(p.text for p in resp.parts if isinstance(p, ir.Text))
-    calls = [
-        {"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments}}
-        for p in resp.parts
-        if isinstance(p, ir.ToolCall)
-    ]
-    message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None, "refusal": None}
-    if calls:
-        message["tool_calls"] = calls
-    reasoning = "".join(p.text for p in resp.parts if isinstance(p, ir.Reasoning))
-    if reasoning:
-        message["reasoning_content"] = reasoning
-    choice = {
-        "index": 0,
-        "message": message,
-        "logprobs": None,
-        "finish_reason": finish_reason(resp.finish_reason, bool(calls)),
-    }
-    payload: dict[str, Any] = {
-        "id": prefixed(resp.id, COMPLETION_PREFIX),
-        "object": "chat.completion",
-        "created": resp.created,
-        "model": req.model,
-        "system_fingerprint": None,
-        "choices": [choice],
-    }
-    if resp.usage is not None:
-        payload["usage"] = encode_usage(resp.usage)
-    return orjson.dumps(payload)
 
 
 # ---- stream decoder ----------------------------------------------------------------------------------
@@ -418,7 +135,7 @@ class StreamDecoder:
         events.append(ir.Finish(finish_reason(self._reason, bool(self._calls)), usage=self._usage))
 
     def _error(self, error: Any, events: list[ir.Event]) -> None:
-        message, code, _ = _error_fields(error)
+        message, code, _ = error_fields(error)
         raw_code = error.get("code") if isinstance(error, dict) else None
         kind = error.get("type") if isinstance(error, dict) else None
         if isinstance(raw_code, int) and 400 <= raw_code <= 599:

@@ -36,15 +36,14 @@ import orjson
 
 from relay.dialects import ir
 from relay.dialects.common import derived_id
-from relay.dialects.openai_responses import (
-    DIALECT,
+from relay.dialects.openai_responses_items import DIALECT, reasoning_item
+from relay.dialects.openai_responses_response import (
     call_ids,
     call_item,
     error_event,
     failure,
     message_item,
     reasoning_id,
-    reasoning_item,
     response_echo,
     response_id,
     response_object,

@@ -16,7 +16,7 @@ import orjson
 
 from relay.dialects import gemini, ir, openai_chat, openai_responses
 from relay.dialects.codecs import CODECS
-from relay.dialects.common import load_object
+from relay.dialects.common import load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, convert_response
 from relay.errors import RelayError
 from relay.gateway.auth import Key, check_model
@@ -81,7 +81,7 @@ async def stream_generate_content(relay: Relay, request: Request, out: StreamRes
 def _peek(dialect: ir.Dialect, body: bytes) -> Call:
     """The model and stream flag of a JSON body (the full decode waits until conversion needs it)."""
     payload = load_object(body)
-    openai_chat.refuse_ambiguous(body)
+    refuse_ambiguous(body)
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise RelayError(400, "invalid_request", "'model' must be a non-empty string", param="model")

@@ -598,7 +598,7 @@ def test_usage_reader_keeps_the_last_usage_that_is_not_null():
 
 
 def test_usage_reader_does_not_parse_data_without_usage(monkeypatch):
-    import relay.dialects.openai_chat_stream as module
+    import relay.dialects.openai_chat_response as module
 
     def explode(_: bytes) -> None:
         raise AssertionError("parsed")
