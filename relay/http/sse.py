@@ -31,6 +31,10 @@ class Parser:
         self._pending_size = 0
 
     def feed(self, chunk: bytes) -> list[Event]:
+        if not self._pending:
+            one = one_frame(chunk)
+            if one is not None:  # the usual chunk: exactly one event
+                return [Event(chunk, one[1], one[0])]
         if self._pending:
             # A blank line is at most four bytes: only the new bytes and the three before them can
             # hold one, so a large event costs linear time however many chunks it comes in.
