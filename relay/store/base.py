@@ -1,0 +1,94 @@
+"""The backend-neutral ``Store``: blocking database work in worker threads, behind a dedicated limiter."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import trio
+
+from relay.store import migrations
+from relay.store.errors import StoreError
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+
+class _Cursor(Protocol):
+    description: Any
+
+    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Tx:
+    """One open transaction, handed to the function given to ``Store.transaction`` (in a worker thread).
+
+    SQL uses ``?`` placeholders on every backend; for PostgreSQL they become ``%s`` (so write a literal
+    ``%`` as ``%%`` there, or better, pass it as a parameter).
+    """
+
+    def __init__(self, cursor: _Cursor, backend: str) -> None:
+        self._cursor = cursor
+        self.backend = backend
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        if self.backend == "postgresql":
+            # No parameters: None, so that psycopg leaves any ``%`` in the SQL alone.
+            self._cursor.execute(sql.replace("?", "%s"), tuple(params) if params else None)
+        else:
+            self._cursor.execute(sql, tuple(params))
+        return [tuple(row) for row in self._cursor.fetchall()] if self._cursor.description else []
+
+
+class Store(abc.ABC):
+    """A database behind worker threads; every method is async and safe to call from many tasks."""
+
+    backend: ClassVar[str]
+
+    def __init__(self, url: str, max_threads: int) -> None:
+        self.url = url  # with any password removed: safe to log
+        self._limiter = trio.CapacityLimiter(max_threads)
+        self._closed = False
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        # Not abandoned on cancel: a transaction, once begun, is committed or rolled back in its thread.
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    @abc.abstractmethod
+    def _transaction_sync(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in one transaction (committed if it returns, rolled back if it raises)."""
+
+    @abc.abstractmethod
+    def _close_sync(self) -> None: ...
+
+    async def transaction(self, fn: Callable[[Tx], T]) -> T:
+        """Run the blocking ``fn(tx)`` in a worker thread, inside one write transaction."""
+        return await self._run(self._transaction_sync, fn)
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """One statement in its own transaction; its rows, if it returns any."""
+        return await self.transaction(lambda tx: tx.execute(sql, params))
+
+    async def migrate(self) -> int:
+        """Bring the schema up to date (idempotent, safe across processes); the version it is now at."""
+        return await self.transaction(migrations.apply)
+
+    async def schema_version(self) -> int:
+        """The version the schema is at (0: never migrated)."""
+        return await self.transaction(migrations.current_version)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # nothing new starts; the close waits in the limiter for work in flight
+        await trio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

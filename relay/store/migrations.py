@@ -1,0 +1,201 @@
+"""Versioned schema migrations: an ordered list, applied at start, each version exactly once.
+
+Rules (see docs/store.md): never edit or reorder a released migration, only append a new version;
+each migration is given for SQLite and for PostgreSQL; statements are separated by ``;`` (so no ``;``
+inside a statement). Amounts of credit are integers in micro-credits (1 credit = 1 000 000), times are
+Unix seconds (float), days are ``YYYY-MM-DD`` (UTC) text, lists are JSON text.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from relay.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from relay.store.base import Tx
+
+# pg_advisory_xact_lock key: any constant 64-bit number, the same for every Relay process.
+PG_LOCK_KEY = 0x52454C4159_01  # "RELAY", 1
+
+_V1_SQLITE = """
+CREATE TABLE keys (
+    name TEXT PRIMARY KEY,
+    secret_digest TEXT NOT NULL UNIQUE,
+    quota_micros INTEGER CHECK (quota_micros IS NULL OR quota_micros >= 0),
+    expires_at REAL,
+    models TEXT,
+    rpm INTEGER CHECK (rpm IS NULL OR rpm >= 0),
+    tpm INTEGER CHECK (tpm IS NULL OR tpm >= 0),
+    channel_group TEXT,
+    ip_allow TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at REAL NOT NULL
+);
+CREATE TABLE quota_ledger (
+    id INTEGER PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('hold', 'settle', 'release', 'topup')),
+    amount_micros INTEGER NOT NULL CHECK (amount_micros >= 0),
+    created_at REAL NOT NULL,
+    UNIQUE (request_id, kind)
+);
+CREATE INDEX quota_ledger_key ON quota_ledger (key_name, created_at);
+CREATE TABLE request_log (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    request_id TEXT NOT NULL UNIQUE,
+    key_name TEXT,
+    dialect TEXT NOT NULL,
+    route TEXT NOT NULL,
+    requested_model TEXT,
+    upstream_model TEXT,
+    channel TEXT,
+    attempts TEXT NOT NULL DEFAULT '[]',
+    status INTEGER NOT NULL,
+    error_kind TEXT,
+    stream INTEGER NOT NULL DEFAULT 0 CHECK (stream IN (0, 1)),
+    latency_ms REAL NOT NULL,
+    ttft_ms REAL,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_micros INTEGER NOT NULL DEFAULT 0,
+    client_addr TEXT
+);
+CREATE INDEX request_log_time ON request_log (time);
+CREATE INDEX request_log_key ON request_log (key_name, time);
+CREATE TABLE daily_totals (
+    day TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    model TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_micros INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, key_name, model, channel)
+)
+"""
+
+_V1_POSTGRES = """
+CREATE TABLE keys (
+    name TEXT PRIMARY KEY,
+    secret_digest TEXT NOT NULL UNIQUE,
+    quota_micros BIGINT CHECK (quota_micros IS NULL OR quota_micros >= 0),
+    expires_at DOUBLE PRECISION,
+    models TEXT,
+    rpm INTEGER CHECK (rpm IS NULL OR rpm >= 0),
+    tpm BIGINT CHECK (tpm IS NULL OR tpm >= 0),
+    channel_group TEXT,
+    ip_allow TEXT,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE quota_ledger (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('hold', 'settle', 'release', 'topup')),
+    amount_micros BIGINT NOT NULL CHECK (amount_micros >= 0),
+    created_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (request_id, kind)
+);
+CREATE INDEX quota_ledger_key ON quota_ledger (key_name, created_at);
+CREATE TABLE request_log (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    time DOUBLE PRECISION NOT NULL,
+    request_id TEXT NOT NULL UNIQUE,
+    key_name TEXT,
+    dialect TEXT NOT NULL,
+    route TEXT NOT NULL,
+    requested_model TEXT,
+    upstream_model TEXT,
+    channel TEXT,
+    attempts TEXT NOT NULL DEFAULT '[]',
+    status INTEGER NOT NULL,
+    error_kind TEXT,
+    stream BOOLEAN NOT NULL DEFAULT FALSE,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    ttft_ms DOUBLE PRECISION,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    cached_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    cost_micros BIGINT NOT NULL DEFAULT 0,
+    client_addr TEXT
+);
+CREATE INDEX request_log_time ON request_log (time);
+CREATE INDEX request_log_key ON request_log (key_name, time);
+CREATE TABLE daily_totals (
+    day TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    model TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    requests BIGINT NOT NULL DEFAULT 0,
+    errors BIGINT NOT NULL DEFAULT 0,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    cached_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    cost_micros BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, key_name, model, channel)
+)
+"""
+
+# (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, _V1_SQLITE, _V1_POSTGRES),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+TABLES = ("keys", "quota_ledger", "request_log", "daily_totals")
+
+_SCHEMA_VERSION = {
+    "sqlite": "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)",
+    "postgresql": "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)",
+}
+
+
+def statements(sql: str) -> list[str]:
+    """A migration's statements, split on ``;``."""
+    return [part.strip() for part in sql.split(";") if part.strip()]
+
+
+def _lock(tx: Tx) -> None:
+    # SQLite: the transaction began with BEGIN IMMEDIATE, which already holds the one write lock.
+    if tx.backend == "postgresql":
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (PG_LOCK_KEY,))
+
+
+def current_version(tx: Tx) -> int:
+    _lock(tx)
+    tx.execute(_SCHEMA_VERSION[tx.backend])
+    return int(tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+
+
+def apply(tx: Tx) -> int:
+    """Apply every migration newer than the schema, in the caller's transaction, under a lock held to its end.
+
+    A second process starting at the same moment waits on the lock, then finds nothing left to do.
+    """
+    current = current_version(tx)
+    if current > LATEST:
+        raise StoreError(
+            f"the database schema is at version {current}, newer than this Relay knows ({LATEST}): upgrade Relay"
+        )
+    for version, sqlite_sql, postgres_sql in MIGRATIONS:
+        if version <= current:
+            continue
+        for statement in statements(sqlite_sql if tx.backend == "sqlite" else postgres_sql):
+            tx.execute(statement)
+        tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, time.time()))
+    return LATEST
