@@ -208,13 +208,7 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
-        parser = self._parser
-        one = sse.one_frame(chunk) if not parser.pending else None
-        if one is not None:  # the usual chunk: one whole frame
-            if not self._done:
-                self._frame(one[0], one[1], events)
-            return events
-        for frame in parser.feed(chunk):
+        for frame in self._parser.feed(chunk):
             if self._done:
                 break
             self._frame(frame.name, frame.data, events)

@@ -260,10 +260,6 @@ class StreamDecoder:
             return events
         parser = self._parser
         if parser is not None:
-            one = sse.one_frame(chunk) if not parser.pending else None
-            if one is not None:  # the usual chunk: one whole frame
-                self._data(one[1], events)
-                return events
             for frame in parser.feed(chunk):
                 if frame.data is not None:
                     self._data(frame.data, events)

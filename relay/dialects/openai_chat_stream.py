@@ -33,7 +33,7 @@ from relay.dialects.openai_chat_response import (
     include_usage,
 )
 from relay.errors import RelayError, kind_for_status
-from relay.http.sse import Parser, one_frame
+from relay.http.sse import Parser
 
 #: Statuses of mid-stream error types (a stream error carries no HTTP status of its own).
 _STATUS_BY_TYPE: dict[str, int] = {
@@ -69,13 +69,7 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
-        parser = self._parser
-        one = one_frame(chunk) if not parser.pending else None
-        if one is not None:  # the usual chunk: one whole frame
-            if one[1] and not self._done:
-                self._frame(one[1], events)
-            return events
-        for sse in parser.feed(chunk):
+        for sse in self._parser.feed(chunk):
             if self._done:
                 break
             if sse.data:

@@ -51,7 +51,7 @@ from relay.dialects.openai_responses_response import (
     status_of,
     usage_from_wire,
 )
-from relay.http.sse import Parser, one_frame
+from relay.http.sse import Parser
 
 # ---- decoder -----------------------------------------------------------------------------------------
 
@@ -107,13 +107,7 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
-        parser = self._parser
-        one = one_frame(chunk) if not parser.pending else None
-        if one is not None:  # the usual chunk: one whole frame
-            if not self._done:
-                self._frame(one[0], one[1], events)
-            return events
-        for frame in parser.feed(chunk):
+        for frame in self._parser.feed(chunk):
             if self._done:
                 break
             self._frame(frame.name, frame.data, events)

@@ -80,8 +80,8 @@ def one_frame(chunk: bytes) -> tuple[bytes | None, bytes] | None:
 
     The usual upstream chunk is one whole event: ``data: …`` alone (OpenAI Chat, Gemini) or after an
     ``event: …`` line (Anthropic, OpenAI Responses), ended by LF or CRLF line ends (Gemini). For such a
-    chunk this gives what ``Parser.feed`` gives, without its machinery; a stream decoder with nothing
-    pending in its parser may use it. Any other chunk (part of an event, several, other fields, mixed or
+    chunk this gives what the general path of ``Parser.feed`` gives, without its machinery: ``feed`` takes
+    this shortcut itself when nothing is pending. Any other chunk (part of an event, several, other fields, mixed or
     CR line ends, ``data:`` without its space) gives None.
     """
     if chunk.endswith(b"\n\n"):
