@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from relay.config import Config
 from relay.dialects import anthropic, gemini, ir, openai_chat
 from relay.errors import RelayError, kind_for_status
-from relay.gateway.auth import Keyring
+from relay.gateway.gateway import Gateway
+from relay.gateway.tally import Tally
 from relay.http.messages import Headers, Request, Response, StreamResponse
 from relay.routes import ROUTES, Dialect, Router
 from relay.upstream.channels import Channel, build_channels
@@ -29,27 +31,51 @@ ENCODERS: dict[Dialect, ErrorEncoder] = {
 class Relay:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.keyring = Keyring(config.keys)
+        self.gateway = Gateway(config)
         self.router = Router(ROUTES)
         self.channels: dict[str, Channel]
         self.pool, channels = build_channels(config.channels)
         self.channels = dict(channels)
         self._access_log = config.server.access_log
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Relay]:
+        """The gateway started (store migrated, keys loaded, the recorder running) for the body; at the end
+        the request log and settlements are flushed and upstream connections closed."""
+        try:
+            async with self.gateway.running():
+                yield self
+        finally:
+            await self.pool.aclose()
+
     async def handle(self, request: Request, stream: StreamResponse) -> Response | None:
         request.id = os.urandom(12).hex()
         started = time.perf_counter()
-        recorder = _Recorder(stream)
+        record = Tally("openai", request.path)
+        request.record = record
+        recorder = _Recorder(stream, record)
+        response: Response | None = None
         dialect: Dialect | None = None
         try:
-            route, request.params = self.router.match(request.method, request.path)
-            dialect = route.dialect_for(request)
-            response = await route.endpoint(self, request, recorder)
-        except RelayError as error:
-            response = render(error, dialect or self.router.dialect_of(request.path))
+            try:
+                route, request.params = self.router.match(request.method, request.path)
+                record.route = route.path
+                record.dialect = dialect = route.dialect_for(request)
+                response = await route.endpoint(self, request, recorder)
+            except RelayError as error:
+                record.dialect = dialect = dialect or self.router.dialect_of(request.path)
+                response = render(error, dialect)
+                record.error_kind = record.error_kind or error.kind
+        finally:
+            status = response.status if response is not None else (recorder.status or 499)
+            if record.first_byte is None and response is not None:
+                record.first_byte = time.perf_counter()
+            if record.error_kind is None and status >= 400:
+                record.error_kind = kind_for_status(status) if status != 499 else "client_gone"
+            record.usage = request.usage if isinstance(request.usage, ir.Usage) else None
+            self.gateway.finish(record, request.id, status, started, request.client)
         if self._access_log:
-            status = response.status if response is not None else recorder.status
-            usage = request.usage
+            usage = record.usage
             access.info(
                 "%s %s %s %s %s %d %.1fms %s",
                 request.id,
@@ -59,16 +85,13 @@ class Relay:
                 request.path,
                 status,
                 (time.perf_counter() - started) * 1000,
-                f"tokens={usage.input_tokens}/{usage.output_tokens}" if isinstance(usage, ir.Usage) else "tokens=-",
+                f"tokens={usage.input_tokens}/{usage.output_tokens}" if usage is not None else "tokens=-",
             )
         return response
 
     def error(self, status: int, message: str, path: str | None) -> Response:
         dialect = self.router.dialect_of(path) if path is not None else "openai"
         return render(RelayError(status, kind_for_status(status), message), dialect)
-
-    async def aclose(self) -> None:
-        await self.pool.aclose()
 
 
 def render(error: RelayError, dialect: Dialect) -> Response:
@@ -77,12 +100,13 @@ def render(error: RelayError, dialect: Dialect) -> Response:
 
 
 class _Recorder:
-    """Passes a stream through, remembering its status for the access log."""
+    """Passes a stream through, remembering its status and when it started, for the logs."""
 
-    __slots__ = ("_stream", "status")
+    __slots__ = ("_record", "_stream", "status")
 
-    def __init__(self, stream: StreamResponse) -> None:
+    def __init__(self, stream: StreamResponse, record: Tally) -> None:
         self._stream = stream
+        self._record = record
         self.status = 0
 
     @property
@@ -91,6 +115,7 @@ class _Recorder:
 
     async def start(self, status: int, headers: Headers) -> None:
         self.status = status
+        self._record.first_byte = time.perf_counter()
         await self._stream.start(status, headers)
 
     async def send(self, data: bytes) -> None:

@@ -1,4 +1,4 @@
-"""The ``relay`` command: serve, mock-upstream, check-config."""
+"""The ``relay`` command: serve, mock-upstream, keys, check-config."""
 
 from __future__ import annotations
 
@@ -6,17 +6,21 @@ import argparse
 import logging
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from functools import partial
 
 import trio
 
+from relay import keys_cli
 from relay.app import Relay
 from relay.config import Config, ConfigError, MockOptions, load
 from relay.http.limits import Limits
 from relay.http.server import bind_socket, parse_listen, run
 from relay.http.workers import supervise
 from relay.mock.server import MockUpstream
+from relay.store import StoreError, open_store
+from relay.store import keys as stored_keys
 
 DEFAULT_CONFIG = "relay.toml"
 
@@ -43,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mock.add_argument("--api-key", help="require this key (default: accept any)")
     mock.add_argument("--quiet", action="store_true", help="no access log")
 
+    keys_cli.add_parser(commands)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -52,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f"{args.path}: ok ({len(config.channels)} channels, {len(config.keys)} keys)")
         return 0
+    if args.command == "keys":
+        return keys_cli.run(args)
     if args.command == "mock-upstream":
         return _mock_upstream(args)
     return _serve(args)
@@ -77,6 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"--listen: {exc}", file=sys.stderr)
         return 2
     workers = args.workers or config.server.workers
+    if not args.reuse_port and not _prepare_store(config):  # a worker's supervisor did it already
+        return 2
     if workers > 1:
         holder = _bind(host, port, reuse_port=True, listen=False, backlog=0)
         if holder is None:
@@ -90,15 +100,34 @@ def _serve(args: argparse.Namespace) -> int:
     sock = _bind(host, port, reuse_port=args.reuse_port, listen=True, backlog=config.limits.backlog)
     if sock is None:
         return 2
-    trio.run(_run_relay, Relay(config), sock, config.limits)
+    try:
+        trio.run(_run_relay, Relay(config), sock, config.limits)
+    except StoreError as error:
+        print(f"relay: store: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
-async def _run_relay(app: Relay, sock: socket.socket, limits: Limits) -> None:
+def _prepare_store(config: Config) -> bool:
+    """Migrate the store and put relay.toml's keys in it, once, before listening; False (and why, on
+    stderr) when the store cannot be used."""
+
+    async def prepare() -> None:
+        async with open_store(config.store.url) as store:
+            await store.migrate()
+            await store.transaction(lambda tx: stored_keys.sync_config(tx, config.keys, time.time()))
+
     try:
+        trio.run(prepare)
+    except StoreError as error:
+        print(f"relay: store: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+async def _run_relay(app: Relay, sock: socket.socket, limits: Limits) -> None:
+    async with app.running():
         await run(app, sock, limits, on_ready=_ready)
-    finally:
-        await app.aclose()
 
 
 def _mock_upstream(args: argparse.Namespace) -> int:

@@ -8,10 +8,12 @@ together as one ``ConfigError``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -43,6 +45,62 @@ class ServerConfig:
     workers: int = 1
     #: One line per request on stderr: request id, key name, method, path, status, duration.
     access_log: bool = True
+    #: The model used when a request names none (Gemini names its model in the URL, so never there).
+    default_model: str = ""
+
+
+@attrs.frozen
+class StoreConfig:
+    #: ``sqlite:///relay.db`` (a path relative to relay.toml's folder), ``sqlite:////abs/path.db``,
+    #: ``sqlite://:memory:`` or ``postgresql://user@host/db``. See docs/store.md.
+    url: str = "sqlite:///relay.db"
+    #: Seconds between two reloads of the keys from the store (``relay keys`` changes show up within it).
+    key_refresh: float = 2.0
+    #: Request-log records written in one transaction, at most.
+    log_batch: int = 1000
+    #: Seconds between two writes of the request log (sooner when a batch is full).
+    log_interval: float = 0.5
+    #: Records held in memory while the store cannot be written; beyond it, the oldest are dropped (and counted).
+    log_buffer: int = 100_000
+
+
+@attrs.frozen
+class RateLimitConfig:
+    #: Empty: rate limits are counted in the store. ``redis://host:port/db``: counted in Redis.
+    url: str = ""
+
+
+@attrs.frozen
+class RoutingConfig:
+    #: Channels (or upstream keys of one channel) a request may try before its error is returned.
+    max_attempts: int = 3
+    #: Consecutive failures that open a channel's breaker.
+    breaker_failures: int = 5
+    #: Seconds an open breaker waits before it lets one probe request through (half-open).
+    breaker_cooldown: float = 30.0
+    #: Seconds an upstream key rests after a 429 that names no ``retry-after``.
+    key_rest: float = 1.0
+    #: Seconds an upstream key is set aside after the upstream refused it (401 or 403).
+    key_set_aside: float = 600.0
+
+
+@attrs.frozen
+class QuotaConfig:
+    #: Output tokens assumed for the hold when a request sets no maximum of its own.
+    default_max_output_tokens: int = 4096
+
+
+@attrs.frozen
+class Price:
+    #: A model name or glob pattern (``gpt-4o*``), matched against the model the client asked for (after
+    #: aliases); the first matching entry wins.
+    model: str
+    #: Credits per million input tokens.
+    input: float
+    #: Credits per million output tokens (reasoning tokens included).
+    output: float
+    #: Credits per million input tokens read from a cache; absent: the input price.
+    cached_input: float | None = None
 
 
 @attrs.frozen
@@ -100,6 +158,25 @@ class ChannelConfig:
     anthropic_version: str = "2023-06-01"
     timeouts: ChannelTimeouts = ChannelTimeouts()
     mock: MockOptions = MockOptions()
+    #: Higher first: a channel is tried only when every channel of a higher priority failed or is unfit.
+    priority: int = 0
+    #: Share of the requests among channels of one priority (weighted random order).
+    weight: int = 1
+    #: The key groups this channel serves, separated by commas (``"default,vip"``).
+    group: str = "default"
+    #: A pool of upstream keys used in turn (with ``api_key``, when both are given, first).
+    api_keys: tuple[str, ...] = ()
+    #: Cost multiplier of this channel: a request's cost is its price times this.
+    price_multiplier: float = 1.0
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.group.split(",") if g.strip())
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every upstream key of the channel, in the order they are used."""
+        return tuple(dict.fromkeys(k for k in (self.api_key, *self.api_keys) if k))
 
 
 @attrs.frozen
@@ -107,27 +184,64 @@ class KeyConfig:
     name: str
     key: str
     models: tuple[str, ...] = ("*",)
+    #: Credits the key starts with when it first enters the store; absent: unlimited.
+    quota: float | None = None
+    #: ``YYYY-MM-DD`` or an ISO 8601 time (UTC when it names no offset); absent: never.
+    expires: str | None = None
+    #: Requests per minute; absent: no limit.
+    rpm: int | None = None
+    #: Tokens (input and output) per minute; absent: no limit.
+    tpm: int | None = None
+    #: The channel group the key uses.
+    group: str = "default"
+    #: CIDRs the key may be used from (``["10.0.0.0/8", "127.0.0.1"]``); empty: anywhere.
+    ips: tuple[str, ...] = ()
 
 
 @attrs.frozen
 class Config:
     server: ServerConfig = ServerConfig()
     limits: Limits = Limits()
+    store: StoreConfig = StoreConfig()
+    ratelimit: RateLimitConfig = RateLimitConfig()
+    routing: RoutingConfig = RoutingConfig()
+    quota: QuotaConfig = QuotaConfig()
     channels: tuple[ChannelConfig, ...] = ()
     keys: tuple[KeyConfig, ...] = ()
+    prices: tuple[Price, ...] = ()
+    #: Alias → model name: a request for the alias is served as a request for the model.
+    aliases: Mapping[str, str] = attrs.field(factory=dict)
 
 
 # ---- loading ----------------------------------------------------------------------------------
 
 
 def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """The file at ``path``; a relative SQLite store path is taken relative to the file's folder."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
-    return loads(text, environ)
+    config = loads(text, environ)
+    url = config.store.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        absolute = Path(path).resolve().parent / url[len("sqlite:///") :]
+        config = attrs.evolve(config, store=attrs.evolve(config.store, url=f"sqlite:///{absolute}"))
+    return config
+
+
+def parse_expiry(text: str) -> float:
+    """``YYYY-MM-DD`` (the start of that day, UTC) or an ISO 8601 time (UTC when it names no offset), as
+    Unix seconds; raises ValueError naming the accepted forms."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"expected YYYY-MM-DD or an ISO 8601 time, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
@@ -271,7 +385,7 @@ def _describe(exc: BaseException, path: str) -> list[str]:
         problems.append(f"{path}: required key missing")
     elif " not in literal " in str(exc):
         problems.append(f"{path}: {_literal_problem(str(exc))}")
-    elif path.rpartition(".")[2] in _SECRETS:
+    elif path.rpartition(".")[2].partition("[")[0] in _SECRETS:
         problems.append(f"{path}: {re.sub(r' [(].*[)]$', '', str(exc))}")  # never print a secret
     else:
         problems.append(f"{path}: {exc}")
@@ -279,7 +393,7 @@ def _describe(exc: BaseException, path: str) -> list[str]:
 
 
 #: Fields whose values are secrets: problems with them never show the value.
-_SECRETS = ("key", "api_key")
+_SECRETS = ("key", "api_key", "api_keys")
 
 
 def _note_of(exc: BaseException) -> str | int | None:
@@ -336,12 +450,79 @@ def _check(raw: Mapping[str, Any]) -> list[str]:
         for field in attrs.fields(ChannelTimeouts):
             _positive(problems, timeouts, f"{where}.timeouts", field.name)
         _at_least(problems, _table(channel.get("mock")), f"{where}.mock", "chunks", 1)
+        _at_least(problems, channel, where, "weight", 1)
+        _at_least(problems, channel, where, "price_multiplier", 0)
+        if isinstance(channel.get("group"), str) and not channel["group"].replace(",", "").strip():
+            problems.append(f"{where}.group: name at least one group")
     keys = _tables(raw.get("keys"))
     _unique(problems, "keys", [(i, k.get("name")) for i, k in keys], "name")
     _unique(problems, "keys", [(i, k.get("key")) for i, k in keys], "key", show=False)
     for i, key in keys:
-        if isinstance(key.get("key"), str) and len(key["key"]) < 8:
-            problems.append(f"keys[{i}].key: must be at least 8 characters")
+        problems += key_problems(key, f"keys[{i}]")
+    problems += _gateway_problems(raw)
+    return problems
+
+
+def key_problems(key: Mapping[str, Any], where: str) -> list[str]:
+    """What is wrong with a key's fields (from relay.toml, or from ``relay keys create``)."""
+    problems: list[str] = []
+    if isinstance(key.get("key"), str) and len(key["key"]) < 8:
+        problems.append(f"{where}.key: must be at least 8 characters")
+    if "#" in str(key.get("key", "")):
+        problems.append(f"{where}.key: must not contain '#' (it separates a key from a pinned channel)")
+    _at_least(problems, key, where, "quota", 0)
+    _at_least(problems, key, where, "rpm", 1)
+    _at_least(problems, key, where, "tpm", 1)
+    if isinstance(key.get("expires"), str):
+        try:
+            parse_expiry(key["expires"])
+        except ValueError as exc:
+            problems.append(f"{where}.expires: {exc}")
+    if isinstance(key.get("group"), str) and not key["group"].strip():
+        problems.append(f"{where}.group: must not be empty")
+    ips = key.get("ips")
+    for j, cidr in enumerate(ips if isinstance(ips, list) else []):
+        if isinstance(cidr, str):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                problems.append(f"{where}.ips[{j}]: expected an IP address or a CIDR, got {cidr!r}")
+    return problems
+
+
+def _gateway_problems(raw: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    store = _table(raw.get("store"))
+    url = store.get("url")
+    if isinstance(url, str):
+        from relay.store import StoreURLError, check_url
+
+        try:
+            check_url(url)
+        except StoreURLError as exc:
+            problems.append(f"store.url: {exc}")
+    for name in ("key_refresh", "log_interval"):
+        _positive(problems, store, "store", name)
+    for name in ("log_batch", "log_buffer"):
+        _at_least(problems, store, "store", name, 1)
+    limit_url = _table(raw.get("ratelimit")).get("url")
+    if isinstance(limit_url, str) and limit_url and not re.fullmatch(r"redis://[^\s/]+(/\d+)?", limit_url):
+        problems.append(f"ratelimit.url: expected redis://HOST:PORT/DB (or empty for the store), got {limit_url!r}")
+    routing = _table(raw.get("routing"))
+    _at_least(problems, routing, "routing", "max_attempts", 1)
+    _at_least(problems, routing, "routing", "breaker_failures", 1)
+    for name in ("breaker_cooldown", "key_rest", "key_set_aside"):
+        _positive(problems, routing, "routing", name)
+    _at_least(problems, _table(raw.get("quota")), "quota", "default_max_output_tokens", 1)
+    for i, price in _tables(raw.get("prices")):
+        for name in ("input", "output", "cached_input"):
+            _at_least(problems, price, f"prices[{i}]", name, 0)
+    aliases = _table(raw.get("aliases"))
+    for alias, target in aliases.items():
+        if target == alias or (isinstance(target, str) and not target):
+            problems.append(f"aliases.{alias}: must name another model, got {target!r}")
+        elif isinstance(target, str) and target in aliases:
+            problems.append(f"aliases.{alias}: {target!r} is itself an alias; name the model")
     return problems
 
 

@@ -9,6 +9,7 @@ from relay.http.messages import Headers
 ErrorKind = Literal[
     "invalid_request",  # the client's request is wrong: 400
     "authentication",  # no key, unknown key: 401
+    "quota",  # the key's quota cannot cover the request: 402
     "permission",  # key may not use this: 403
     "not_found",  # no such route or model: 404
     "method_not_allowed",  # 405
@@ -44,6 +45,7 @@ class RelayError(Exception):
 _KIND_BY_STATUS: dict[int, ErrorKind] = {
     400: "invalid_request",
     401: "authentication",
+    402: "quota",
     403: "permission",
     404: "not_found",
     405: "method_not_allowed",

@@ -29,6 +29,9 @@ BASE_CONFIG = f"""
 listen = "127.0.0.1:0"
 access_log = false
 
+[store]
+url = "sqlite://:memory:"
+
 [[channels]]
 name = "mock"
 type = "mock"
@@ -93,12 +96,8 @@ def config_from(text: str = BASE_CONFIG, **limits: object) -> Config:
 @asynccontextmanager
 async def serve_relay(config: Config | None = None) -> AsyncIterator[Served]:
     config = config or config_from()
-    app = Relay(config)
-    try:
-        async with serve_app(app, config.limits) as served:
-            yield served
-    finally:
-        await app.aclose()
+    async with Relay(config).running() as app, serve_app(app, config.limits) as served:
+        yield served
 
 
 @contextmanager
@@ -149,12 +148,21 @@ def openai_channel_toml(
     extra: str = "",
     server: str = "access_log = false",
     key_models: str = '["mock-*", "fast", "gpt-4o-mini"]',
+    store: str = "sqlite://:memory:",
 ) -> str:
     """A relay.toml whose channel is the OpenAI-compatible upstream at ``base_url`` (its /v1 is added)."""
     return f"""
 [server]
 listen = "127.0.0.1:0"
 {server}
+
+[store]
+url = "{store}"
+
+# Tests provoke upstream errors on purpose: its one key must not rest nor its breaker open between them.
+[routing]
+key_rest = 0.001
+breaker_failures = 1000
 
 [[channels]]
 name = "upstream"

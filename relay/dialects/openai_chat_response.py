@@ -47,6 +47,7 @@ COMPLETION_PREFIX = "chatcmpl-"
 _TYPES: dict[ErrorKind, str] = {
     "invalid_request": "invalid_request_error",
     "authentication": "authentication_error",
+    "quota": "insufficient_quota",
     "permission": "permission_error",
     "not_found": "invalid_request_error",
     "method_not_allowed": "invalid_request_error",

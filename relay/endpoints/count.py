@@ -18,11 +18,11 @@ from relay.dialects import estimate, ir, openai_responses
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object
 from relay.errors import RelayError
-from relay.gateway.auth import Key, check_model
-from relay.gateway.routing import resolve
+from relay.gateway.auth import check_model
 from relay.http.messages import Request, Response, StreamResponse
 from relay.upstream.exchange import Exchange
 
+from .generate import authenticate, tally
 from .relayed import JSON, success, upstream_error
 
 if TYPE_CHECKING:
@@ -30,31 +30,36 @@ if TYPE_CHECKING:
 
 
 async def anthropic_count(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    key = relay.keyring.authenticate(request)
-    return await _count(relay, request, key, "anthropic", _model_of(request.body))
+    pin = await authenticate(relay, request)
+    return await _count(relay, request, pin, "anthropic", _model_of(relay, request.body))
 
 
 async def gemini_count(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    key = relay.keyring.authenticate(request)
+    pin = await authenticate(relay, request)
     load_object(request.body)
-    return await _count(relay, request, key, "gemini", request.params["model"])
+    return await _count(relay, request, pin, "gemini", request.params["model"])
 
 
 async def responses_count(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    key = relay.keyring.authenticate(request)
-    return await _count(relay, request, key, "openai_responses", _model_of(request.body))
+    pin = await authenticate(relay, request)
+    return await _count(relay, request, pin, "openai_responses", _model_of(relay, request.body))
 
 
-def _model_of(body: bytes) -> str:
-    model = load_object(body).get("model")
+def _model_of(relay: Relay, body: bytes) -> str:
+    model = load_object(body).get("model") or relay.config.server.default_model
     if not isinstance(model, str) or not model:
         raise RelayError(400, "invalid_request", "'model' must be a non-empty string", param="model")
     return model
 
 
-async def _count(relay: Relay, request: Request, key: Key, dialect: ir.Dialect, model: str) -> Response:
+async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Dialect, model: str) -> Response:
+    """Counted by the first channel of the request's plan (no failover, no quota: counting is free)."""
+    key = tally(request).key
+    assert key is not None
+    router = relay.gateway.router
+    model = router.model(model)
     check_model(key, model)
-    route = resolve(relay.config.channels, model)
+    route = router.plan(model, key.group, pin)[0]
     channel = relay.channels[route.channel.name]
     client = CODECS[dialect]
     target = channel.dialect_for(dialect)
@@ -71,7 +76,7 @@ async def _count(relay: Relay, request: Request, key: Key, dialect: ir.Dialect, 
         if dialect == "openai_responses":
             openai_responses.require_convertible(req)
         body = upstream_codec.encode_count_request(req, route.upstream_model)
-    exchange = Exchange(channel)
+    exchange = Exchange(channel, router.keys(channel.name).take() or "")
     upstream = await exchange.open(channel.count_path(target, route.upstream_model), body)
     try:
         if upstream.status_code in (404, 405) and target == "openai_responses":

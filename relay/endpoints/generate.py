@@ -8,25 +8,28 @@ generateContent): authenticate, resolve the model to a channel, then either pass
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
 
-from relay.dialects import gemini, ir, openai_chat, openai_responses
+from relay.dialects import estimate, gemini, ir, openai_chat, openai_responses
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, convert_response
 from relay.errors import RelayError
-from relay.gateway.auth import Key, check_model
-from relay.gateway.routing import resolve
+from relay.gateway.auth import check_model
+from relay.gateway.routing import Candidate
+from relay.gateway.tally import Tally
 from relay.http.messages import Request, Response, StreamResponse
 from relay.upstream.channels import Channel
 from relay.upstream.exchange import Exchange
 
 from .passthrough import ArrayPassthrough, Passthrough
 from .relayed import JSON, SSE, Relayed, success, upstream_error
+from .unfinished import BYTES_PER_TOKEN, completed, produced
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -44,42 +47,68 @@ class Call:
     payload: dict[str, Any] | None = None
     #: Gemini streams: server-sent events (``?alt=sse``), else a JSON array streamed element by element.
     sse: bool = True
+    #: Gemini: the parsed body, read for the quota hold only (its output ceiling).
+    seen: dict[str, Any] | None = None
 
 
 async def chat_completions(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
-    key = relay.keyring.authenticate(request)
-    info = openai_chat.read_request(request.body)
-    call = Call("openai_chat", request.body, info.model, info.stream, info.payload)
-    return await _generate(relay, request, out, key, call)
+    pin = await authenticate(relay, request)
+    body = with_default_model(relay, request.body)
+    info = openai_chat.read_request(body)
+    call = Call("openai_chat", body, info.model, info.stream, info.payload)
+    return await _generate(relay, request, out, call, pin)
 
 
 async def responses(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
-    key = relay.keyring.authenticate(request)
-    return await _generate(relay, request, out, key, _peek("openai_responses", request.body))
+    pin = await authenticate(relay, request)
+    return await _generate(relay, request, out, _peek(relay, "openai_responses", request.body), pin)
 
 
 async def messages(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
-    key = relay.keyring.authenticate(request)
-    return await _generate(relay, request, out, key, _peek("anthropic", request.body))
+    pin = await authenticate(relay, request)
+    return await _generate(relay, request, out, _peek(relay, "anthropic", request.body), pin)
 
 
 async def generate_content(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
-    key = relay.keyring.authenticate(request)
-    load_object(request.body)
-    call = Call("gemini", request.body, request.params["model"], False)
-    return await _generate(relay, request, out, key, call)
+    pin = await authenticate(relay, request)
+    payload = load_object(request.body)
+    call = Call("gemini", request.body, request.params["model"], False, seen=payload)
+    return await _generate(relay, request, out, call, pin)
 
 
 async def stream_generate_content(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
-    key = relay.keyring.authenticate(request)
-    load_object(request.body)
+    pin = await authenticate(relay, request)
+    payload = load_object(request.body)
     sse = request.query_params().get("alt") == "sse"
-    call = Call("gemini", request.body, request.params["model"], True, sse=sse)
-    return await _generate(relay, request, out, key, call)
+    call = Call("gemini", request.body, request.params["model"], True, sse=sse, seen=payload)
+    return await _generate(relay, request, out, call, pin)
 
 
-def _peek(dialect: ir.Dialect, body: bytes) -> Call:
+async def authenticate(relay: Relay, request: Request) -> str | None:
+    """The key (kept in the request's tally) and the channel it pins, if any."""
+    key, pin = await relay.gateway.keys.authenticate(request)
+    tally(request).key = key
+    return pin
+
+
+def tally(request: Request) -> Tally:
+    return request.record  # type: ignore[return-value]
+
+
+def with_default_model(relay: Relay, body: bytes) -> bytes:
+    """``body`` with ``[server] default_model`` filled in when it names no model (and one is set)."""
+    default = relay.config.server.default_model
+    if not default or b'"model"' in body:
+        return body
+    payload = load_object(body)
+    if payload.get("model") in (None, ""):
+        return orjson.dumps({**payload, "model": default})
+    return body
+
+
+def _peek(relay: Relay, dialect: ir.Dialect, body: bytes) -> Call:
     """The model and stream flag of a JSON body (the full decode waits until conversion needs it)."""
+    body = with_default_model(relay, body)
     payload = load_object(body)
     refuse_ambiguous(body)
     model = payload.get("model")
@@ -91,24 +120,145 @@ def _peek(dialect: ir.Dialect, body: bytes) -> Call:
     return Call(dialect, body, model, bool(stream), payload)
 
 
-async def _generate(relay: Relay, request: Request, out: StreamResponse, key: Key, call: Call) -> Response | None:
-    check_model(key, call.model)
-    route = resolve(relay.config.channels, call.model)
-    channel = relay.channels[route.channel.name]
-    target = channel.dialect_for(call.dialect)
-    if target == call.dialect:
-        return await _passthrough(request, out, call, channel, route.upstream_model)
-    return await _convert(request, out, call, channel, target, route.upstream_model)
+async def _generate(
+    relay: Relay, request: Request, out: StreamResponse, call: Call, pin: str | None
+) -> Response | None:
+    gateway = relay.gateway
+    record = tally(request)
+    key = record.key
+    assert key is not None
+    model = gateway.router.model(call.model)
+    record.requested_model = model
+    record.stream = call.stream
+    check_model(key, model)
+    plan = gateway.router.plan(model, key.group, pin)
+    await gateway.admit(record, request.id, call.body, call.payload or call.seen, plan)
+    return await Failover(relay, request, out, call, plan).run()
+
+
+class Failover:
+    """Tries the plan's channels in order (and the upstream keys of each) until one answers.
+
+    A connect error, a timeout before the first byte, a 5xx, a 429, and a 401/403 (the upstream
+    refused its key) move on to the next key or channel, while nothing has reached the client and
+    attempts remain; any other answer, a success or the client's own error, is final.
+    """
+
+    def __init__(
+        self, relay: Relay, request: Request, out: StreamResponse, call: Call, plan: Sequence[Candidate]
+    ) -> None:
+        self.relay = relay
+        self.request = request
+        self.out = out
+        self.call = call
+        self.plan = plan
+        self.record = tally(request)
+        self.left = relay.config.routing.max_attempts
+
+    async def run(self) -> Response | None:
+        router = self.relay.gateway.router
+        last: Response | RelayError | None = None
+        for candidate in self.plan:
+            breaker = router.breaker(candidate.channel.name)
+            pool = router.keys(candidate.channel.name)
+            while self.left > 0 and breaker.allow():
+                api_key = pool.take()
+                if api_key is None:
+                    breaker.abandon()
+                    break
+                self.left -= 1
+                try:
+                    result = await self._attempt(candidate, api_key)
+                except BaseException:
+                    breaker.abandon()  # cancelled (the client left) or failed after the first byte: no verdict
+                    raise
+                status = result.status if isinstance(result, (Response, RelayError)) else 200
+                outcome = _retryable(status) if not self.out.started else None
+                if outcome is None:
+                    if self.record.error_kind is not None:  # the stream broke after it started
+                        breaker.failure()
+                        self._note(candidate, "stream_broken")
+                    else:
+                        breaker.success()
+                        self._note(candidate, "ok" if status < 400 else str(status))
+                    if isinstance(result, RelayError):
+                        raise result
+                    return result
+                last = result
+                self._note(candidate, outcome)
+                if outcome == "key_refused":
+                    pool.refused(api_key)
+                    breaker.abandon()
+                    continue
+                if outcome == "rate_limited":
+                    pool.rest(api_key, _retry_after(result))
+                    breaker.abandon()
+                    continue
+                breaker.failure()
+                break
+            if self.left <= 0:
+                break
+        if isinstance(last, RelayError):
+            raise last
+        if last is not None:
+            return last
+        raise router.unavailable(self.record.requested_model or "", self.plan)
+
+    def _note(self, candidate: Candidate, outcome: str) -> None:
+        self.record.attempts.append((candidate.channel.name, outcome))
+
+    async def _attempt(self, candidate: Candidate, api_key: str) -> Response | RelayError | None:
+        record = self.record
+        record.channel = candidate.channel.name
+        record.upstream_model = candidate.upstream_model
+        record.multiplier = candidate.channel.price_multiplier
+        channel = self.relay.channels[candidate.channel.name]
+        target = channel.dialect_for(self.call.dialect)
+        try:
+            if target == self.call.dialect:
+                return await _passthrough(self.request, self.out, self.call, channel, candidate.upstream_model, api_key)
+            return await _convert(self.request, self.out, self.call, channel, target, candidate.upstream_model, api_key)
+        except RelayError as error:
+            if self.out.started:
+                raise
+            return error
+
+
+def _retryable(status: int) -> str | None:
+    """What went wrong, when the next key or channel may do better; None when the answer is final."""
+    if status in (401, 403):
+        return "key_refused"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return str(status)
+    return None
+
+
+def _retry_after(result: Response | RelayError | None) -> float | None:
+    headers = result.headers if isinstance(result, (Response, RelayError)) else ()
+    for name, value in headers:
+        if name == b"retry-after-ms":
+            try:
+                return float(value) / 1000
+            except ValueError:
+                pass
+        if name == b"retry-after":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
 
 
 async def _passthrough(
-    request: Request, out: StreamResponse, call: Call, channel: Channel, model: str
+    request: Request, out: StreamResponse, call: Call, channel: Channel, model: str, api_key: str
 ) -> Response | None:
     codec = CODECS[call.dialect]
     body = call.body
     if call.payload is not None and model != call.model:
         body = orjson.dumps({**call.payload, "model": model})
-    exchange = Exchange(channel)
+    exchange = Exchange(channel, api_key)
     relayed = Relayed(out, exchange, SSE if call.sse else JSON)
     path = channel.path(call.dialect, model, call.stream, sse=call.sse)
     watch: Passthrough | ArrayPassthrough | None = None
@@ -133,11 +283,15 @@ async def _passthrough(
                 await relayed.pump(upstream, watch.step, watch.end)
             finally:
                 request.usage = watch.usage
+                if not relayed.finished:
+                    output = produced(codec, relayed.kept, array=not call.sse)
+                    request.usage = completed(watch.usage, len(call.body) // BYTES_PER_TOKEN, output)
         finally:
             await exchange.close(upstream)
     except RelayError as error:
         if not out.started:
             raise
+        tally(request).error_kind = error.kind
         if isinstance(watch, ArrayPassthrough):
             await relayed.fail(codec.encode_stream_error(error, sse=False, after_element=watch.count > 0))
         else:
@@ -146,13 +300,19 @@ async def _passthrough(
 
 
 async def _convert(
-    request: Request, out: StreamResponse, call: Call, channel: Channel, target: ir.Dialect, model: str
+    request: Request,
+    out: StreamResponse,
+    call: Call,
+    channel: Channel,
+    target: ir.Dialect,
+    model: str,
+    api_key: str,
 ) -> Response | None:
     client = CODECS[call.dialect]
     upstream_codec = CODECS[target]
     req = _decode(client, call)
     body = upstream_codec.encode_request(req, model)
-    exchange = Exchange(channel)
+    exchange = Exchange(channel, api_key)
     relayed = Relayed(out, exchange, SSE if call.sse else JSON)
     now = int(time.time())
     converter: StreamConverter | None = None
@@ -171,11 +331,15 @@ async def _convert(
                 await relayed.pump(upstream, lambda chunk: (converter.feed(chunk), converter.done), converter.close)
             finally:
                 request.usage = converter.usage
+                if not relayed.finished:
+                    output = produced(upstream_codec, relayed.kept)
+                    request.usage = completed(converter.usage, estimate.input_tokens(req), output)
         finally:
             await exchange.close(upstream)
     except RelayError as error:
         if not out.started:
             raise
+        tally(request).error_kind = error.kind
         await relayed.fail(converter.fail(error) if converter is not None else client.encode_stream_error(error))
     return None
 

@@ -1,4 +1,6 @@
-"""GET /healthz: answers 200 and the worker's pid while the process serves; no key needed."""
+"""GET /healthz: answers 200 while the process serves, with its pid and the state of its request log
+(records written, pending, dropped because the store could not take them); no key needed. Probes are
+not written to the request log."""
 
 from __future__ import annotations
 
@@ -12,4 +14,12 @@ if TYPE_CHECKING:
 
 
 async def healthz(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    return Response.json(200, {"status": "ok", "pid": os.getpid()})
+    request.record.logged = False  # type: ignore[attr-defined]  # probes would flood the request log
+    recorder = relay.gateway.recorder
+    log = {
+        "written": recorder.written,
+        "pending": recorder.pending,
+        "dropped": recorder.dropped,
+        "store": "failing" if recorder.failing else "ok",
+    }
+    return Response.json(200, {"status": "ok", "pid": os.getpid(), "log": log})

@@ -14,6 +14,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from relay.errors import RelayError
+from relay.gateway.auth import allows
 from relay.gateway.routing import listed_models, upstream_name
 from relay.http.messages import Request, Response, StreamResponse
 
@@ -32,21 +33,21 @@ def wants_anthropic(request: Request) -> bool:
 
 
 async def list_models(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    names = _visible(relay, request)
+    names = await _visible(relay, request)
     if wants_anthropic(request):
         return Response.json(200, _anthropic_page(names, request))
     return Response.json(200, {"object": "list", "data": [_openai(relay, name) for name in names]})
 
 
 async def get_model(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    name = _known(relay, request, request.params["model"])
+    name = await _known(relay, request, request.params["model"])
     if wants_anthropic(request):
         return Response.json(200, _anthropic(name))
     return Response.json(200, _openai(relay, name))
 
 
 async def list_gemini_models(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    names = _visible(relay, request)
+    names = await _visible(relay, request)
     query = request.query_params()
     size = _int_param(query.get("pageSize"), "pageSize", default=50, low=1, high=1000)
     start = _page_token(query.get("pageToken"))
@@ -57,17 +58,23 @@ async def list_gemini_models(relay: Relay, request: Request, out: StreamResponse
 
 
 async def get_gemini_model(relay: Relay, request: Request, out: StreamResponse) -> Response:
-    return Response.json(200, _gemini(_known(relay, request, request.params["model"].removeprefix("models/"))))
+    name = await _known(relay, request, request.params["model"].removeprefix("models/"))
+    return Response.json(200, _gemini(name))
 
 
-def _visible(relay: Relay, request: Request) -> list[str]:
-    key = relay.keyring.authenticate(request)
-    return [name for name in listed_models(relay.config.channels) if key.allows(name)]
+async def _visible(relay: Relay, request: Request) -> list[str]:
+    """The models the key may use: its group's channels' and the aliases of those, allowed by its list."""
+    key, _ = await relay.gateway.keys.authenticate(request)
+    channels = [c for c in relay.config.channels if key.group in c.groups]
+    names = listed_models(channels)
+    names += [alias for alias, model in relay.config.aliases.items() if model in names and alias not in names]
+    return [name for name in names if allows(key, name)]
 
 
-def _known(relay: Relay, request: Request, name: str) -> str:
-    key = relay.keyring.authenticate(request)
-    if not key.allows(name) or _owner(relay, name) is None:
+async def _known(relay: Relay, request: Request, name: str) -> str:
+    key, _ = await relay.gateway.keys.authenticate(request)
+    target = relay.config.aliases.get(name, name)
+    if not allows(key, name) or _owner(relay, target) is None:
         raise RelayError(
             404,
             "not_found",

@@ -41,17 +41,26 @@ class Relayed:
         self.out = out
         self.exchange = exchange
         self.headers = headers
+        #: The upstream's chunks so far: what it produced, should the stream not reach its end.
+        self.kept: list[bytes] = []
+        #: The stream reached its end (its terminal event, or an end the ``End`` accepted).
+        self.finished = False
 
     async def pump(self, upstream: httpx.Response, step: Step, end: End) -> None:
         chunks = upstream.aiter_raw()
+        kept = self.kept
         while True:
             chunk = await self.exchange.next_chunk(chunks, started=self.out.started)
             if chunk is None:
                 data = end()
+                self.finished = True
                 if data:
                     await self.send(data, self.exchange.deadline)
                 return
+            kept.append(chunk)
             data, done = step(chunk)
+            if done:
+                self.finished = True
             if data:
                 await self.send(data, self.exchange.deadline)
             if done:

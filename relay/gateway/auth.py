@@ -1,44 +1,87 @@
-"""Relay-issued keys: where a client puts one, and who it belongs to.
+"""Relay-issued keys: where a client puts one, who it belongs to, and whether it may be used now.
+
+Keys live in the store (``relay keys`` and relay.toml's ``[[keys]]`` both put them there); every
+process keeps a copy in memory, reloaded when the store's key version changes (checked every
+``[store] key_refresh`` seconds), so authenticating costs no store call. A key the copy does not know
+triggers one early reload (at most one a second), so a key just created works at once.
 
 A presented key is hashed (SHA-256) and looked up by its digest, then compared with
-``hmac.compare_digest``, so neither the lookup nor the comparison takes time that depends on how
-much of a secret a guess got right. Secrets are never logged: only the key's name is.
+``hmac.compare_digest``. Secrets are never logged: only the key's name is. ``KEY#CHANNEL`` pins the
+request to a channel (as the ``X-Relay-Channel`` header does).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import logging
+import time
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-import attrs
+import trio
 
-from relay.config import KeyConfig
 from relay.errors import RelayError
 from relay.http.messages import Request
+from relay.store import Store, StoreError, Tx
+from relay.store import keys as stored
+from relay.store.keys import KeyRecord
 
+log = logging.getLogger("relay.gateway")
 
-@attrs.frozen
-class Key:
-    name: str
-    digest: bytes
-    models: tuple[str, ...]
-
-    def allows(self, model: str) -> bool:
-        return any(fnmatchcase(model, pattern) for pattern in self.models)
+#: Seconds between two reloads triggered by unknown keys.
+MISS_RELOAD = 1.0
 
 
 def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-class Keyring:
-    def __init__(self, keys: Iterable[KeyConfig]) -> None:
-        self._by_digest = {digest(k.key): Key(k.name, digest(k.key), k.models) for k in keys}
+class KeyCache:
+    def __init__(self, store: Store, refresh: float) -> None:
+        self._store = store
+        self._refresh = refresh
+        self._by_digest: dict[bytes, KeyRecord] = {}
+        self._networks: dict[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = {}
+        self._version = -1
+        self._loaded_at = 0.0
+        self._lock = trio.Lock()
 
-    def authenticate(self, request: Request) -> Key:
-        """The key the request presents; records its name as ``request.principal`` (never the secret)."""
+    def _install(self, records: Iterable[KeyRecord], version: int) -> None:
+        self._by_digest = {r.digest: r for r in records}
+        self._networks = {
+            r.name: tuple(ipaddress.ip_network(cidr, strict=False) for cidr in r.ips)
+            for r in self._by_digest.values()
+            if r.ips
+        }
+        self._version = version
+
+    async def reload(self, *, force: bool = False) -> None:
+        """Read the keys again when the store's key version moved (or ``force``)."""
+        async with self._lock:
+            self._loaded_at = time.monotonic()
+
+            def read(tx: Tx) -> tuple[int, list[KeyRecord] | None]:
+                version = stored.version(tx)
+                if version == self._version and not force:
+                    return version, None
+                return version, stored.load_all(tx)
+
+            version, records = await self._store.transaction(read)
+            if records is not None:
+                self._install(records, version)
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await trio.sleep(self._refresh)
+            try:
+                await self.reload()
+            except StoreError as error:
+                log.warning("keys not reloaded (serving with the last copy): %s", error)
+
+    async def authenticate(self, request: Request) -> tuple[KeyRecord, str | None]:
+        """The key the request presents and the channel it pins (``KEY#NAME``), or a 401/403."""
         secret = presented_key(request)
         if secret is None:
             raise RelayError(
@@ -47,13 +90,38 @@ class Keyring:
                 "missing API key: send it as 'Authorization: Bearer KEY', 'x-api-key', 'x-goog-api-key' or '?key='",
                 code="missing_api_key",
             )
+        secret, _, pin = secret.partition("#")
         wanted = digest(secret)
         key = self._by_digest.get(wanted)
+        if key is None and time.monotonic() - self._loaded_at >= MISS_RELOAD:
+            try:
+                await self.reload()
+            except StoreError as error:
+                log.warning("keys not reloaded: %s", error)
+            key = self._by_digest.get(wanted)
         if key is None or not hmac.compare_digest(key.digest, wanted):
             request.principal = "(invalid)"
             raise RelayError(401, "authentication", "invalid API key", code="invalid_api_key")
         request.principal = key.name
-        return key
+        if key.disabled:
+            raise RelayError(401, "authentication", "this API key is disabled", code="key_disabled")
+        if key.expires_at is not None and time.time() >= key.expires_at:
+            raise RelayError(401, "authentication", "this API key has expired", code="key_expired")
+        networks = self._networks.get(key.name)
+        if networks and not _address_in(request.client, networks):
+            raise RelayError(403, "permission", "this API key may not be used from this address", code="ip_not_allowed")
+        return key, pin or request.header(b"x-relay-channel") or None
+
+
+def _address_in(client: str, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    host = client.rpartition(":")[0]  # "HOST:PORT", the host IPv4 or IPv6 unbracketed
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in networks)
 
 
 def presented_key(request: Request) -> str | None:
@@ -72,8 +140,12 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-def check_model(key: Key, model: str) -> None:
-    if not key.allows(model):
+def allows(key: KeyRecord, model: str) -> bool:
+    return any(fnmatchcase(model, pattern) for pattern in key.models)
+
+
+def check_model(key: KeyRecord, model: str) -> None:
+    if not allows(key, model):
         raise RelayError(
             403, "permission", f"this key may not use the model '{model}'", param="model", code="model_not_allowed"
         )

@@ -34,6 +34,8 @@ class Request:
     principal: str = "-"
     #: The token usage the upstream reported (a ``relay.dialects.ir.Usage``), for the logs: None until then.
     usage: object = None
+    #: What the application records of the request as it goes (Relay's ``gateway.tally.Tally``).
+    record: object = None
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:

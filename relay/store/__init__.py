@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from relay.store.base import Row, Store, Tx
 from relay.store.errors import IntegrityError, StoreError, StoreURLError
 
-__all__ = ["IntegrityError", "Row", "Store", "StoreError", "StoreURLError", "Tx", "open_store", "redact"]
+__all__ = ["IntegrityError", "Row", "Store", "StoreError", "StoreURLError", "Tx", "check_url", "open_store", "redact"]
 
 _FORMS = "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory: or postgresql://user@host/db"
 
@@ -42,11 +42,8 @@ def _sqlite_path(url: str) -> str:
     return path
 
 
-def open_store(url: str, *, timeout: float = 10.0) -> Store:
-    """The store at ``url``; nothing is connected until the first call (``migrate()``, usually).
-
-    ``timeout``: PostgreSQL only, how long a call waits for a pooled connection before failing.
-    """
+def check_url(url: str) -> str:
+    """The backend ``url`` names (``sqlite`` or ``postgresql``); raises StoreURLError saying what is wrong."""
     if not isinstance(url, str) or not url.strip():
         raise StoreURLError(f"store url is empty; use {_FORMS}")
     url = url.strip()
@@ -54,9 +51,8 @@ def open_store(url: str, *, timeout: float = 10.0) -> Store:
     if scheme == "sqlite":
         if not url.lower().startswith("sqlite://"):
             raise StoreURLError(f"store url {url!r}: use {_FORMS}")
-        from relay.store.sqlite import SQLiteStore
-
-        return SQLiteStore(url, _sqlite_path(url))
+        _sqlite_path(url)
+        return "sqlite"
     if scheme in ("postgresql", "postgres"):
         import psycopg.conninfo
 
@@ -64,8 +60,22 @@ def open_store(url: str, *, timeout: float = 10.0) -> Store:
             psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.Error as e:
             raise StoreURLError(f"store url {redact(url)!r}: {str(e).strip()}") from e
-        from relay.store.postgres import PostgresStore
-
-        return PostgresStore(redact(url), url, timeout=timeout)
+        return "postgresql"
     shown = f"scheme {scheme!r}" if scheme else "no scheme"
     raise StoreURLError(f"store url {redact(url)!r} has {shown}; Relay supports {_FORMS}")
+
+
+def open_store(url: str, *, timeout: float = 10.0) -> Store:
+    """The store at ``url``; nothing is connected until the first call (``migrate()``, usually).
+
+    ``timeout``: PostgreSQL only, how long a call waits for a pooled connection before failing.
+    """
+    backend = check_url(url)
+    url = url.strip()
+    if backend == "sqlite":
+        from relay.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url, _sqlite_path(url))
+    from relay.store.postgres import PostgresStore
+
+    return PostgresStore(redact(url), url, timeout=timeout)

@@ -149,14 +149,52 @@ CREATE TABLE daily_totals (
 )
 """
 
+# Version 2: where a key comes from (relay.toml or ``relay keys``) and when it last changed; ``meta``, whose
+# ``keys_version`` moves with every key change (processes reload their copy of the keys when it does);
+# ``rate_windows``, the requests and tokens of a key in one minute (minute = floor(unix time / 60)).
+_V2_SQLITE = """
+ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT 'cli' CHECK (source IN ('config', 'cli'));
+ALTER TABLE keys ADD COLUMN updated_at REAL;
+UPDATE keys SET updated_at = created_at;
+CREATE TABLE meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE rate_windows (
+    key_name TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_name, minute)
+)
+"""
+
+_V2_POSTGRES = """
+ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT 'cli' CHECK (source IN ('config', 'cli'));
+ALTER TABLE keys ADD COLUMN updated_at DOUBLE PRECISION;
+UPDATE keys SET updated_at = created_at;
+CREATE TABLE meta (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+CREATE TABLE rate_windows (
+    key_name TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    requests BIGINT NOT NULL DEFAULT 0,
+    tokens BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_name, minute)
+)
+"""
+
 # (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, _V1_SQLITE, _V1_POSTGRES),
+    (2, _V2_SQLITE, _V2_POSTGRES),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
-TABLES = ("keys", "quota_ledger", "request_log", "daily_totals")
+TABLES = ("keys", "quota_ledger", "request_log", "daily_totals", "meta", "rate_windows")
 
 _SCHEMA_VERSION = {
     "sqlite": "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)",

@@ -24,7 +24,8 @@ class Channel:
         else:
             self.base_url = (config.base_url or DEFAULT_BASE_URLS[config.type]).rstrip("/")
         self._transport = transport
-        self._headers = httpx.Headers(_auth_headers(self.family, config))
+        #: The request headers for each upstream key of the channel's pool ("" when it has none).
+        self._headers = {key: httpx.Headers(_auth_headers(self.family, config, key)) for key in config.keys or ("",)}
         t = config.timeouts
         self._timeout = httpx.Timeout(connect=t.connect, read=None, write=t.idle, pool=t.connect).as_dict()
         self._urls: dict[str, httpx.URL] = {}
@@ -65,30 +66,35 @@ class Channel:
             url = self._urls[path] = httpx.URL(self.base_url + path)
         return url
 
-    async def send(self, path: str, body: bytes) -> httpx.Response:
-        """POST ``body`` to ``path``: the response once its head is in, its body still to read.
+    async def send(self, path: str, body: bytes, api_key: str = "") -> httpx.Response:
+        """POST ``body`` to ``path`` with ``api_key`` (one of the channel's keys): the response once its
+        head is in, its body still to read.
 
         Timeouts are the caller's (``relay.upstream.exchange``); the caller must close the response,
         which also closes the upstream connection when the body was not read to its end.
         """
         request = httpx.Request(
-            "POST", self.url(path), content=body, headers=self._headers, extensions={"timeout": self._timeout}
+            "POST",
+            self.url(path),
+            content=body,
+            headers=self._headers.get(api_key) or self._headers[next(iter(self._headers))],
+            extensions={"timeout": self._timeout},
         )
         return await self._transport.handle_async_request(request)
 
 
-def _auth_headers(family: str, config: ChannelConfig) -> dict[str, str]:
+def _auth_headers(family: str, config: ChannelConfig, api_key: str) -> dict[str, str]:
     """Each provider's own headers: its way of sending the key, and Anthropic's version header."""
     headers = {"content-type": "application/json", "user-agent": "relay"}
     if family == "anthropic":
         headers["anthropic-version"] = config.anthropic_version
-        if config.api_key:
-            headers["x-api-key"] = config.api_key
+        if api_key:
+            headers["x-api-key"] = api_key
     elif family == "gemini":
-        if config.api_key:
-            headers["x-goog-api-key"] = config.api_key
-    elif config.api_key:
-        headers["authorization"] = f"Bearer {config.api_key}"
+        if api_key:
+            headers["x-goog-api-key"] = api_key
+    elif api_key:
+        headers["authorization"] = f"Bearer {api_key}"
     return headers
 
 

@@ -60,6 +60,11 @@ idle = 10
 [server]
 listen = "127.0.0.1:0"
 access_log = false
+
+# The tests provoke upstream errors on purpose (429s, 500s): keys must not rest nor breakers open here.
+[routing]
+key_rest = 0.001
+breaker_failures = 1000
 {channels}
 [[keys]]
 name = "sdk"

@@ -1,0 +1,184 @@
+"""The gateway's policy around one request: admission (rate limits, the quota hold) and its end
+(settlement, request log), with the store, the key cache, the limiter and the recorder they use.
+
+Admission costs at most one store transaction, and none for a key with neither quota nor store-kept
+rate limits. The end costs appends to the recorder, which writes in batches off the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from relay.config import Config
+from relay.errors import RelayError
+from relay.gateway.auth import KeyCache
+from relay.gateway.pricing import Pricing, input_estimate, max_output
+from relay.gateway.ratelimit import RateLimitUnavailable, RedisLimiter
+from relay.gateway.recorder import Recorder
+from relay.gateway.routing import Candidate, Router
+from relay.gateway.tally import Tally
+from relay.store import Store, StoreError, ledger, open_store
+from relay.store import keys as stored_keys
+from relay.store.records import LogRecord
+
+log = logging.getLogger("relay.gateway")
+
+
+class Gateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store: Store = open_store(config.store.url)
+        self.keys = KeyCache(self.store, config.store.key_refresh)
+        self.pricing = Pricing(config.prices)
+        self.router = Router(config)
+        self.limiter = RedisLimiter(config.ratelimit.url) if config.ratelimit.url else None
+        self.recorder = Recorder(self.store, config.store, self.limiter.add_tokens if self.limiter else None)
+        self._default_output = config.quota.default_max_output_tokens
+
+    async def start(self) -> None:
+        """Migrate the store, put relay.toml's keys in it, and load every key."""
+        await self.store.migrate()
+        keys = self.config.keys
+        await self.store.transaction(lambda tx: stored_keys.sync_config(tx, keys, time.time()))
+        await self.keys.reload(force=True)
+
+    @asynccontextmanager
+    async def running(self, flush_timeout: float = 10.0) -> AsyncIterator[None]:
+        """Started, with its background work (the recorder, key reloads) running for the body; at the end
+        everything recorded is written (within ``flush_timeout``) and the store closed."""
+        try:
+            await self.start()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.recorder.run)
+                nursery.start_soon(self.keys.refresh_forever)
+                try:
+                    yield
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.recorder.flush(flush_timeout)
+                await self.store.aclose()
+                if self.limiter is not None:
+                    await self.limiter.aclose()
+
+    async def admit(
+        self, tally: Tally, request_id: str, body: bytes, payload: Mapping[str, Any] | None, plan: Sequence[Candidate]
+    ) -> None:
+        """Count the request against its key's rate limits and hold the most it can cost; 429 or 402 if not."""
+        key = tally.key
+        assert key is not None and tally.requested_model is not None
+        rated = key.rpm is not None or key.tpm is not None
+        now = time.time()
+        if rated and self.limiter is not None:
+            try:
+                verdict = await self.limiter.admit(key.name, key.rpm, key.tpm, now)
+            except RateLimitUnavailable as error:
+                log.warning("rate limits not checked (Redis unavailable): %s", error)
+            else:
+                if not verdict.allowed:
+                    limit = verdict.limit or "rpm"
+                    raise _rate_error(limit, key.rpm if limit == "rpm" else key.tpm, verdict.retry_after)
+        hold: int | None = None
+        if key.quota_micros is not None:
+            multiplier = max(c.channel.price_multiplier for c in plan)
+            output = max_output(payload, self._default_output)
+            hold = self.pricing.hold(tally.requested_model, input_estimate(body), output, multiplier) or None
+        store_rated = rated and self.limiter is None
+        tally.admitted = True
+        if hold is None and not store_rated:
+            return
+        try:
+            admission = await self.store.transaction(
+                lambda tx: ledger.admit(tx, key.name, request_id, hold, key.rpm, key.tpm, now, count_rate=store_rated)
+            )
+        except StoreError as error:
+            if hold is None:
+                log.warning("rate limits not checked (store unavailable): %s", error)
+                return
+            tally.admitted = False
+            raise RelayError(
+                503,
+                "upstream",
+                "the quota store is unavailable; try again shortly",
+                code="store_unavailable",
+                headers=((b"retry-after", b"1"),),
+            ) from None
+        if admission.ok:
+            tally.held = hold
+            return
+        tally.admitted = False
+        if admission.reason == "quota":
+            balance = (admission.balance or 0) / 1_000_000
+            raise RelayError(
+                402,
+                "quota",
+                f"this key's quota cannot cover the request: it may cost up to {hold / 1_000_000:g} credits "
+                f"and {balance:g} remain",
+                code="insufficient_quota",
+            )
+        if admission.reason == "unknown_key":
+            raise RelayError(401, "authentication", "invalid API key", code="invalid_api_key")
+        limit = admission.reason
+        raise _rate_error(limit, key.rpm if limit == "rpm" else key.tpm, admission.retry_after)
+
+    def finish(self, tally: Tally, request_id: str, status: int, started: float, client: str) -> None:
+        """Settle the request (what it cost, its tokens) and log it: appends, no await."""
+        now = time.time()
+        usage = tally.usage
+        key = tally.key
+        model = tally.requested_model or ""
+        cost = self.pricing.cost(model, usage, tally.multiplier) if usage is not None else 0
+        tokens = usage.input_tokens + usage.output_tokens if usage is not None else 0
+        if key is not None and tally.admitted:
+            store_tpm = key.tpm is not None and self.limiter is None
+            if tally.held is not None or (store_tpm and tokens):
+                self.recorder.settle(ledger.Settle(key.name, request_id, tally.held, cost, tokens, store_tpm, now))
+            if key.tpm is not None and self.limiter is not None and tokens:
+                self.recorder.add_tokens(key.name, tokens, now)
+        if not tally.logged:
+            return
+        finished = time.perf_counter()
+        self.recorder.log(
+            LogRecord(
+                time=now,
+                request_id=request_id,
+                key_name=key.name if key is not None else None,
+                dialect=tally.dialect,
+                route=tally.route,
+                requested_model=tally.requested_model,
+                upstream_model=tally.upstream_model,
+                channel=tally.channel,
+                attempts=tuple(tally.attempts),
+                status=status,
+                error_kind=tally.error_kind,
+                stream=tally.stream,
+                latency_ms=(finished - started) * 1000,
+                ttft_ms=(tally.first_byte - started) * 1000 if tally.first_byte is not None else None,
+                input_tokens=usage.input_tokens if usage else 0,
+                output_tokens=usage.output_tokens if usage else 0,
+                cached_tokens=usage.cached_tokens if usage else 0,
+                reasoning_tokens=usage.reasoning_tokens if usage else 0,
+                cost_micros=cost,
+                client_addr=client,
+            )
+        )
+
+
+def _rate_error(limit: str, value: int | None, retry_after: float) -> RelayError:
+    what = "requests" if limit == "rpm" else "tokens"
+    seconds = max(1, math.ceil(retry_after))
+    return RelayError(
+        429,
+        "rate_limit",
+        f"rate limit reached: this key may use {value} {what} per minute; retry in {seconds} s",
+        code="rate_limit_exceeded",
+        headers=((b"retry-after", str(seconds).encode()),),
+    )

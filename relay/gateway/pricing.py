@@ -1,0 +1,82 @@
+"""What a request costs: per-model prices from relay.toml, a channel's multiplier, and the hold.
+
+Prices are credits per million tokens, so a price of P is P micro-credits per token; every amount
+here is an integer of micro-credits (1 credit = 1,000,000), so sums in the ledger are exact. The
+first ``[[prices]]`` entry whose glob matches the model the client asked for (after aliases) wins; a
+model no entry matches costs nothing (docs/pricing.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
+from typing import Any
+
+from relay.config import Price
+from relay.dialects import ir
+
+MICROS = 1_000_000
+#: Runs of base64 this long are attachments (images, documents), not text: counted as ATTACHMENT_TOKENS.
+_BASE64 = re.compile(rb"[A-Za-z0-9+/=]{2048,}")
+ATTACHMENT_TOKENS = 2048
+#: Where each client API puts the request's output ceiling.
+_MAX_OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+class Pricing:
+    def __init__(self, prices: Sequence[Price]) -> None:
+        self._prices = tuple(prices)
+        self._cache: dict[str, Price | None] = {}
+
+    def price(self, model: str) -> Price | None:
+        if model not in self._cache:
+            self._cache[model] = next((p for p in self._prices if fnmatchcase(model, p.model)), None)
+        return self._cache[model]
+
+    def cost(self, model: str, usage: ir.Usage | None, multiplier: float = 1.0) -> int:
+        """The micro-credits ``usage`` costs on a channel of ``multiplier``."""
+        price = self.price(model)
+        if price is None or usage is None:
+            return 0
+        cached = min(usage.cached_tokens, usage.input_tokens)
+        cached_price = price.input if price.cached_input is None else price.cached_input
+        uncached = usage.input_tokens - cached
+        micros = uncached * price.input + cached * cached_price + usage.output_tokens * price.output
+        return round(micros * multiplier)
+
+    def hold(self, model: str, input_tokens: int, max_output: int, multiplier: float) -> int:
+        """The most a request can cost: its input (all uncached) plus its whole output ceiling."""
+        price = self.price(model)
+        if price is None:
+            return 0
+        return round((input_tokens * price.input + max_output * price.output) * multiplier)
+
+
+def input_estimate(body: bytes) -> int:
+    """An upper estimate of a request body's input tokens: a token per three bytes of its JSON, base64
+    attachments counted flat (a 1 MB image is not 300k tokens)."""
+    if len(body) < 2048:
+        return len(body) // 3 + 1
+    attachments = 0
+    size = len(body)
+    for run in _BASE64.finditer(body):
+        attachments += 1
+        size -= run.end() - run.start()
+    return size // 3 + 1 + attachments * ATTACHMENT_TOKENS
+
+
+def max_output(payload: Mapping[str, Any] | None, default: int) -> int:
+    """The output ceiling the request sets (any client API), else ``default``."""
+    if payload is None:
+        return default
+    for field in _MAX_OUTPUT_FIELDS:
+        value = payload.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    config = payload.get("generationConfig") or payload.get("generation_config")
+    if isinstance(config, dict):
+        value = config.get("maxOutputTokens", config.get("max_output_tokens"))
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return default

@@ -1,0 +1,143 @@
+"""Writes settlements and the request log off the hot path, in batches, and flushes them at shutdown.
+
+A request ends by handing its settlement and its log record to the recorder, which costs an append:
+no await, so it works even in a request cancelled because its client went away. One background
+task writes them, each write one transaction (settlements first, then up to ``log_batch`` records),
+woken at once by a settlement and every ``log_interval`` seconds (or when a batch is full) by the
+log. While the store cannot be written, it retries with a growing pause; settlements are kept
+whatever happens (they are bounded by the requests in flight), log records up to ``log_buffer``,
+past which the oldest are dropped and counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from relay.config import StoreConfig
+from relay.store import Store, StoreError
+from relay.store.ledger import Settle, settle_all
+from relay.store.records import LogRecord, write_logs
+
+log = logging.getLogger("relay.gateway")
+
+#: Pause after a failed write, doubled up to MAX_PAUSE while the store keeps failing.
+FIRST_PAUSE = 0.2
+MAX_PAUSE = 5.0
+#: Tokens to add to an outside rate limiter (Redis): (key name, tokens, time).
+TokenSink = Callable[[str, int, float], Awaitable[None]]
+
+
+class Recorder:
+    def __init__(self, store: Store, config: StoreConfig, tokens: TokenSink | None = None) -> None:
+        self._store = store
+        self._batch = config.log_batch
+        self._interval = config.log_interval
+        self._buffer = config.log_buffer
+        self._token_sink = tokens
+        self._settles: list[Settle] = []
+        self._logs: deque[LogRecord] = deque()
+        self._tokens: list[tuple[str, int, float]] = []
+        self._wake = trio.Event()
+        #: Log records dropped because the buffer was full while the store could not be written.
+        self.dropped = 0
+        #: Log records written.
+        self.written = 0
+        self.failing = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._settles) + len(self._logs) + len(self._tokens)
+
+    def settle(self, settle: Settle) -> None:
+        self._settles.append(settle)
+        self._wake.set()
+
+    def add_tokens(self, key_name: str, tokens: int, now: float) -> None:
+        """Tokens for the outside rate limiter (the store's own are added with the settlement)."""
+        self._tokens.append((key_name, tokens, now))
+        self._wake.set()
+
+    def log(self, record: LogRecord) -> None:
+        if len(self._logs) >= self._buffer:
+            self._logs.popleft()
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.error("request log buffer full (%d records): %d records dropped so far", self._buffer, self.dropped)
+        self._logs.append(record)
+        if len(self._logs) >= self._batch:
+            self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Write until cancelled (then ``flush`` writes what is left)."""
+        task_status.started()
+        pause = FIRST_PAUSE
+        while True:
+            with trio.move_on_after(self._interval):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            while self.pending:
+                if await self.write_once():
+                    pause = FIRST_PAUSE
+                    if len(self._logs) < self._batch and not self._settles and not self._tokens:
+                        break
+                else:
+                    await trio.sleep(pause)
+                    pause = min(pause * 2, MAX_PAUSE)
+
+    async def write_once(self) -> bool:
+        """One transaction of what is pending; False when the store failed (everything is kept)."""
+        settles, self._settles = self._settles, []
+        logs = [self._logs.popleft() for _ in range(min(self._batch, len(self._logs)))]
+        tokens, self._tokens = self._tokens, []
+        try:
+            if settles or logs:
+
+                def write(tx: object) -> int:
+                    settle_all(tx, settles)  # type: ignore[arg-type]
+                    return write_logs(tx, logs)  # type: ignore[arg-type]
+
+                with trio.CancelScope(shield=True):  # a batch taken out is written or put back, never lost
+                    self.written += await self._store.transaction(write)
+            if tokens and self._token_sink is not None:
+                await self._send_tokens(tokens)
+        except StoreError as error:
+            self._settles[:0] = settles
+            self._tokens[:0] = tokens
+            room = max(0, self._buffer - len(self._logs))
+            self.dropped += max(0, len(logs) - room)
+            self._logs.extendleft(reversed(logs[len(logs) - room :] if room < len(logs) else logs))
+            if not self.failing:
+                log.error("request log and settlements not written (kept, retrying): %s", error)
+            self.failing = True
+            return False
+        if self.failing:
+            log.warning("store writable again: request log and settlements caught up")
+        self.failing = False
+        return True
+
+    async def _send_tokens(self, tokens: list[tuple[str, int, float]]) -> None:
+        assert self._token_sink is not None
+        for key_name, count, now in tokens:
+            try:
+                await self._token_sink(key_name, count, now)
+            except Exception as error:  # the rate limiter is best effort: it fails open
+                log.warning("tokens not counted in the rate limiter: %s", error)
+                return
+
+    async def flush(self, timeout: float) -> bool:
+        """Write everything pending within ``timeout`` seconds; False (and an error logged) if it could not."""
+        with trio.move_on_after(timeout):
+            while self.pending:
+                if not await self.write_once():
+                    await trio.sleep(FIRST_PAUSE)
+            return True
+        log.error(
+            "shutdown: %d settlements and %d request-log records could not be written",
+            len(self._settles),
+            len(self._logs),
+        )
+        return False

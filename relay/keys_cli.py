@@ -1,0 +1,344 @@
+"""``relay keys``: create, list, show, disable, enable, top up and delete the keys in the store.
+
+The store is the one relay.toml's ``[store] url`` names (``--config``). Keys declared in relay.toml enter the
+store when Relay starts; here they can be listed, shown, disabled, enabled and topped up, but not deleted.
+Exit status: 0 done, 1 no such key or refused, 2 bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import trio
+
+from relay.config import Config, ConfigError, key_problems, load, parse_expiry
+from relay.store import IntegrityError, Store, StoreError, ledger, open_store, records
+from relay.store import keys as stored
+from relay.store.keys import KeyRecord, KeyRefused, credits, micros
+
+DEFAULT_CONFIG = "relay.toml"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+
+
+class Refused(Exception):
+    """The command cannot be done (exit status 1)."""
+
+
+class BadArguments(Exception):
+    """The command's arguments are wrong (exit status 2)."""
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``relay keys`` and its subcommands on the ``relay`` command's subparsers."""
+    keys = commands.add_parser("keys", help="manage the keys in the store", description=__doc__.split("\n\n")[0])
+    keys.add_argument("--config", default=DEFAULT_CONFIG, help="path of relay.toml (default: %(default)s)")
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help)
+        parser.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return parser
+
+    create = action("create", "create a key and print its secret (once)")
+    create.add_argument("name")
+    create.add_argument("--quota", metavar="CREDITS", help="credits it starts with (default: unlimited)")
+    create.add_argument("--expires", metavar="WHEN", help="YYYY-MM-DD or an ISO 8601 time, UTC (default: never)")
+    create.add_argument("--models", metavar="A,B", help="models (globs) it may use (default: all)")
+    create.add_argument("--rpm", type=int, help="requests per minute (default: no limit)")
+    create.add_argument("--tpm", type=int, help="tokens per minute (default: no limit)")
+    create.add_argument("--group", default="default", help="channel group (default: %(default)s)")
+    create.add_argument("--ips", metavar="CIDR,CIDR", help="addresses it may be used from (default: any)")
+    create.add_argument("--json", action="store_true", help="print the name and the secret as JSON")
+    action("list", "list the keys").add_argument("--json", action="store_true", help="print JSON")
+    show = action("show", "show one key: every field, balance, open holds, today's totals")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    action("disable", "disable a key (401 until enabled)").add_argument("name")
+    action("enable", "enable a disabled key").add_argument("name")
+    topup = action("topup", "add credits to a key's balance")
+    topup.add_argument("name")
+    topup.add_argument("credits")
+    action("delete", "delete a key made with `relay keys create`, and its ledger").add_argument("name")
+
+
+def main(argv: Sequence[str]) -> int:
+    """``relay keys`` with ``argv`` (what follows ``keys``), as the ``relay`` command runs it."""
+    parser = argparse.ArgumentParser(prog="relay")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(["keys", *argv]))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``relay keys …``; the exit status."""
+    try:
+        config = load(args.config)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        return 2
+    try:
+        work = _COMMANDS[args.keys_command](args, config)  # arguments checked before the store is opened
+        return trio.run(_with_store, config, work)
+    except BadArguments as error:
+        print(f"relay keys {args.keys_command}: {error}", file=sys.stderr)
+        return 2
+    except (Refused, KeyRefused) as error:
+        print(f"relay keys {args.keys_command}: {error}", file=sys.stderr)
+        return 1
+    except StoreError as error:
+        print(f"relay keys {args.keys_command}: store {config.store.url}: {error}", file=sys.stderr)
+        return 1
+
+
+Work = Callable[[Store], Awaitable[int]]
+
+
+async def _with_store(config: Config, work: Work) -> int:
+    async with open_store(config.store.url) as store:
+        await store.migrate()
+        return await work(store)
+
+
+# ---- create ----------------------------------------------------------------------------------------
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _new_record(args: argparse.Namespace, config: Config) -> tuple[KeyRecord, str]:
+    if not NAME.fullmatch(args.name):
+        raise BadArguments(f"name {args.name!r}: use 1 to 64 letters, digits and . _ : @ - (a letter or digit first)")
+    if any(key.name == args.name for key in config.keys):
+        raise Refused(f"key {args.name!r} is declared in relay.toml; change it there")
+    fields: dict[str, Any] = {"key": stored.new_secret(), "group": args.group, "ips": _split(args.ips)}
+    quota = None
+    if args.quota is not None:
+        try:
+            quota = micros(args.quota)
+        except ValueError as error:
+            raise BadArguments(f"--quota: {error}") from None
+        fields["quota"] = quota / stored.MICROS
+    for name in ("rpm", "tpm", "expires"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    problems = [re.sub(r"^@\.", "--", p) for p in key_problems(fields, "@")]
+    if problems:
+        raise BadArguments("; ".join(problems))
+    expires = parse_expiry(args.expires) if args.expires is not None else None
+    if expires is not None and expires <= time.time():
+        raise BadArguments(f"--expires: {args.expires!r} is in the past")
+    models = tuple(_split(args.models)) or ("*",)
+    record = KeyRecord(
+        name=args.name,
+        digest=stored.digest(fields["key"]),
+        quota_micros=quota,
+        expires_at=expires,
+        models=models,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        group=args.group.strip(),
+        ips=tuple(fields["ips"]),
+        source="cli",
+        created_at=time.time(),
+    )
+    return record, fields["key"]
+
+
+async def _create(store: Store, new: tuple[KeyRecord, str], as_json: bool) -> int:
+    record, secret = new
+    try:
+        await store.transaction(lambda tx: stored.create(tx, record))
+    except IntegrityError as error:  # the name is taken (a secret taken too is all but impossible)
+        raise Refused(str(error)) from None
+    if as_json:
+        print(json.dumps({"name": record.name, "secret": secret}))
+    else:
+        print(f"Created key {record.name!r} ({_balance(record.quota_micros)}).")
+        print(f"Secret: {secret}")
+    print(
+        "This secret will not be shown again: only its SHA-256 digest is stored.", file=sys.stderr if as_json else None
+    )
+    return 0
+
+
+# ---- list and show ---------------------------------------------------------------------------------
+
+
+def _balance(quota_micros: int | None) -> str:
+    return "unlimited" if quota_micros is None else f"{credits(quota_micros)} credits"
+
+
+def _when(moment: float | None) -> str:
+    if moment is None:
+        return "never"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _limit(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _as_json(record: KeyRecord, now: float) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "status": record.status(now),
+        "source": record.source,
+        "balance_micros": record.quota_micros,
+        "balance_credits": None if record.quota_micros is None else record.quota_micros / stored.MICROS,
+        "models": list(record.models),
+        "rpm": record.rpm,
+        "tpm": record.tpm,
+        "group": record.group,
+        "ips": list(record.ips),
+        "expires_at": record.expires_at,
+        "created_at": record.created_at,
+    }
+
+
+async def _list(store: Store, args: argparse.Namespace, config: Config) -> int:
+    all_keys = await store.transaction(stored.load_all)
+    now = time.time()
+    if args.json:
+        print(json.dumps([_as_json(record, now) for record in all_keys], indent=2))
+        return 0
+    header = ("NAME", "STATUS", "BALANCE", "RPM", "TPM", "GROUP", "EXPIRES", "SOURCE")
+    rows = [
+        (
+            r.name,
+            r.status(now),
+            _balance(r.quota_micros).removesuffix(" credits"),
+            _limit(r.rpm),
+            _limit(r.tpm),
+            r.group,
+            _when(r.expires_at),
+            r.source,
+        )
+        for r in all_keys
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    missing = sorted({k.name for k in config.keys} - {r.name for r in all_keys})
+    if missing:
+        print(f"({len(missing)} key(s) of relay.toml not in the store yet: they enter it when Relay starts)")
+    return 0
+
+
+async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
+    now = time.time()
+    today = records.day_of(now)
+
+    def read(tx: stored.Tx) -> tuple[KeyRecord | None, int, list[records.DailyTotal]]:
+        record = stored.get(tx, args.name)
+        if record is None:
+            return None, 0, []
+        return record, ledger.open_holds(tx, args.name), records.daily(tx, today, args.name)
+
+    record, holds, totals = await store.transaction(read)
+    if record is None:
+        raise Refused(f"no key named {args.name!r}")
+    counters = [f.name for f in attrs.fields(records.DailyTotal)][4:]  # after day, key_name, model, channel
+    sums = {name: sum(getattr(t, name) for t in totals) for name in counters}
+    if args.json:
+        shown = _as_json(record, now)
+        shown["open_holds_micros"] = holds
+        shown["today"] = {"day": today, **{name: sums[name] for name in counters}}
+        print(json.dumps(shown, indent=2))
+        return 0
+    lines = [
+        ("name", record.name),
+        ("status", record.status(now)),
+        ("source", "relay.toml" if record.source == "config" else "relay keys"),
+        ("balance", _balance(record.quota_micros)),
+        ("open holds", f"{credits(holds)} credits"),
+        ("models", ", ".join(record.models)),
+        ("rpm", _limit(record.rpm)),
+        ("tpm", _limit(record.tpm)),
+        ("group", record.group),
+        ("ips", ", ".join(record.ips) or "any"),
+        ("expires", _when(record.expires_at)),
+        ("created", _when(record.created_at)),
+        (f"today ({today})", ", ".join(f"{name.replace('_', ' ')} {sums[name]}" for name in counters[:-1])),
+        ("today's cost", f"{credits(sums['cost_micros'])} credits"),
+    ]
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")
+    return 0
+
+
+# ---- changes ---------------------------------------------------------------------------------------
+
+
+async def _set_disabled(store: Store, name: str, disabled: bool) -> int:
+    if not await store.transaction(lambda tx: stored.set_disabled(tx, name, disabled, time.time())):
+        raise Refused(f"no key named {name!r}")
+    print(f"Key {name!r} {'disabled' if disabled else 'enabled'}.")
+    return 0
+
+
+async def _disable(store: Store, args: argparse.Namespace, config: Config) -> int:
+    return await _set_disabled(store, args.name, True)
+
+
+async def _enable(store: Store, args: argparse.Namespace, config: Config) -> int:
+    return await _set_disabled(store, args.name, False)
+
+
+def _topup_amount(text: str) -> int:
+    try:
+        amount = micros(text)
+    except ValueError as error:
+        raise BadArguments(f"CREDITS: {error}") from None
+    if amount <= 0:
+        raise BadArguments(f"CREDITS: must be more than 0 (at least 0.000001), got {text!r}")
+    return amount
+
+
+async def _topup(store: Store, name: str, amount: int) -> int:
+    request_id = f"topup-{uuid.uuid4().hex}"
+    balance = await store.transaction(lambda tx: stored.topup(tx, name, amount, request_id, time.time()))
+    print(f"Key {name!r} topped up by {credits(amount)} credits: balance {credits(balance)} credits.")
+    return 0
+
+
+async def _delete(store: Store, args: argparse.Namespace, config: Config) -> int:
+    if not await store.transaction(lambda tx: stored.delete(tx, args.name)):
+        raise Refused(f"no key named {args.name!r}")
+    print(f"Key {args.name!r} deleted.")
+    return 0
+
+
+def _create_command(args: argparse.Namespace, config: Config) -> Work:
+    new = _new_record(args, config)
+    return lambda store: _create(store, new, args.json)
+
+
+def _topup_command(args: argparse.Namespace, config: Config) -> Work:
+    amount = _topup_amount(args.credits)
+    return lambda store: _topup(store, args.name, amount)
+
+
+def _simple(fn: Callable[[Store, argparse.Namespace, Config], Awaitable[int]]) -> Callable[..., Work]:
+    return lambda args, config: lambda store: fn(store, args, config)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Config], Work]] = {
+    "create": _create_command,
+    "list": _simple(_list),
+    "show": _simple(_show),
+    "disable": _simple(_disable),
+    "enable": _simple(_enable),
+    "topup": _topup_command,
+    "delete": _simple(_delete),
+}

@@ -1,0 +1,209 @@
+"""The quota ledger and the store-kept rate limits: admission (hold) and settlement, atomic on every backend.
+
+Money: a key's balance is ``keys.quota_micros`` (NULL: unlimited), in micro-credits. ``admit`` takes the
+most a request can cost from the balance (a ``hold`` row); ``settle_all`` charges what it did cost (a
+``settle`` row, or a ``release`` row when it cost nothing) and returns the rest. The balance never goes below
+zero, and ``UNIQUE (request_id, kind)`` makes every step happen at most once. For a key that has been limited
+since it was created, at every quiet moment::
+
+    balance == Σ topup (its grant included) - Σ settle - Σ open holds
+
+Atomicity: every function takes the key's row first (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` already holds its one write lock), so the admissions and settlements of one key happen
+one after the other, across processes and machines. Several keys are always taken in name order.
+
+Rate limits (docs/store.md): minute windows (``minute = floor(now / 60)``); the estimate is the previous
+minute weighed by the part of it still inside the sliding minute, plus the current one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from relay.store.base import Tx
+from relay.store.keys import KeyNotFound
+
+__all__ = ["Admission", "Settle", "admit", "balance", "estimate", "open_holds", "retry_after", "settle_all"]
+
+Reason = Literal["ok", "quota", "rpm", "tpm", "unknown_key"]
+
+
+@attrs.frozen
+class Admission:
+    ok: bool
+    reason: Reason
+    #: Seconds until the rate limit may let the request through (rpm, tpm); 0 otherwise.
+    retry_after: float = 0
+    #: The balance after the hold (or, refused for quota, the balance that could not cover it); None when
+    #: the key is unlimited, in which case nothing was held and the request is settled with held None.
+    balance: int | None = None
+
+
+@attrs.frozen
+class Settle:
+    key_name: str
+    request_id: str
+    #: What ``admit`` held for the request; None: nothing (an unlimited key).
+    held_micros: int | None
+    cost_micros: int
+    #: Tokens the request used (input and output), counted against the key's tpm when ``tpm_counted``.
+    tokens: int
+    tpm_counted: bool
+    now: float
+
+
+def _lock(tx: Tx) -> str:
+    return " FOR UPDATE" if tx.backend == "postgresql" else ""
+
+
+def estimate(previous: int, current: int, now: float) -> float:
+    """Use in the sliding minute ending at ``now``, from the counts of the previous and current minutes."""
+    return previous * (1 - (now % 60) / 60) + current
+
+
+def retry_after(now: float) -> float:
+    """Seconds until the next minute begins (at least 1)."""
+    return float(max(1, math.ceil(60 - now % 60)))
+
+
+def admit(
+    tx: Tx,
+    key_name: str,
+    request_id: str,
+    hold_micros: int | None,
+    rpm: int | None,
+    tpm: int | None,
+    now: float,
+    count_rate: bool = True,
+) -> Admission:
+    """Check the key's rate limits and take ``hold_micros`` from its balance, both or neither.
+
+    Refused (quota before rate limits): nothing is written. Admitted: the request counts one in the current
+    minute (when ``count_rate`` and the key has an rpm or tpm) and its hold is taken, in a ``hold`` row.
+    """
+    if hold_micros is not None and hold_micros < 0:
+        raise ValueError(f"a hold is at least 0 micro-credits, got {hold_micros}")
+    rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?" + _lock(tx), (key_name,))
+    if not rows:
+        return Admission(False, "unknown_key")
+    balance: int | None = rows[0][0]
+    hold = hold_micros if balance is not None else None
+    if hold is not None and balance is not None and hold > balance:
+        return Admission(False, "quota", balance=balance)
+    rated = count_rate and (rpm is not None or tpm is not None)
+    minute = math.floor(now / 60)
+    if rated:
+        windows = {
+            row[0]: (row[1], row[2])
+            for row in tx.execute(
+                "SELECT minute, requests, tokens FROM rate_windows WHERE key_name = ? AND minute IN (?, ?)",
+                (key_name, minute - 1, minute),
+            )
+        }
+        (prev_requests, prev_tokens), (requests, tokens) = windows.get(minute - 1, (0, 0)), windows.get(minute, (0, 0))
+        if rpm is not None and estimate(prev_requests, requests, now) + 1 > rpm:
+            return Admission(False, "rpm", retry_after(now), balance)
+        if tpm is not None and estimate(prev_tokens, tokens, now) >= tpm:
+            return Admission(False, "tpm", retry_after(now), balance)
+        tx.execute(
+            "INSERT INTO rate_windows (key_name, minute, requests) VALUES (?, ?, 1)"
+            " ON CONFLICT (key_name, minute) DO UPDATE SET requests = rate_windows.requests + 1",
+            (key_name, minute),
+        )
+        if minute not in windows:  # the first request of a minute sweeps the minutes no estimate reads
+            tx.execute("DELETE FROM rate_windows WHERE key_name = ? AND minute < ?", (key_name, minute - 1))
+    if hold is None:
+        return Admission(True, "ok", balance=balance)
+    taken = tx.execute(
+        "UPDATE keys SET quota_micros = quota_micros - ? WHERE name = ? AND quota_micros >= ? RETURNING quota_micros",
+        (hold, key_name, hold),
+    )
+    if not taken:  # cannot happen while the row is locked; refuse rather than overdraw
+        raise RuntimeError(f"key {key_name!r}: the balance moved under a row lock")
+    tx.execute(
+        "INSERT INTO quota_ledger (key_name, request_id, kind, amount_micros, created_at) VALUES (?, ?, 'hold', ?, ?)",
+        (key_name, request_id, hold, now),
+    )
+    return Admission(True, "ok", balance=int(taken[0][0]))
+
+
+def settle_all(tx: Tx, settles: Sequence[Settle]) -> list[int]:
+    """Settle every request of ``settles``; the micro-credits actually charged for each, in order.
+
+    A held request is charged ``min(cost, held + balance)`` (the balance never goes below zero: the report
+    shows any shortfall) in one ``settle`` row, or released in one ``release`` row when it cost nothing, and
+    ``held - charged`` goes back to the balance. Settling a request again changes nothing (and reports what
+    it was charged the first time). A request with nothing held (an unlimited key) writes no ledger row and
+    reports its cost. Tokens of ``tpm_counted`` requests are added to the key's current minute.
+    """
+    charged = [0] * len(settles)
+    for i in sorted(range(len(settles)), key=lambda i: (settles[i].key_name, settles[i].request_id)):
+        charged[i] = _settle(tx, settles[i])
+    tokens: dict[tuple[str, int], int] = {}
+    for s in settles:
+        if s.tpm_counted and s.tokens > 0:
+            window = (s.key_name, math.floor(s.now / 60))
+            tokens[window] = tokens.get(window, 0) + s.tokens
+    for (key_name, minute), count in sorted(tokens.items()):
+        tx.execute(
+            "INSERT INTO rate_windows (key_name, minute, tokens) VALUES (?, ?, ?)"
+            " ON CONFLICT (key_name, minute) DO UPDATE SET tokens = rate_windows.tokens + excluded.tokens",
+            (key_name, minute, count),
+        )
+    return charged
+
+
+def _settle(tx: Tx, s: Settle) -> int:
+    cost = max(0, s.cost_micros)
+    if s.held_micros is None:
+        return cost
+    rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?" + _lock(tx), (s.key_name,))
+    if not rows:
+        return 0  # the key was deleted, and its ledger with it
+    balance: int | None = rows[0][0]
+    entries = dict(
+        tx.execute(
+            "SELECT kind, amount_micros FROM quota_ledger WHERE request_id = ? AND key_name = ?",
+            (s.request_id, s.key_name),
+        )
+    )
+    if "settle" in entries:
+        return int(entries["settle"])
+    if "release" in entries:
+        return 0
+    held = entries.get("hold")
+    if held is None:  # nothing was held: the key was unlimited when the request was admitted
+        return cost if balance is None else 0
+    charge = cost if balance is None else min(cost, held + balance)
+    kind, amount = ("settle", charge) if cost > 0 else ("release", held)
+    written = tx.execute(
+        "INSERT INTO quota_ledger (key_name, request_id, kind, amount_micros, created_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (request_id, kind) DO NOTHING RETURNING id",
+        (s.key_name, s.request_id, kind, amount, s.now),
+    )
+    if written and balance is not None and held != charge:
+        tx.execute("UPDATE keys SET quota_micros = quota_micros + ? WHERE name = ?", (held - charge, s.key_name))
+    return charge
+
+
+def balance(tx: Tx, name: str) -> int | None:
+    """The key's balance in micro-credits (None: unlimited); KeyNotFound for an unknown key."""
+    rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?", (name,))
+    if not rows:
+        raise KeyNotFound(f"no key named {name!r}")
+    return None if rows[0][0] is None else int(rows[0][0])
+
+
+def open_holds(tx: Tx, name: str) -> int:
+    """Micro-credits held for the key's requests not yet settled or released."""
+    rows = tx.execute(
+        "SELECT COALESCE(SUM(h.amount_micros), 0) FROM quota_ledger h WHERE h.key_name = ? AND h.kind = 'hold'"
+        " AND NOT EXISTS (SELECT 1 FROM quota_ledger d WHERE d.request_id = h.request_id"
+        " AND d.kind IN ('settle', 'release'))",
+        (name,),
+    )
+    return int(rows[0][0])

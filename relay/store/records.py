@@ -1,0 +1,147 @@
+"""The request log and the daily totals: written in batches, each request at most once, read back.
+
+``write_logs`` inserts a batch in as few statements as it can, skips a request id already logged (a batch
+retried after a failure is not logged twice), and adds the requests it did insert to ``daily_totals``
+(by UTC day, key, requested model and channel; ``''`` for none). Every function is synchronous and takes
+the ``Tx`` of one store transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import attrs
+
+from relay.store.base import Row, Tx
+
+__all__ = ["DailyTotal", "LogRecord", "daily", "day_of", "read_logs", "write_logs"]
+
+
+@attrs.frozen
+class LogRecord:
+    """One request, as the request log holds it (every column of ``request_log`` but its id)."""
+
+    time: float
+    request_id: str
+    key_name: str | None
+    dialect: str
+    route: str
+    requested_model: str | None
+    upstream_model: str | None
+    channel: str | None
+    #: (channel, outcome) of every attempt, in order.
+    attempts: tuple[tuple[str, str], ...]
+    status: int
+    error_kind: str | None
+    stream: bool
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_micros: int
+    client_addr: str | None
+
+
+@attrs.frozen
+class DailyTotal:
+    day: str
+    key_name: str
+    model: str
+    channel: str
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_micros: int = 0
+
+
+_FIELDS = tuple(field.name for field in attrs.fields(LogRecord))
+_COUNTERS = ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_micros")
+#: Rows in one INSERT: 20 parameters each stays far below SQLite's 32 766 and PostgreSQL's 65 535.
+CHUNK = 500
+
+
+def day_of(moment: float) -> str:
+    """The UTC day of a Unix time, ``YYYY-MM-DD``."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
+
+
+def _params(record: LogRecord) -> tuple[object, ...]:
+    attempts = json.dumps([{"channel": channel, "outcome": outcome} for channel, outcome in record.attempts])
+    return tuple(attempts if name == "attempts" else getattr(record, name) for name in _FIELDS)
+
+
+def write_logs(tx: Tx, records: Sequence[LogRecord]) -> int:
+    """Insert ``records`` (request ids already logged are skipped) and add them to the daily totals; how
+    many were inserted."""
+    seen: set[str] = set()
+    unique = [r for r in records if not (r.request_id in seen or seen.add(r.request_id))]  # first of an id
+    inserted: list[LogRecord] = []
+    row = f"({', '.join('?' * len(_FIELDS))})"
+    for start in range(0, len(unique), CHUNK):
+        chunk = unique[start : start + CHUNK]
+        written = {
+            r[0]
+            for r in tx.execute(
+                f"INSERT INTO request_log ({', '.join(_FIELDS)}) VALUES {', '.join([row] * len(chunk))}"
+                " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+                [value for record in chunk for value in _params(record)],
+            )
+        }
+        inserted += [r for r in chunk if r.request_id in written]
+    totals: dict[tuple[str, str, str, str], list[int]] = {}
+    for r in inserted:
+        group = (day_of(r.time), r.key_name or "", r.requested_model or "", r.channel or "")
+        counts = totals.setdefault(group, [0] * len(_COUNTERS))
+        for i, value in enumerate(
+            (1, r.status >= 400, r.input_tokens, r.output_tokens, r.cached_tokens, r.reasoning_tokens, r.cost_micros)
+        ):
+            counts[i] += int(value)
+    upsert = (
+        f"INSERT INTO daily_totals (day, key_name, model, channel, {', '.join(_COUNTERS)})"
+        f" VALUES ({', '.join('?' * (4 + len(_COUNTERS)))}) ON CONFLICT (day, key_name, model, channel) DO UPDATE SET "
+        + ", ".join(f"{c} = daily_totals.{c} + excluded.{c}" for c in _COUNTERS)
+    )
+    for group in sorted(totals):  # one order in every process: concurrent writers never deadlock
+        tx.execute(upsert, (*group, *totals[group]))
+    return len(inserted)
+
+
+def _log_record(row: Row) -> LogRecord:
+    values = dict(zip(_FIELDS, row, strict=True))
+    values["attempts"] = tuple((a["channel"], a["outcome"]) for a in json.loads(values["attempts"]))
+    values["stream"] = bool(values["stream"])
+    return LogRecord(**values)
+
+
+def read_logs(tx: Tx, since: float = 0.0, limit: int = 1000, key_name: str | None = None) -> list[LogRecord]:
+    """Logged requests from ``since`` on (of one key, if named), oldest first, at most ``limit``."""
+    where, params = "time >= ?", [since]
+    if key_name is not None:
+        where, params = where + " AND key_name = ?", [*params, key_name]
+    rows = tx.execute(
+        f"SELECT {', '.join(_FIELDS)} FROM request_log WHERE {where} ORDER BY time, id LIMIT ?", [*params, limit]
+    )
+    return [_log_record(row) for row in rows]
+
+
+def daily(tx: Tx, day: str | None = None, key_name: str | None = None) -> list[DailyTotal]:
+    """Daily totals (of one day, of one key, if named), by day, key, model and channel."""
+    conditions, params = [], []
+    if day is not None:
+        conditions, params = ["day = ?"], [day]
+    if key_name is not None:
+        conditions, params = [*conditions, "key_name = ?"], [*params, key_name]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = tx.execute(
+        f"SELECT day, key_name, model, channel, {', '.join(_COUNTERS)} FROM daily_totals{where}"
+        " ORDER BY day, key_name, model, channel",
+        params,
+    )
+    return [DailyTotal(*row) for row in rows]
