@@ -58,6 +58,7 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.recorder.run)
                 nursery.start_soon(self.keys.refresh_forever)
+                nursery.start_soon(self.store.maintain)
                 try:
                     yield
                 finally:
@@ -96,7 +97,7 @@ class Gateway:
         if hold is None and not store_rated:
             return
         try:
-            admission = await self.store.transaction(
+            admission = await self.store.transaction_now(
                 lambda tx: ledger.admit(tx, key.name, request_id, hold, key.rpm, key.tpm, now, count_rate=store_rated)
             )
         except StoreError as error:

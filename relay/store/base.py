@@ -69,6 +69,15 @@ class Store(abc.ABC):
         """Run the blocking ``fn(tx)`` in a worker thread, inside one write transaction."""
         return await self._run(self._transaction_sync, fn)
 
+    async def transaction_now(self, fn: Callable[[Tx], T]) -> T:
+        """``transaction(fn)`` for short transactions on the hot path: a backend may run it without a thread
+        hop when it cannot block (SQLite with its write lock free); others run ``transaction``."""
+        return await self.transaction(fn)
+
+    async def maintain(self) -> None:
+        """Background upkeep while the store is in use (SQLite: checkpoints); cancelled at the end."""
+        await trio.sleep_forever()
+
     async def execute(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """One statement in its own transaction; its rows, if it returns any."""
         return await self.transaction(lambda tx: tx.execute(sql, params))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
+
+import trio
 
 from relay.store.base import Store, Tx
 from relay.store.errors import IntegrityError, StoreError
@@ -12,14 +15,23 @@ from relay.store.errors import IntegrityError, StoreError
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 5.0
+#: Seconds between two checkpoints of the write-ahead log.
+CHECKPOINT_EVERY = 1.0
+
+log = logging.getLogger("relay.store")
 
 
 class SQLiteStore(Store):
-    """``sqlite:///path``: one connection, opened lazily in a worker thread, used by one thread at a time.
+    """``sqlite:///path``: one connection, opened lazily in a worker thread, used by one thread at a time;
+    and one more for short transactions run on the event loop itself (``transaction_now``).
 
     SQLite has a single writer anyway, so the limiter holds one thread; other processes on the same
     file wait for the write lock up to ``BUSY_TIMEOUT_S`` (busy_timeout). Every transaction begins with
     ``BEGIN IMMEDIATE``: it takes the write lock up front, so two writers never deadlock on an upgrade.
+
+    Checkpoints (copying the write-ahead log into the database, with an fsync) are never run by a commit
+    (``wal_autocheckpoint = 0``): ``maintain()`` runs them every ``CHECKPOINT_EVERY`` seconds in the worker
+    thread, so a commit on the event loop never waits for the disk.
     """
 
     backend = "sqlite"
@@ -28,21 +40,28 @@ class SQLiteStore(Store):
         super().__init__(url, max_threads=1)
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._now_conn: sqlite3.Connection | None = None
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open SQLite database {self.path!r}: {e}") from e
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.Error as e:
-                raise StoreError(f"cannot open SQLite database {self.path!r}: {e}") from e
-            self._conn = conn
+            self._conn = self._open(BUSY_TIMEOUT_S)
         return self._conn
 
     def _transaction_sync(self, fn: Callable[[Tx], T]) -> T:
-        conn = self._connect()
+        return self._transaction_on(self._connect(), fn)
+
+    def _transaction_on(self, conn: sqlite3.Connection, fn: Callable[[Tx], T]) -> T:
         cursor = conn.cursor()
         try:
             cursor.execute("BEGIN IMMEDIATE")
@@ -55,12 +74,59 @@ class SQLiteStore(Store):
             return result
         except sqlite3.IntegrityError as e:
             raise IntegrityError(str(e)) from e
+        except sqlite3.OperationalError as e:
+            if _busy(e):
+                raise _Busy from e
+            raise StoreError(f"SQLite {self.path!r}: {e}") from e
         except sqlite3.Error as e:
             raise StoreError(f"SQLite {self.path!r}: {e}") from e
         finally:
             cursor.close()
 
+    async def transaction_now(self, fn: Callable[[Tx], T]) -> T:
+        """``fn`` in one transaction on the event loop's own thread, when the write lock is free at once
+        (a thread hop costs more than a short SQLite transaction); else in the worker thread, waiting."""
+        if self.path != ":memory:" and not self._closed:
+            if self._now_conn is None:
+                self._now_conn = self._open(0.0)  # never waits for the lock: busy → the worker thread
+            try:
+                return self._transaction_on(self._now_conn, fn)
+            except _Busy:
+                pass
+        return await self.transaction(fn)
+
+    def _checkpoint_sync(self) -> None:
+        try:
+            self._connect().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite {self.path!r}: checkpoint: {e}") from e
+
+    async def maintain(self) -> None:
+        while True:
+            await trio.sleep(CHECKPOINT_EVERY)
+            try:
+                await self._run(self._checkpoint_sync)
+            except StoreError as error:
+                log.warning("%s", error)
+
     def _close_sync(self) -> None:
         if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # another process reads or writes: its own close or a later checkpoint will do it
             self._conn.close()
             self._conn = None
+        if self._now_conn is not None:
+            self._now_conn.close()
+            self._now_conn = None
+
+
+class _Busy(StoreError):
+    """Another connection holds the write lock (only raised where the caller waits no longer)."""
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
+        "locked" in str(error)
+    )
