@@ -3,8 +3,8 @@
 A request ends by handing its settlement and its log record to the recorder, which costs an append:
 no await, so it works even in a request cancelled because its client went away. One background
 task writes them, each write one transaction (settlements first, then up to ``log_batch`` records),
-woken at once by a settlement and every ``log_interval`` seconds (or when a batch is full) by the
-log. While the store cannot be written, it retries with a growing pause; settlements are kept
+within ``SETTLE_GATHER`` seconds of a settlement and every ``log_interval`` seconds (or when a batch is
+full) for the log. While the store cannot be written, it retries with a growing pause; settlements are kept
 whatever happens (they are bounded by the requests in flight), log records up to ``log_buffer``,
 past which the oldest are dropped and counted in ``dropped``.
 """
@@ -24,6 +24,8 @@ from relay.store.records import LogRecord, write_logs
 
 log = logging.getLogger("relay.gateway")
 
+#: Seconds a settlement waits for others to share its transaction (the balance lags by no more).
+SETTLE_GATHER = 0.05
 #: Pause after a failed write, doubled up to MAX_PAUSE while the store keeps failing.
 FIRST_PAUSE = 0.2
 MAX_PAUSE = 5.0
@@ -78,6 +80,8 @@ class Recorder:
         while True:
             with trio.move_on_after(self._interval):
                 await self._wake.wait()
+                if len(self._logs) < self._batch:
+                    await trio.sleep(SETTLE_GATHER)  # let a few more settlements join this transaction
             self._wake = trio.Event()
             while self.pending:
                 if await self.write_once():
