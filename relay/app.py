@@ -73,7 +73,7 @@ class Relay:
             if record.error_kind is None and status >= 400:
                 record.error_kind = kind_for_status(status) if status != 499 else "client_gone"
             record.usage = request.usage if isinstance(request.usage, ir.Usage) else None
-            self.gateway.finish(record, request.id, status, started, request.client)
+            self.gateway.finish(record, request.id, status, started, request.client, request.principal)
         if self._access_log:
             usage = record.usage
             access.info(

@@ -97,7 +97,9 @@ async def test_upstream_sees_its_own_model_name_and_its_own_key(stream):
         assert r.status_code == 200, r.text
     (seen,) = upstream.requests
     assert (seen.method, seen.path) == ("POST", "/v1/chat/completions")
-    assert json.loads(seen.body) == {**request, "model": "mock-1"}  # everything else kept
+    # everything else kept; a stream asks for the usage chunk, which its cost is computed from
+    usage = {"stream_options": {"include_usage": True}} if stream else {}
+    assert json.loads(seen.body) == {**request, "model": "mock-1", **usage}
     assert seen.header(b"authorization") == "Bearer sk-upstream"
     assert not any(KEY.encode() in value for _, value in seen.headers)  # the client's key stays here
     if stream:
@@ -204,3 +206,18 @@ async def test_bad_input_through_a_mock_channel_is_a_400_not_a_500():
         r = await client.post("/v1/chat/completions", json=chat(tools=tools))
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["finish_reason"] == "tool_calls"
+
+
+async def test_a_stream_that_did_not_ask_for_usage_gets_none_but_is_charged_by_it():
+    """Relay asks the upstream for the usage chunk (its cost is computed from it) and keeps it from a client
+    that did not ask: no chunk without choices reaches it; one that asked gets it."""
+    async with serve_relay() as relay, httpx.AsyncClient(base_url=relay.url, headers=AUTH) as client:
+        plain = await client.post("/v1/chat/completions", json=chat("count me", stream=True))
+        asked = await client.post(
+            "/v1/chat/completions", json=chat("count me", stream=True, stream_options={"include_usage": True})
+        )
+    plain_chunks = [json.loads(e) for e in sse_data(plain.content)[:-1]]
+    asked_chunks = [json.loads(e) for e in sse_data(asked.content)[:-1]]
+    assert plain_chunks and all(c["choices"] for c in plain_chunks)
+    assert [c for c in asked_chunks if not c["choices"]][0]["usage"]["completion_tokens"] > 0
+    assert len(asked_chunks) == len(plain_chunks) + 1

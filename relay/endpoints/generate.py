@@ -98,12 +98,20 @@ def tally(request: Request) -> Tally:
 def with_default_model(relay: Relay, body: bytes) -> bytes:
     """``body`` with ``[server] default_model`` filled in when it names no model (and one is set)."""
     default = relay.config.server.default_model
-    if not default or b'"model"' in body:
+    if not default:
         return body
     payload = load_object(body)
     if payload.get("model") in (None, ""):
         return orjson.dumps({**payload, "model": default})
     return body
+
+
+def _asks_usage(payload: dict[str, Any] | None) -> bool:
+    """Whether a Chat Completions stream request asks for the usage chunk (``stream_options.include_usage``),
+    so that Relay need not ask for it."""
+    options = payload.get("stream_options") if payload is not None else None
+    # A stream_options that is not an object is the upstream's to refuse: passed on as it is.
+    return not isinstance(options, dict | None) or (isinstance(options, dict) and options.get("include_usage") is True)
 
 
 def _peek(relay: Relay, dialect: ir.Dialect, body: bytes) -> Call:
@@ -185,7 +193,7 @@ class Failover:
                         raise result
                     return result
                 last = result
-                self._note(candidate, outcome)
+                self._note(candidate, result.code or outcome if isinstance(result, RelayError) else outcome)
                 if outcome == "key_refused":
                     pool.refused(api_key)
                     breaker.abandon()
@@ -256,7 +264,12 @@ async def _passthrough(
 ) -> Response | None:
     codec = CODECS[call.dialect]
     body = call.body
-    if call.payload is not None and model != call.model:
+    hide_usage = call.dialect == "openai_chat" and call.stream and not _asks_usage(call.payload)
+    if hide_usage:  # the usage is what the request is charged: ask for it, and keep it from the client
+        assert call.payload is not None
+        options = call.payload.get("stream_options", {})
+        body = orjson.dumps({**call.payload, "model": model, "stream_options": {**options, "include_usage": True}})
+    elif call.payload is not None and model != call.model:
         body = orjson.dumps({**call.payload, "model": model})
     exchange = Exchange(channel, api_key)
     relayed = Relayed(out, exchange, SSE if call.sse else JSON)
@@ -276,7 +289,7 @@ async def _passthrough(
                     data = codec.rename_model(data, call.model, model)
                 return Response(upstream.status_code, data, JSON)
             if call.sse:
-                watch = Passthrough(call.dialect, codec, exchange, call.model, model)
+                watch = Passthrough(call.dialect, codec, exchange, call.model, model, hide_usage=hide_usage)
             else:
                 watch = ArrayPassthrough(codec, gemini.ArraySplitter(), exchange, call.model, model)
             try:

@@ -74,7 +74,7 @@ async def _visible(relay: Relay, request: Request) -> list[str]:
 async def _known(relay: Relay, request: Request, name: str) -> str:
     key, _ = await relay.gateway.keys.authenticate(request)
     target = relay.config.aliases.get(name, name)
-    if not allows(key, name) or _owner(relay, target) is None:
+    if not allows(key, name) or _owner(relay, target, key.group) is None:
         raise RelayError(
             404,
             "not_found",
@@ -85,8 +85,11 @@ async def _known(relay: Relay, request: Request, name: str) -> str:
     return name
 
 
-def _owner(relay: Relay, name: str) -> str | None:
+def _owner(relay: Relay, name: str, group: str | None = None) -> str | None:
+    """The type of the first channel serving ``name`` (for the key's ``group``, when given)."""
     for channel in relay.config.channels:
+        if group is not None and group not in channel.groups:
+            continue
         if upstream_name(channel, name) is not None:
             return channel.type
     return None

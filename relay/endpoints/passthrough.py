@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import orjson
+
 from relay.dialects import ir
 from relay.dialects.gemini_stream import ArraySplitter
 from relay.errors import RelayError
@@ -29,8 +31,19 @@ _RESPONSES_END = frozenset({b"response.completed", b"response.incomplete", b"res
 class Passthrough:
     """The step and end of a passthrough stream (``relay.endpoints.relayed.Relayed.pump``)."""
 
-    def __init__(self, dialect: ir.Dialect, codec: ModuleType, exchange: Exchange, public: str, upstream: str) -> None:
+    def __init__(
+        self,
+        dialect: ir.Dialect,
+        codec: ModuleType,
+        exchange: Exchange,
+        public: str,
+        upstream: str,
+        *,
+        hide_usage: bool = False,
+    ) -> None:
         self.dialect = dialect
+        #: Chat Completions: Relay asked for the usage chunk the client did not ask for; it is not forwarded.
+        self.hide_usage = hide_usage
         self.codec = codec
         self.exchange = exchange
         self.public = public
@@ -96,11 +109,24 @@ class Passthrough:
         data = event.data
         if data and data[:1] == b"{":
             self.usage_reader.feed(data)
+            if self.hide_usage and _usage_only(data):
+                return b""
             if self.aliased:
                 renamed = self.codec.rename_model(data, self.public, self.upstream)
                 if renamed is not data:
                     return sse.frame(renamed, event.name)
         return event.raw
+
+
+def _usage_only(data: bytes) -> bool:
+    """Whether a Chat Completions chunk is the usage chunk (no choices, a usage), parsed only when it may be."""
+    if b'"choices":[]' not in data and b'"choices": []' not in data:
+        return False
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(chunk, dict) and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)
 
 
 class ArrayPassthrough:

@@ -3,7 +3,7 @@
 Keys live in the store (``relay keys`` and relay.toml's ``[[keys]]`` both put them there); every
 process keeps a copy in memory, reloaded when the store's key version changes (checked every
 ``[store] key_refresh`` seconds), so authenticating costs no store call. A key the copy does not know
-triggers one early reload (at most one a second), so a key just created works at once.
+triggers one early reload (at most one a second), so a key just created works within a second or two.
 
 A presented key is hashed (SHA-256) and looked up by its digest, then compared with
 ``hmac.compare_digest``. Secrets are never logged: only the key's name is. ``KEY#CHANNEL`` pins the

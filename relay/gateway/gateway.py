@@ -130,7 +130,7 @@ class Gateway:
         limit = admission.reason
         raise _rate_error(limit, key.rpm if limit == "rpm" else key.tpm, admission.retry_after)
 
-    def finish(self, tally: Tally, request_id: str, status: int, started: float, client: str) -> None:
+    def finish(self, tally: Tally, request_id: str, status: int, started: float, client: str, principal: str) -> None:
         """Settle the request (what it cost, its tokens) and log it: appends, no await."""
         now = time.time()
         usage = tally.usage
@@ -151,7 +151,7 @@ class Gateway:
             LogRecord(
                 time=now,
                 request_id=request_id,
-                key_name=key.name if key is not None else None,
+                key_name=key.name if key is not None else principal if principal not in ("-", "(invalid)") else None,
                 dialect=tally.dialect,
                 route=tally.route,
                 requested_model=tally.requested_model,

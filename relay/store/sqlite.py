@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -46,7 +47,7 @@ class SQLiteStore(Store):
         try:
             conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(conn, busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as e:
@@ -120,6 +121,20 @@ class SQLiteStore(Store):
         if self._now_conn is not None:
             self._now_conn.close()
             self._now_conn = None
+
+
+def _switch_to_wal(conn: sqlite3.Connection, wait: float) -> None:
+    """``journal_mode = WAL``, retried: the switch may fail at once with "locked" while another process
+    creates or switches the same file, without SQLite's busy handler waiting for it."""
+    deadline = time.monotonic() + max(wait, 1.0)
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if not _busy(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 class _Busy(StoreError):
