@@ -219,5 +219,5 @@ async def test_a_stream_that_did_not_ask_for_usage_gets_none_but_is_charged_by_i
     plain_chunks = [json.loads(e) for e in sse_data(plain.content)[:-1]]
     asked_chunks = [json.loads(e) for e in sse_data(asked.content)[:-1]]
     assert plain_chunks and all(c["choices"] for c in plain_chunks)
-    assert [c for c in asked_chunks if not c["choices"]][0]["usage"]["completion_tokens"] > 0
+    assert next(c for c in asked_chunks if not c["choices"])["usage"]["completion_tokens"] > 0
     assert len(asked_chunks) == len(plain_chunks) + 1
