@@ -165,12 +165,15 @@ def _settle(tx: Tx, s: Settle) -> int:
     if not rows:
         return 0  # the key was deleted, and its ledger with it
     balance: int | None = rows[0][0]
-    entries = dict(
-        tx.execute(
-            "SELECT kind, amount_micros FROM quota_ledger WHERE request_id = ? AND key_name = ?",
-            (s.request_id, s.key_name),
+    # By request id alone: with key_name in the WHERE, SQLite (no statistics) may pick the (key_name, created_at)
+    # index and scan the key's whole ledger on every settlement.
+    entries = {
+        kind: amount
+        for kind, amount, key_name in tx.execute(
+            "SELECT kind, amount_micros, key_name FROM quota_ledger WHERE request_id = ?", (s.request_id,)
         )
-    )
+        if key_name == s.key_name
+    }
     if "settle" in entries:
         return int(entries["settle"])
     if "release" in entries:

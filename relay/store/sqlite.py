@@ -24,7 +24,8 @@ log = logging.getLogger("relay.store")
 
 class SQLiteStore(Store):
     """``sqlite:///path``: one connection, opened lazily in a worker thread, used by one thread at a time;
-    and one more for short transactions run on the event loop itself (``transaction_now``).
+    and one more for short transactions run on the event loop itself (``transaction_now``). The process's
+    transactions take turns on a trio lock, so the two never meet on SQLite's write lock.
 
     SQLite has a single writer anyway, so the limiter holds one thread; other processes on the same
     file wait for the write lock up to ``BUSY_TIMEOUT_S`` (busy_timeout). Every transaction begins with
@@ -42,6 +43,8 @@ class SQLiteStore(Store):
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._now_conn: sqlite3.Connection | None = None
+        self._writing = trio.Lock()
+        self._checkpoint_conn: sqlite3.Connection | None = None
 
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
         try:
@@ -84,31 +87,61 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
+    async def transaction(self, fn: Callable[[Tx], T]) -> T:
+        async with self._writing:  # this process's writers take turns here, not on SQLite's lock
+            return await super().transaction(fn)
+
     async def transaction_now(self, fn: Callable[[Tx], T]) -> T:
-        """``fn`` in one transaction on the event loop's own thread, when the write lock is free at once
-        (a thread hop costs more than a short SQLite transaction); else in the worker thread, waiting."""
-        if self.path != ":memory:" and not self._closed:
+        """``fn`` in one transaction on the event loop's own thread (a thread hop costs more than a short
+        SQLite transaction). This process's writers take turns on a trio lock; when another process holds
+        SQLite's write lock, the transaction is tried again after a short sleep, never blocking the loop."""
+        if self.path == ":memory:":
+            return await self.transaction(fn)
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        async with self._writing:
             if self._now_conn is None:
-                self._now_conn = self._open(0.0)  # never waits for the lock: busy → the worker thread
-            try:
-                return self._transaction_on(self._now_conn, fn)
-            except _Busy:
-                pass
-        return await self.transaction(fn)
+                self._now_conn = self._open(0.0)  # never waits inside SQLite: busy → sleep here, then again
+            deadline = trio.current_time() + BUSY_TIMEOUT_S
+            pause = 0.0005
+            while True:
+                try:
+                    return self._transaction_on(self._now_conn, fn)
+                except _Busy:
+                    if trio.current_time() >= deadline:
+                        raise StoreError(f"SQLite {self.path!r}: database is locked") from None
+                await trio.sleep(pause)
+                pause = min(pause * 2, 0.01)
 
     def _checkpoint_sync(self) -> None:
         try:
-            self._connect().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if self._checkpoint_conn is None:
+                self._checkpoint_conn = self._open(BUSY_TIMEOUT_S)
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as e:
             raise StoreError(f"SQLite {self.path!r}: checkpoint: {e}") from e
 
     async def maintain(self) -> None:
-        while True:
-            await trio.sleep(CHECKPOINT_EVERY)
-            try:
-                await self._run(self._checkpoint_sync)
-            except StoreError as error:
-                log.warning("%s", error)
+        """Checkpoints, on a connection and a thread of their own: a PASSIVE checkpoint takes no write lock,
+        so transactions go on while it copies and syncs."""
+        if self.path == ":memory:":
+            await trio.sleep_forever()
+        limiter = trio.CapacityLimiter(1)
+        try:
+            while True:
+                await trio.sleep(CHECKPOINT_EVERY)
+                try:
+                    await trio.to_thread.run_sync(self._checkpoint_sync, limiter=limiter)
+                except StoreError as error:
+                    log.warning("%s", error)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._close_checkpointer, limiter=limiter)
+
+    def _close_checkpointer(self) -> None:
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
 
     def _close_sync(self) -> None:
         if self._conn is not None:
