@@ -87,14 +87,31 @@ def admit(
     """
     if hold_micros is not None and hold_micros < 0:
         raise ValueError(f"a hold is at least 0 micro-credits, got {hold_micros}")
-    rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?" + _lock(tx), (key_name,))
-    if not rows:
-        return Admission(False, "unknown_key")
-    balance: int | None = rows[0][0]
-    hold = hold_micros if balance is not None else None
-    if hold is not None and balance is not None and hold > balance:
-        return Admission(False, "quota", balance=balance)
+    # The hot path is four statements: take the hold (which also locks the key's row), read and count the
+    # rate windows, write the hold row. Anything else (a refusal, an unlimited key) costs a statement more.
+    hold: int | None = None
+    balance: int | None = None
+    if hold_micros is not None:
+        taken = tx.execute(
+            "UPDATE keys SET quota_micros = quota_micros - ? WHERE name = ? AND quota_micros >= ?"
+            " RETURNING quota_micros",
+            (hold_micros, key_name, hold_micros),
+        )
+        if taken:
+            hold, balance = hold_micros, int(taken[0][0])
+        else:
+            rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?" + _lock(tx), (key_name,))
+            if not rows:
+                return Admission(False, "unknown_key")
+            if rows[0][0] is not None:
+                return Admission(False, "quota", balance=int(rows[0][0]))
     rated = count_rate and (rpm is not None or tpm is not None)
+    if rated and hold is None:
+        # Serialise this key's admissions (PostgreSQL: the row lock; SQLite: the write lock is held already).
+        rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?" + _lock(tx), (key_name,))
+        if not rows:
+            return Admission(False, "unknown_key")
+        balance = rows[0][0]
     minute = math.floor(now / 60)
     if rated:
         windows = {
@@ -105,10 +122,16 @@ def admit(
             )
         }
         (prev_requests, prev_tokens), (requests, tokens) = windows.get(minute - 1, (0, 0)), windows.get(minute, (0, 0))
+        refusal: Admission | None = None
         if rpm is not None and estimate(prev_requests, requests, now) + 1 > rpm:
-            return Admission(False, "rpm", retry_after(now), balance)
-        if tpm is not None and estimate(prev_tokens, tokens, now) >= tpm:
-            return Admission(False, "tpm", retry_after(now), balance)
+            refusal = Admission(False, "rpm", retry_after(now), balance)
+        elif tpm is not None and estimate(prev_tokens, tokens, now) >= tpm:
+            refusal = Admission(False, "tpm", retry_after(now), balance)
+        if refusal is not None:
+            if hold is not None:  # give the hold back: a refused request leaves the balance as it found it
+                tx.execute("UPDATE keys SET quota_micros = quota_micros + ? WHERE name = ?", (hold, key_name))
+                refusal = attrs.evolve(refusal, balance=balance + hold if balance is not None else None)
+            return refusal
         tx.execute(
             "INSERT INTO rate_windows (key_name, minute, requests) VALUES (?, ?, 1)"
             " ON CONFLICT (key_name, minute) DO UPDATE SET requests = rate_windows.requests + 1",
@@ -118,17 +141,11 @@ def admit(
             tx.execute("DELETE FROM rate_windows WHERE key_name = ? AND minute < ?", (key_name, minute - 1))
     if hold is None:
         return Admission(True, "ok", balance=balance)
-    taken = tx.execute(
-        "UPDATE keys SET quota_micros = quota_micros - ? WHERE name = ? AND quota_micros >= ? RETURNING quota_micros",
-        (hold, key_name, hold),
-    )
-    if not taken:  # cannot happen while the row is locked; refuse rather than overdraw
-        raise RuntimeError(f"key {key_name!r}: the balance moved under a row lock")
     tx.execute(
         "INSERT INTO quota_ledger (key_name, request_id, kind, amount_micros, created_at) VALUES (?, ?, 'hold', ?, ?)",
         (key_name, request_id, hold, now),
     )
-    return Admission(True, "ok", balance=int(taken[0][0]))
+    return Admission(True, "ok", balance=balance)
 
 
 def settle_all(tx: Tx, settles: Sequence[Settle]) -> list[int]:
@@ -141,8 +158,16 @@ def settle_all(tx: Tx, settles: Sequence[Settle]) -> list[int]:
     reports its cost. Tokens of ``tpm_counted`` requests are added to the key's current minute.
     """
     charged = [0] * len(settles)
-    for i in sorted(range(len(settles)), key=lambda i: (settles[i].key_name, settles[i].request_id)):
-        charged[i] = _settle(tx, settles[i])
+    by_key: dict[str, list[int]] = {}
+    for i, settle in enumerate(settles):
+        if settle.held_micros is None:
+            charged[i] = max(0, settle.cost_micros)
+        else:
+            by_key.setdefault(settle.key_name, []).append(i)
+    for key_name in sorted(by_key):  # keys locked in one order in every process: no deadlock
+        order = sorted(by_key[key_name], key=lambda i: settles[i].request_id)
+        for i, charge in zip(order, _settle_key(tx, key_name, [settles[i] for i in order]), strict=True):
+            charged[i] = charge
     tokens: dict[tuple[str, int], int] = {}
     for s in settles:
         if s.tpm_counted and s.tokens > 0:
@@ -157,40 +182,64 @@ def settle_all(tx: Tx, settles: Sequence[Settle]) -> list[int]:
     return charged
 
 
-def _settle(tx: Tx, s: Settle) -> int:
-    cost = max(0, s.cost_micros)
-    if s.held_micros is None:
-        return cost
-    rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?" + _lock(tx), (s.key_name,))
+#: Request ids looked up, and ledger rows written, per statement.
+_CHUNK = 400
+
+
+def _settle_key(tx: Tx, key_name: str, settles: Sequence[Settle]) -> list[int]:
+    """One key's settlements: its row locked once, its ledger read and written a chunk per statement, its
+    balance updated once. The charges, in the order of ``settles``."""
+    rows = tx.execute("SELECT quota_micros FROM keys WHERE name = ?" + _lock(tx), (key_name,))
     if not rows:
-        return 0  # the key was deleted, and its ledger with it
+        return [0] * len(settles)  # the key was deleted, and its ledger with it
     balance: int | None = rows[0][0]
-    # By request id alone: with key_name in the WHERE, SQLite (no statistics) may pick the (key_name, created_at)
-    # index and scan the key's whole ledger on every settlement.
-    entries = {
-        kind: amount
-        for kind, amount, key_name in tx.execute(
-            "SELECT kind, amount_micros, key_name FROM quota_ledger WHERE request_id = ?", (s.request_id,)
+    entries: dict[str, dict[str, int]] = {}
+    ids = list(dict.fromkeys(s.request_id for s in settles))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        # By request id alone (the unique index): with key_name in the WHERE, SQLite may pick the
+        # (key_name, created_at) index and scan the key's whole ledger.
+        for request_id, kind, amount, owner in tx.execute(
+            "SELECT request_id, kind, amount_micros, key_name FROM quota_ledger"
+            f" WHERE request_id IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        ):
+            if owner == key_name:
+                entries.setdefault(request_id, {})[kind] = int(amount)
+    charges: list[int] = []
+    writes: list[tuple[object, ...]] = []
+    refund = 0
+    for s in settles:
+        known = entries.setdefault(s.request_id, {})
+        cost = max(0, s.cost_micros)
+        if "settle" in known:
+            charges.append(known["settle"])
+            continue
+        if "release" in known:
+            charges.append(0)
+            continue
+        held = known.get("hold")
+        if held is None:  # nothing was held: the key was unlimited when the request was admitted
+            charges.append(cost if balance is None else 0)
+            continue
+        charge = cost if balance is None else min(cost, held + balance)
+        kind, amount = ("settle", charge) if cost > 0 else ("release", held)
+        known[kind] = amount  # a second settlement of the same request in this batch finds it
+        writes.append((key_name, s.request_id, kind, amount, s.now))
+        if balance is not None:
+            balance += held - charge
+            refund += held - charge
+        charges.append(charge)
+    for start in range(0, len(writes), _CHUNK):
+        chunk = writes[start : start + _CHUNK]
+        tx.execute(
+            "INSERT INTO quota_ledger (key_name, request_id, kind, amount_micros, created_at) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
+            [value for row in chunk for value in row],
         )
-        if key_name == s.key_name
-    }
-    if "settle" in entries:
-        return int(entries["settle"])
-    if "release" in entries:
-        return 0
-    held = entries.get("hold")
-    if held is None:  # nothing was held: the key was unlimited when the request was admitted
-        return cost if balance is None else 0
-    charge = cost if balance is None else min(cost, held + balance)
-    kind, amount = ("settle", charge) if cost > 0 else ("release", held)
-    written = tx.execute(
-        "INSERT INTO quota_ledger (key_name, request_id, kind, amount_micros, created_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (request_id, kind) DO NOTHING RETURNING id",
-        (s.key_name, s.request_id, kind, amount, s.now),
-    )
-    if written and balance is not None and held != charge:
-        tx.execute("UPDATE keys SET quota_micros = quota_micros + ? WHERE name = ?", (held - charge, s.key_name))
-    return charge
+    if refund:
+        tx.execute("UPDATE keys SET quota_micros = quota_micros + ? WHERE name = ?", (refund, key_name))
+    return charges
 
 
 def balance(tx: Tx, name: str) -> int | None:
