@@ -86,11 +86,13 @@ class Recorder:
             while self.pending:
                 if await self.write_once():
                     pause = FIRST_PAUSE
-                    if len(self._logs) < self._batch and not self._settles and not self._tokens:
-                        break
+                    if len(self._logs) < self._batch:
+                        break  # what came during the write waits for the next round, to join others
                 else:
                     await trio.sleep(pause)
                     pause = min(pause * 2, MAX_PAUSE)
+            if self.pending:
+                self._wake.set()
 
     async def write_once(self) -> bool:
         """One transaction of what is pending; False when the store failed (everything is kept)."""

@@ -99,9 +99,14 @@ class SQLiteStore(Store):
             return await self.transaction(fn)
         if self._closed:
             raise StoreError(f"store {self.url} is closed")
+        if self._now_conn is None:
+            self._now_conn = self._open(0.0)  # never waits inside SQLite: busy → sleep here, then again
+        if not self._writing.locked():  # nothing can take the lock before this returns: no await in between
+            try:
+                return self._transaction_on(self._now_conn, fn)
+            except _Busy:
+                pass
         async with self._writing:
-            if self._now_conn is None:
-                self._now_conn = self._open(0.0)  # never waits inside SQLite: busy → sleep here, then again
             deadline = trio.current_time() + BUSY_TIMEOUT_S
             pause = 0.0005
             while True:
