@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.procs import ROOT, BenchError, affinity
+from bench.procs import BenchError, run_loadgen
 
 KEY = "sk-relay-bench-gateway-key"
 KEY_NAME = "bench-gateway"
@@ -188,22 +187,7 @@ def counting_throughput(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_counting_loadgen(spec: dict[str, Any], cpus: set[int] | None, timeout: float) -> dict[str, Any]:
     """``python -m bench.gateway SPEC`` (throughput mode only) pinned to ``cpus``; its JSON answer."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.gateway", json.dumps(spec)],
-            capture_output=True,
-            cwd=ROOT,
-            timeout=timeout,
-            preexec_fn=affinity(cpus),
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"load generator ({spec['mode']}) ran over {timeout:.0f}s") from exc
-    if done.returncode != 0:
-        tail = done.stderr.decode("utf-8", "replace")[-2000:]
-        raise BenchError(f"load generator ({spec['mode']}) failed with status {done.returncode}:\n{tail}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_loadgen(spec, cpus, timeout, module="bench.gateway")
 
 
 # ---- the stores after the graceful stop ----------------------------------------------------------------

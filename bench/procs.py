@@ -144,11 +144,14 @@ class Server:
         return sum(1 for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback"))
 
 
-def run_loadgen(spec: dict[str, Any], cpus: set[int] | None, timeout: float) -> dict[str, Any]:
-    """``python -m bench.loadgen SPEC`` pinned to ``cpus``; its JSON answer."""
+def run_loadgen(
+    spec: dict[str, Any], cpus: set[int] | None, timeout: float, module: str = "bench.loadgen"
+) -> dict[str, Any]:
+    """``python -m MODULE SPEC`` (the load generator, or bench.gateway's counting one) pinned to ``cpus``;
+    its JSON answer."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
+            [sys.executable, "-m", module, json.dumps(spec)],
             capture_output=True,
             cwd=ROOT,
             timeout=timeout,

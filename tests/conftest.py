@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -58,6 +59,38 @@ class Served:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+POSTGRES_ENV = "RELAY_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_schema(prefix: str = "relay_test") -> Iterator[str]:
+    """A store URL on a fresh PostgreSQL schema of the server at RELAY_TEST_POSTGRES_URL, dropped afterwards;
+    the test skips, saying why, when that variable is not set."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL backend: set {POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test to run")
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store, once per backend: a SQLite file in tmp_path, or a PostgreSQL schema of this test's own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/relay.db"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @asynccontextmanager

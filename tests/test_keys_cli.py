@@ -12,12 +12,10 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import re
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,9 +28,9 @@ from relay import keys_cli
 from relay.config import load
 from relay.store import Tx, ledger, open_store
 from relay.store import keys as stored
+from tests.conftest import postgres_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_ENV = "RELAY_TEST_POSTGRES_URL"
 
 
 @attrs.frozen
@@ -92,19 +90,8 @@ def started(config: Path) -> Path:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL backend: set {POSTGRES_ENV}=postgresql://… to run (CI sets it)")
-    import psycopg
-
-    schema = f"relay_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as url:
+        yield url
 
 
 def secret_of(out: str) -> str:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +28,6 @@ from relay.store.records import LogRecord, read_logs
 from tests.conftest import KEY, ROOT, process
 from tests.helpers import RawResponse, raw_request
 
-POSTGRES_ENV = "RELAY_TEST_POSTGRES_URL"
 REDIS_ENV = "RELAY_TEST_REDIS_URL"
 T = TypeVar("T")
 
@@ -48,34 +46,6 @@ cached_input = {CACHED_PRICE}
 
 
 # ---- stores ---------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A store URL on a fresh PostgreSQL schema (dropped afterwards); skips when PostgreSQL is not configured."""
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL backend: set {POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test to run")
-    import psycopg
-
-    schema = f"relay_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh store: a SQLite file in tmp_path, or a PostgreSQL schema of this test's own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/relay.db"
-        return
-    with postgres_schema() as url:
-        yield url
 
 
 @pytest.fixture

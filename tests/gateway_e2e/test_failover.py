@@ -180,3 +180,20 @@ async def test_breaker_opens_probes_once_half_open_and_closes_on_success(healthy
             await trio.sleep(cooldown)
             assert await attempts(2) == [(("sick", "ok"),), (("sick", "ok"),)]  # a good probe closes it
             assert sick.count == 5
+
+
+async def test_a_timeout_before_the_first_byte_moves_on(healthy: str, sqlite_url: str) -> None:
+    """An upstream that does not answer within its channel's ``first_byte`` timeout: the next channel answers."""
+    slow = Sick(503, delay=5.0)
+    async with serve_app(slow.upstream) as slow_server:
+        channels = openai_channel("slow", slow_server.url, priority=2, first_byte=0.2) + openai_channel(
+            "healthy", healthy, priority=1, api_keys=(GOOD,)
+        )
+        async with serve_relay(config(sqlite_url, channels)) as relay:
+            started = trio.current_time()
+            answer = await chat(relay.url, "are you there")
+            waited = trio.current_time() - started
+            assert answer.status == 200, answer.body
+            [record] = await logs(sqlite_url, 1)
+    assert record.attempts == (("slow", "upstream_timeout"), ("healthy", "ok"))
+    assert slow.count == 1 and waited < 3.0  # the slow upstream's 5 s were not waited for

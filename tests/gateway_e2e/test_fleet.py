@@ -19,6 +19,7 @@ import attrs
 import pytest
 import trio
 
+from tests.conftest import postgres_schema
 from tests.gateway_e2e.conftest import (
     chat,
     cost,
@@ -26,7 +27,6 @@ from tests.gateway_e2e.conftest import (
     minute_guard,
     mock_channel,
     post,
-    postgres_schema,
     read,
     redis_or_skip,
     relay_serve,
