@@ -2,7 +2,8 @@
 
 A request ends by handing its settlement and its log record to the recorder, which costs an append:
 no await, so it works even in a request cancelled because its client went away. One background
-task writes them, each write one transaction (settlements first, then up to ``log_batch`` records),
+task writes them, each write one transaction (settlements first, then up to ``log_batch`` records; on
+SQLite, whose transactions run on the event loop, up to ``LOOP_CHUNK``, with requests served between two),
 within ``SETTLE_GATHER`` seconds of a settlement and every ``log_interval`` seconds (or when a batch is
 full) for the log. While the store cannot be written, it retries with a growing pause; settlements are kept
 whatever happens (they are bounded by the requests in flight), log records up to ``log_buffer``,
@@ -26,6 +27,8 @@ log = logging.getLogger("relay.gateway")
 
 #: Seconds a settlement waits for others to share its transaction (the balance lags by no more).
 SETTLE_GATHER = 0.05
+#: Log records in one transaction run on the event loop (about 3 ms of SQLite work).
+LOOP_CHUNK = 100
 #: Pause after a failed write, doubled up to MAX_PAUSE while the store keeps failing.
 FIRST_PAUSE = 0.2
 MAX_PAUSE = 5.0
@@ -37,6 +40,8 @@ class Recorder:
     def __init__(self, store: Store, config: StoreConfig, tokens: TokenSink | None = None) -> None:
         self._store = store
         self._batch = config.log_batch
+        #: Records per transaction: SQLite's run on the event loop (``transaction_now``), so in short ones.
+        self._chunk = min(self._batch, LOOP_CHUNK) if store.backend == "sqlite" else self._batch
         self._interval = config.log_interval
         self._buffer = config.log_buffer
         self._token_sink = tokens
@@ -86,8 +91,9 @@ class Recorder:
             while self.pending:
                 if await self.write_once():
                     pause = FIRST_PAUSE
-                    if len(self._logs) < self._batch:
+                    if len(self._logs) < self._chunk:
                         break  # what came during the write waits for the next round, to join others
+                    await trio.sleep(0)  # requests run between two chunks
                 else:
                     await trio.sleep(pause)
                     pause = min(pause * 2, MAX_PAUSE)
@@ -97,7 +103,7 @@ class Recorder:
     async def write_once(self) -> bool:
         """One transaction of what is pending; False when the store failed (everything is kept)."""
         settles, self._settles = self._settles, []
-        logs = [self._logs.popleft() for _ in range(min(self._batch, len(self._logs)))]
+        logs = [self._logs.popleft() for _ in range(min(self._chunk, len(self._logs)))]
         tokens, self._tokens = self._tokens, []
         try:
             if settles or logs:
@@ -107,7 +113,7 @@ class Recorder:
                     return write_logs(tx, logs)  # type: ignore[arg-type]
 
                 with trio.CancelScope(shield=True):  # a batch taken out is written or put back, never lost
-                    self.written += await self._store.transaction(write)
+                    self.written += await self._store.transaction_now(write)
             if tokens and self._token_sink is not None:
                 await self._send_tokens(tokens)
         except StoreError as error:

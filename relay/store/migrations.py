@@ -151,7 +151,8 @@ CREATE TABLE daily_totals (
 
 # Version 2: where a key comes from (relay.toml or ``relay keys``) and when it last changed; ``meta``, whose
 # ``keys_version`` moves with every key change (processes reload their copy of the keys when it does);
-# ``rate_windows``, the requests and tokens of a key in one minute (minute = floor(unix time / 60)).
+# ``rate_windows``, the requests and tokens of a key in one minute (minute = floor(unix time / 60)); on SQLite
+# WITHOUT ROWID: one b-tree to write per admission, not a table and its key's index.
 _V2_SQLITE = """
 ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT 'cli' CHECK (source IN ('config', 'cli'));
 ALTER TABLE keys ADD COLUMN updated_at REAL;
@@ -166,7 +167,7 @@ CREATE TABLE rate_windows (
     requests INTEGER NOT NULL DEFAULT 0,
     tokens INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (key_name, minute)
-)
+) WITHOUT ROWID
 """
 
 _V2_POSTGRES = """

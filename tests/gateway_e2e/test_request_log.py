@@ -112,6 +112,7 @@ class FlakyStore:
 
     def __init__(self, url: str) -> None:
         self.store = open_store(url)
+        self.backend = self.store.backend
         self.down = False
         self.refused = 0
 
@@ -120,6 +121,8 @@ class FlakyStore:
             self.refused += 1
             raise StoreError("the store is down (test)")
         return await self.store.transaction(fn)
+
+    transaction_now = transaction
 
 
 def record(request_id: str) -> LogRecord:
