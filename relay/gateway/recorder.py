@@ -27,8 +27,8 @@ log = logging.getLogger("relay.gateway")
 
 #: Seconds a settlement waits for others to share its transaction (the balance lags by no more).
 SETTLE_GATHER = 0.05
-#: Log records in one transaction run on the event loop (about 3 ms of SQLite work).
-LOOP_CHUNK = 100
+#: Log records in one transaction run on the event loop (one to two milliseconds of SQLite work).
+LOOP_CHUNK = 50
 #: Pause after a failed write, doubled up to MAX_PAUSE while the store keeps failing.
 FIRST_PAUSE = 0.2
 MAX_PAUSE = 5.0
