@@ -8,15 +8,12 @@ together as one ``ConfigError``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
-from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -29,7 +26,6 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from relay.http.limits import Limits
-from relay.http.server import parse_listen
 
 
 class ConfigError(Exception):
@@ -232,19 +228,9 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     return config
 
 
-def parse_expiry(text: str) -> float:
-    """``YYYY-MM-DD`` (the start of that day, UTC) or an ISO 8601 time (UTC when it names no offset), as
-    Unix seconds; raises ValueError naming the accepted forms."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"expected YYYY-MM-DD or an ISO 8601 time, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
+    from relay.config_checks import check  # it reads this module's classes: imported once they exist
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -257,8 +243,8 @@ def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
         config = _converter.structure(raw, Config)
     except (ClassValidationError, IterableValidationError) as exc:
         # Report what the types got wrong and, in the same run, what the checks can still see.
-        raise ConfigError(_describe(exc, "") + _check(raw)) from None
-    problems = _check(raw)
+        raise ConfigError(_describe(exc, "") + check(raw)) from None
+    problems = check(raw)
     if problems:
         raise ConfigError(problems)
     return config
@@ -412,171 +398,3 @@ def _literal_problem(message: str) -> str:
     if match:
         return f"must be one of {match.group(2)}, got {match.group(1)!r}"
     return message
-
-
-# ---- checks types cannot express ----------------------------------------------------------------
-
-
-def _check(raw: Mapping[str, Any]) -> list[str]:
-    """What types cannot say: names unique, URLs well formed, numbers in range, ...
-
-    It reads the raw tables and skips values of the wrong type (structuring reports those), so one
-    run reports every problem of a file.
-    """
-    problems: list[str] = []
-    server = _table(raw.get("server"))
-    listen = server.get("listen")
-    if isinstance(listen, str):
-        try:
-            parse_listen(listen)
-        except ValueError as exc:
-            problems.append(f"server.listen: {exc}")
-    _at_least(problems, server, "server", "workers", 1)
-    limits = _table(raw.get("limits"))
-    for field in attrs.fields(Limits):
-        _positive(problems, limits, "limits", field.name)
-    channels = _tables(raw.get("channels"))
-    _unique(problems, "channels", [(i, c.get("name")) for i, c in channels], "name")
-    for i, channel in channels:
-        where = f"channels[{i}]"
-        url = channel.get("base_url", "")
-        if channel.get("type") in DEFAULT_BASE_URLS and "base_url" in channel and isinstance(url, str):
-            problem = url_problem(url)
-            if problem:
-                problems.append(f"{where}.base_url: {problem}")
-        if channel.get("models") == [] and not channel.get("model_map"):
-            problems.append(f"{where}.models: list at least one model")
-        timeouts = _table(channel.get("timeouts"))
-        for field in attrs.fields(ChannelTimeouts):
-            _positive(problems, timeouts, f"{where}.timeouts", field.name)
-        _at_least(problems, _table(channel.get("mock")), f"{where}.mock", "chunks", 1)
-        _at_least(problems, channel, where, "weight", 1)
-        _at_least(problems, channel, where, "price_multiplier", 0)
-        if isinstance(channel.get("group"), str) and not channel["group"].replace(",", "").strip():
-            problems.append(f"{where}.group: name at least one group")
-    keys = _tables(raw.get("keys"))
-    _unique(problems, "keys", [(i, k.get("name")) for i, k in keys], "name")
-    _unique(problems, "keys", [(i, k.get("key")) for i, k in keys], "key", show=False)
-    for i, key in keys:
-        problems += key_problems(key, f"keys[{i}]")
-    problems += _gateway_problems(raw)
-    return problems
-
-
-def key_problems(key: Mapping[str, Any], where: str) -> list[str]:
-    """What is wrong with a key's fields (from relay.toml, or from ``relay keys create``)."""
-    problems: list[str] = []
-    if isinstance(key.get("key"), str) and len(key["key"]) < 8:
-        problems.append(f"{where}.key: must be at least 8 characters")
-    if "#" in str(key.get("key", "")):
-        problems.append(f"{where}.key: must not contain '#' (it separates a key from a pinned channel)")
-    _at_least(problems, key, where, "quota", 0)
-    _at_least(problems, key, where, "rpm", 1)
-    _at_least(problems, key, where, "tpm", 1)
-    if isinstance(key.get("expires"), str):
-        try:
-            parse_expiry(key["expires"])
-        except ValueError as exc:
-            problems.append(f"{where}.expires: {exc}")
-    if isinstance(key.get("group"), str) and not key["group"].strip():
-        problems.append(f"{where}.group: must not be empty")
-    ips = key.get("ips")
-    for j, cidr in enumerate(ips if isinstance(ips, list) else []):
-        if isinstance(cidr, str):
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                problems.append(f"{where}.ips[{j}]: expected an IP address or a CIDR, got {cidr!r}")
-    return problems
-
-
-def _gateway_problems(raw: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    store = _table(raw.get("store"))
-    url = store.get("url")
-    if isinstance(url, str):
-        from relay.store import StoreURLError, check_url
-
-        try:
-            check_url(url)
-        except StoreURLError as exc:
-            problems.append(f"store.url: {exc}")
-    for name in ("key_refresh", "log_interval"):
-        _positive(problems, store, "store", name)
-    for name in ("log_batch", "log_buffer"):
-        _at_least(problems, store, "store", name, 1)
-    limit_url = _table(raw.get("ratelimit")).get("url")
-    if isinstance(limit_url, str) and limit_url and not re.fullmatch(r"redis://[^\s/]+(/\d+)?", limit_url):
-        problems.append(f"ratelimit.url: expected redis://HOST:PORT/DB (or empty for the store), got {limit_url!r}")
-    routing = _table(raw.get("routing"))
-    _at_least(problems, routing, "routing", "max_attempts", 1)
-    _at_least(problems, routing, "routing", "breaker_failures", 1)
-    for name in ("breaker_cooldown", "key_rest", "key_set_aside"):
-        _positive(problems, routing, "routing", name)
-    _at_least(problems, _table(raw.get("quota")), "quota", "default_max_output_tokens", 1)
-    for i, price in _tables(raw.get("prices")):
-        for name in ("input", "output", "cached_input"):
-            _at_least(problems, price, f"prices[{i}]", name, 0)
-    aliases = _table(raw.get("aliases"))
-    for alias, target in aliases.items():
-        if target == alias or (isinstance(target, str) and not target):
-            problems.append(f"aliases.{alias}: must name another model, got {target!r}")
-        elif isinstance(target, str) and target in aliases:
-            problems.append(f"aliases.{alias}: {target!r} is itself an alias; name the model")
-    return problems
-
-
-def _table(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _number(value: Any) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _positive(problems: list[str], table: dict[str, Any], where: str, name: str) -> None:
-    value = _number(table.get(name))
-    if value is not None and value <= 0:
-        problems.append(f"{where}.{name}: must be greater than 0")
-
-
-def _at_least(problems: list[str], table: dict[str, Any], where: str, name: str, least: int) -> None:
-    value = _number(table.get(name))
-    if value is not None and value < least:
-        problems.append(f"{where}.{name}: must be at least {least}")
-
-
-def _tables(value: Any) -> list[tuple[int, dict[str, Any]]]:
-    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` is not a usable upstream base URL, or None when it is."""
-    shown = f"got {url!r}"
-    if not re.fullmatch(r"[!-~]+", url):
-        return f"must be an http:// or https:// URL without spaces, {shown}"
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        return "must not hold credentials: put the key in api_key"  # and do not print them
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be an http:// or https:// URL with a host, {shown}"
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:
-        return f"port must be a number from 1 to 65535, {shown}"
-    if parts.query or parts.fragment:
-        return f"must have no query or fragment, {shown}"
-    return None
-
-
-def _unique(problems: list[str], table: str, values: list[tuple[int, Any]], field: str, show: bool = True) -> None:
-    seen: dict[str, int] = {}
-    for i, value in values:
-        if not isinstance(value, str):
-            continue
-        if value in seen:
-            shown = f" {value!r}" if show else ""
-            problems.append(f"{table}[{i}].{field}: duplicate{shown}, already used by {table}[{seen[value]}]")
-        seen.setdefault(value, i)

@@ -20,7 +20,8 @@ from typing import Any
 import attrs
 import trio
 
-from relay.config import Config, ConfigError, key_problems, load, parse_expiry
+from relay.config import Config, ConfigError, load
+from relay.config_checks import key_problems, parse_expiry
 from relay.store import IntegrityError, Store, StoreError, ledger, open_store, records
 from relay.store import keys as stored
 from relay.store.keys import KeyRecord, KeyRefused, credits, micros

@@ -20,7 +20,8 @@ from typing import Any
 
 import attrs
 
-from relay.config import KeyConfig, parse_expiry
+from relay.config import KeyConfig
+from relay.config_checks import parse_expiry
 from relay.store.base import Row, Tx
 from relay.store.errors import IntegrityError, StoreError
 

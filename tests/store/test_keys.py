@@ -10,7 +10,8 @@ from typing import Any
 import attrs
 import pytest
 
-from relay.config import KeyConfig, key_problems, parse_expiry
+from relay.config import KeyConfig
+from relay.config_checks import key_problems, parse_expiry
 from relay.store import IntegrityError, Store, Tx, ledger, migrations
 from relay.store import keys as stored
 from relay.store.keys import KeyNotFound, KeyRecord, KeyRefused, SyncReport
