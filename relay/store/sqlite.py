@@ -24,8 +24,7 @@ log = logging.getLogger("relay.store")
 
 class SQLiteStore(Store):
     """``sqlite:///path``: one connection, opened lazily in a worker thread, used by one thread at a time;
-    and one more for short transactions run on the event loop itself (``transaction_now``). The process's
-    transactions take turns on a trio lock, so the two never meet on SQLite's write lock.
+    and one more for short transactions run on the event loop itself (``transaction_now``).
 
     SQLite has a single writer anyway, so the limiter holds one thread; other processes on the same
     file wait for the write lock up to ``BUSY_TIMEOUT_S`` (busy_timeout). Every transaction begins with
@@ -43,7 +42,6 @@ class SQLiteStore(Store):
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._now_conn: sqlite3.Connection | None = None
-        self._writing = trio.Lock()
         self._checkpoint_conn: sqlite3.Connection | None = None
 
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
@@ -87,36 +85,27 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
-    async def transaction(self, fn: Callable[[Tx], T]) -> T:
-        async with self._writing:  # this process's writers take turns here, not on SQLite's lock
-            return await super().transaction(fn)
-
     async def transaction_now(self, fn: Callable[[Tx], T]) -> T:
         """``fn`` in one transaction on the event loop's own thread (a thread hop costs more than a short
-        SQLite transaction). This process's writers take turns on a trio lock; when another process holds
-        SQLite's write lock, the transaction is tried again after a short sleep, never blocking the loop."""
+        SQLite transaction). It never waits inside SQLite: when another connection (the worker thread's, or
+        another process's) holds the write lock, it sleeps a little and tries again, the loop free meanwhile.
+        No lock of Relay's own is taken: waiting tasks handed a lock one by one formed convoys under load."""
         if self.path == ":memory:":
             return await self.transaction(fn)
         if self._closed:
             raise StoreError(f"store {self.url} is closed")
         if self._now_conn is None:
-            self._now_conn = self._open(0.0)  # never waits inside SQLite: busy → sleep here, then again
-        if not self._writing.locked():  # nothing can take the lock before this returns: no await in between
+            self._now_conn = self._open(0.0)
+        deadline = trio.current_time() + BUSY_TIMEOUT_S
+        pause = 0.0005
+        while True:
             try:
                 return self._transaction_on(self._now_conn, fn)
             except _Busy:
-                pass
-        async with self._writing:
-            deadline = trio.current_time() + BUSY_TIMEOUT_S
-            pause = 0.0005
-            while True:
-                try:
-                    return self._transaction_on(self._now_conn, fn)
-                except _Busy:
-                    if trio.current_time() >= deadline:
-                        raise StoreError(f"SQLite {self.path!r}: database is locked") from None
-                await trio.sleep(pause)
-                pause = min(pause * 2, 0.01)
+                if trio.current_time() >= deadline:
+                    raise StoreError(f"SQLite {self.path!r}: database is locked") from None
+            await trio.sleep(pause)
+            pause = min(pause * 2, 0.01)
 
     def _checkpoint_sync(self) -> None:
         try:
