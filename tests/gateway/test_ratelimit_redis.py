@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import trio
 from relay.gateway.ratelimit import RateLimitUnavailable, RedisLimiter, Verdict, retry_after, window_key
 from relay.gateway.resp import RedisClient
 
-REDIS_ENV = "RELAY_TEST_REDIS_URL"
 ROOT = Path(__file__).resolve().parents[2]
 #: The start of a minute window, far from the real clock: each test's ``now`` is under its control.
 T0 = 60.0 * 28_000_000
@@ -58,20 +56,6 @@ async def test_unreachable_redis_raises_rate_limit_unavailable() -> None:
 
 
 # --- real Redis ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(f"real Redis: set {REDIS_ENV}=redis://127.0.0.1:6379/0 to run (CI sets it)")
-    return url
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[RedisClient]:
-    async with await RedisClient.connect(redis_url) as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import socket
 import uuid
@@ -23,8 +22,6 @@ from relay.gateway.resp import (
     ReplyParser,
     encode_command,
 )
-
-REDIS_ENV = "RELAY_TEST_REDIS_URL"
 
 # Every RESP2 type, as bytes on the wire and as the parser's value (errors compared by type and text).
 REPLIES: list[tuple[bytes, object]] = [
@@ -220,22 +217,13 @@ async def test_broken_answers(answer: bytes, error: type[RedisError]) -> None:
 # --- real Redis ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(f"real Redis: set {REDIS_ENV}=redis://127.0.0.1:6379/0 to run (CI sets it)")
-    return url
-
-
 def with_db(url: str, db: int) -> str:
     return url.rsplit("/", 1)[0] + f"/{db}" if url.count("/") > 2 else f"{url}/{db}"
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[RedisClient]:
-    async with await RedisClient.connect(redis_url) as client:
-        yield client
+def client(redis: RedisClient) -> RedisClient:
+    return redis
 
 
 @pytest.fixture
