@@ -244,3 +244,44 @@ def test_serve_with_a_bad_config_exits_without_serving(tmp_path):
     assert "listening" not in result.stdout
     assert "channels[0].type: must be one of" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_gateway_ranges_and_forms_are_all_reported_in_one_run():
+    text = (
+        '[store]\nurl = "mysql://h/db"\nkey_refresh = 0\nlog_batch = 0\n'
+        '[ratelimit]\nurl = "http://redis"\n'
+        "[routing]\nmax_attempts = 0\nbreaker_cooldown = 0\n"
+        "[quota]\ndefault_max_output_tokens = 0\n"
+        '[[prices]]\nmodel = "m*"\ninput = -1\noutput = 1\n'
+        '[aliases]\na = "b"\nb = "m"\nself = "self"\n'
+        + channel(weight="0", price_multiplier="-1", group='" , "')
+        + '[[keys]]\nname = "k"\nkey = "sk-12345678#pin"\nquota = -1\nrpm = 0\nexpires = "soon"\nips = ["10.0.0.0/33"]\n'
+    )
+    assert problems(text) == [
+        "channels[0].weight: must be at least 1",
+        "channels[0].price_multiplier: must be at least 0",
+        "channels[0].group: name at least one group",
+        "keys[0].key: must not contain '#' (it separates a key from a pinned channel)",
+        "keys[0].quota: must be at least 0",
+        "keys[0].rpm: must be at least 1",
+        "keys[0].expires: expected YYYY-MM-DD or an ISO 8601 time, got 'soon'",
+        "keys[0].ips[0]: expected an IP address or a CIDR, got '10.0.0.0/33'",
+        "store.url: store url 'mysql://h/db' has scheme 'mysql'; Relay supports sqlite:///relative/path.db, "
+        "sqlite:////absolute/path.db, sqlite://:memory: or postgresql://user@host/db",
+        "store.key_refresh: must be greater than 0",
+        "store.log_batch: must be at least 1",
+        "ratelimit.url: expected redis://HOST:PORT/DB (or empty for the store), got 'http://redis'",
+        "routing.max_attempts: must be at least 1",
+        "routing.breaker_cooldown: must be greater than 0",
+        "quota.default_max_output_tokens: must be at least 1",
+        "prices[0].input: must be at least 0",
+        "aliases.a: 'b' is itself an alias; name the model",
+        "aliases.self: must name another model, got 'self'",
+    ]
+
+
+def test_a_relative_sqlite_store_is_taken_from_the_config_files_folder(tmp_path):
+    from relay.config import load
+
+    path = write(tmp_path, GOOD + '[store]\nurl = "sqlite:///data/relay.db"\n')
+    assert load(path, ENV).store.url == f"sqlite:///{tmp_path.resolve()}/data/relay.db"

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from relay.config import loads
+from relay.store import StoreError
 from tests.conftest import KEY, serve_relay
 from tests.gateway_e2e.conftest import (
     CACHED_PRICE,
@@ -213,3 +214,41 @@ async def test_a_complete_stream_without_include_usage_is_charged(sqlite_url: st
         await settled(sqlite_url)
         assert records[0].cost_micros == cost(whole.json()["usage"], MULTIPLIER)
         assert records[1].cost_micros == records[0].cost_micros  # the same answer, streamed
+
+
+async def test_a_store_outage_refuses_quota_keys_with_a_503_and_serves_unlimited_ones(sqlite_url: str) -> None:
+    """Quota never fails open: while the store cannot hold, a key with a quota gets 503 (with retry-after) in
+    its client's dialect; a key without quota or limits needs no store call and is served."""
+    config = loads(
+        relay_toml(
+            sqlite_url,
+            channels=mock_channel("priced"),
+            keys=key_entry("test", KEY, quota=10) + key_entry("free", "sk-free-key-1"),
+        )
+    )
+    async with serve_relay(config) as relay:
+        store = relay.app.gateway.store  # type: ignore[attr-defined]
+
+        async def down(fn: object) -> object:
+            raise StoreError("the store is down (test)")
+
+        store.transaction_now = down
+        try:
+            openai = await chat(relay.url, "hello")
+            anthropic = await post(
+                relay.url,
+                "/v1/messages",
+                anthropic_body("hello", 20),
+                key=None,
+                headers={"x-api-key": KEY, **ANTHROPIC},
+            )
+            free = await chat(relay.url, "hello", key="sk-free-key-1")
+        finally:
+            del store.transaction_now
+    assert (openai.status, openai.headers[b"retry-after"]) == (503, b"1")
+    assert openai.json()["error"]["code"] == "store_unavailable"
+    assert "quota store is unavailable" in openai.json()["error"]["message"]
+    assert anthropic.status == 503 and anthropic.json()["type"] == "error"
+    assert anthropic.json()["error"]["type"] == "api_error"
+    assert free.status == 200
+    assert await balance(sqlite_url, "test") == 10_000_000  # nothing was held
