@@ -255,7 +255,8 @@ def test_gateway_ranges_and_forms_are_all_reported_in_one_run():
         '[[prices]]\nmodel = "m*"\ninput = -1\noutput = 1\n'
         '[aliases]\na = "b"\nb = "m"\nself = "self"\n'
         + channel(weight="0", price_multiplier="-1", group='" , "')
-        + '[[keys]]\nname = "k"\nkey = "sk-12345678#pin"\nquota = -1\nrpm = 0\nexpires = "soon"\nips = ["10.0.0.0/33"]\n'
+        + '[[keys]]\nname = "k"\nkey = "sk-12345678#pin"\nquota = -1\nrpm = 0\n'
+        + 'expires = "soon"\nips = ["10.0.0.0/33"]\n'
     )
     assert problems(text) == [
         "channels[0].weight: must be at least 1",
