@@ -29,7 +29,7 @@ from relay.upstream.exchange import Exchange
 
 from .passthrough import ArrayPassthrough, Passthrough
 from .relayed import JSON, SSE, Relayed, success, upstream_error
-from .unfinished import BYTES_PER_TOKEN, completed, produced
+from .unfinished import BYTES_PER_TOKEN, charged
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -116,9 +116,12 @@ def _asks_usage(payload: dict[str, Any] | None) -> bool:
 
 def _peek(relay: Relay, dialect: ir.Dialect, body: bytes) -> Call:
     """The model and stream flag of a JSON body (the full decode waits until conversion needs it)."""
-    body = with_default_model(relay, body)
     payload = load_object(body)
     refuse_ambiguous(body)
+    default = relay.config.server.default_model
+    if default and payload.get("model") in (None, ""):
+        payload = {**payload, "model": default}
+        body = orjson.dumps(payload)
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise RelayError(400, "invalid_request", "'model' must be a non-empty string", param="model")
@@ -295,10 +298,9 @@ async def _passthrough(
             try:
                 await relayed.pump(upstream, watch.step, watch.end)
             finally:
-                request.usage = watch.usage
-                if not relayed.finished:
-                    output = produced(codec, relayed.kept, array=not call.sse)
-                    request.usage = completed(watch.usage, len(call.body) // BYTES_PER_TOKEN, output)
+                request.usage = charged(
+                    watch.usage, relayed, codec, lambda: len(call.body) // BYTES_PER_TOKEN, array=not call.sse
+                )
         finally:
             await exchange.close(upstream)
     except RelayError as error:
@@ -343,10 +345,7 @@ async def _convert(
             try:
                 await relayed.pump(upstream, lambda chunk: (converter.feed(chunk), converter.done), converter.close)
             finally:
-                request.usage = converter.usage
-                if not relayed.finished:
-                    output = produced(upstream_codec, relayed.kept)
-                    request.usage = completed(converter.usage, estimate.input_tokens(req), output)
+                request.usage = charged(converter.usage, relayed, upstream_codec, lambda: estimate.input_tokens(req))
         finally:
             await exchange.close(upstream)
     except RelayError as error:

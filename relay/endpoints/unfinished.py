@@ -8,13 +8,32 @@ per four bytes; the input from the request, when the upstream did not report it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from relay.dialects import gemini, ir
 from relay.errors import RelayError
 
+if TYPE_CHECKING:
+    from .relayed import Relayed
+
 BYTES_PER_TOKEN = 4
+
+
+def charged(
+    reported: ir.Usage | None,
+    relayed: Relayed,
+    codec: ModuleType,
+    input_estimate: Callable[[], int],
+    *,
+    array: bool = False,
+) -> ir.Usage | None:
+    """The usage a relayed stream of ``codec``'s dialect is charged: what the upstream reported when the
+    stream reached its end, else that completed by estimates (``input_estimate`` is only called then)."""
+    if relayed.finished:
+        return reported
+    return completed(reported, input_estimate(), produced(codec, relayed.kept, array=array))
 
 
 def produced(codec: ModuleType, chunks: Iterable[bytes], *, array: bool = False) -> int:

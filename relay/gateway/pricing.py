@@ -17,6 +17,8 @@ from relay.config import Price
 from relay.dialects import ir
 
 MICROS = 1_000_000
+#: Model names whose price is remembered, at most.
+CACHE_SIZE = 4096
 #: Runs of base64 this long are attachments (images, documents), not text: counted as ATTACHMENT_TOKENS.
 _BASE64 = re.compile(rb"[A-Za-z0-9+/=]{2048,}")
 ATTACHMENT_TOKENS = 2048
@@ -31,6 +33,8 @@ class Pricing:
 
     def price(self, model: str) -> Price | None:
         if model not in self._cache:
+            if len(self._cache) >= CACHE_SIZE:  # model names come from clients: keep the memory bounded
+                self._cache.clear()
             self._cache[model] = next((p for p in self._prices if fnmatchcase(model, p.model)), None)
         return self._cache[model]
 
