@@ -15,6 +15,7 @@ from typing import IO
 import attrs
 import pytest
 import trio
+from hypothesis import HealthCheck, settings
 
 from relay.app import Relay
 from relay.config import Config, loads
@@ -24,6 +25,49 @@ from relay.http.server import bind_socket, make_listener, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-relay-test-key"
+
+# Property tests: a few examples each in the suite, many with ``pytest --fuzz`` (for long runs).
+settings.register_profile("relay", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz", action="store_true", help="run the property tests with 5,000 examples each")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile("fuzz" if config.getoption("--fuzz") else "relay")
+
+
+#: What a test run may leave in the repository: caches, never a store or a file of a test's.
+_LEFT_BY_TOOLS = {".pytest_cache", ".hypothesis", ".ruff_cache", "__pycache__"}
+
+
+def _repository_files() -> set[Path]:
+    return {
+        path.relative_to(ROOT)
+        for path in ROOT.rglob("*")
+        if ".git" not in path.parts and not _LEFT_BY_TOOLS.intersection(path.parts) and ".egg-info" not in str(path)
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _outside_the_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test runs in a temporary working directory, so a relative path (``sqlite:///relay.db``, the default
+    store) lands there, never in the repository or the user's store; and the run fails if a file appeared in the
+    repository anyway."""
+    before = _repository_files()
+    home = tmp_path_factory.mktemp("cwd")
+    previous = os.getcwd()
+    os.chdir(home)
+    try:
+        yield home
+    finally:
+        os.chdir(previous)
+    appeared = sorted(str(path) for path in _repository_files() - before)
+    if appeared:
+        pytest.fail(f"the tests wrote into the repository: {', '.join(appeared[:10])}", pytrace=False)
+
 
 BASE_CONFIG = f"""
 [server]
@@ -147,7 +191,6 @@ def process(
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
-        cwd=ROOT,
         env={**os.environ, **(env or {})},
         start_new_session=new_session,
     )

@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from relay.http.messages import Request, Response, StreamResponse
-from tests.conftest import KEY, ROOT, process
+from tests.conftest import KEY, process
 
 AUTH = {"authorization": f"Bearer {KEY}"}
 Handler = Callable[[Request, StreamResponse], Awaitable[Response | None]]
@@ -133,7 +133,6 @@ def relay_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 10
         [sys.executable, "-m", "relay", *args],
         capture_output=True,
         text=True,
-        cwd=ROOT,
         env={**os.environ, **(env or {})},
         timeout=timeout,
     )

@@ -43,7 +43,7 @@ class Result:
 def command(config: Path, *args: str) -> Result:
     """``python -m relay keys --config CONFIG ARGS…`` in a subprocess."""
     argv = [sys.executable, "-m", "relay", "keys", "--config", str(config), *args]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     return Result(done.returncode, done.stdout, done.stderr)
 
 

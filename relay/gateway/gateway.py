@@ -169,6 +169,8 @@ class Gateway:
                 reasoning_tokens=usage.reasoning_tokens if usage else 0,
                 cost_micros=cost,
                 client_addr=client,
+                end_kind=tally.end,
+                error_detail=tally.error_detail,
             )
         )
 

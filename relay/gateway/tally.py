@@ -31,5 +31,9 @@ class Tally:
     #: The request was admitted (counted by the rate limits, its hold taken): it must be settled.
     admitted: bool = False
     error_kind: str | None = None
+    #: How the upstream exchange ended (``relay.endpoints.ending``); None while no upstream was called.
+    end: str | None = None
+    #: The operator's account of what went wrong (redacted; the log only, never the client).
+    error_detail: str | None = None
     #: False for requests the request log leaves out (health probes).
     logged: bool = True

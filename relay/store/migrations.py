@@ -187,10 +187,17 @@ CREATE TABLE rate_windows (
 )
 """
 
+# Version 3: how each logged exchange ended, and the operator's account of its error (redacted).
+_V3 = """
+ALTER TABLE request_log ADD COLUMN end_kind TEXT;
+ALTER TABLE request_log ADD COLUMN error_detail TEXT
+"""
+
 # (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, _V1_SQLITE, _V1_POSTGRES),
     (2, _V2_SQLITE, _V2_POSTGRES),
+    (3, _V3, _V3),
 ]
 
 LATEST = MIGRATIONS[-1][0]

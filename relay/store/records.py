@@ -44,6 +44,12 @@ class LogRecord:
     reasoning_tokens: int
     cost_micros: int
     client_addr: str | None
+    #: How the exchange ended (``relay.endpoints.ending``): ``completed``, ``client_closed``, ``upstream_truncated``,
+    #: ``upstream_malformed``, ``upstream_error``, ``timeout``, ``shutdown``; None when no upstream was called.
+    end_kind: str | None = None
+    #: What went wrong, for the operator: Relay's own words and the upstream's (redacted of credentials);
+    #: never shown to the client.
+    error_detail: str | None = None
 
 
 @attrs.frozen

@@ -193,7 +193,7 @@ def run_workers(args: list[str]) -> list[int]:
     """Two worker processes, started together once both are connected; what each admitted."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, *args], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", WORKER, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         for _ in range(2)
     ]

@@ -25,7 +25,7 @@ import trio
 
 from relay.store import Tx, open_store
 from relay.store.records import LogRecord, read_logs
-from tests.conftest import KEY, ROOT, process
+from tests.conftest import KEY, process
 from tests.helpers import RawResponse, raw_request
 
 REDIS_ENV = "RELAY_TEST_REDIS_URL"
@@ -285,7 +285,7 @@ async def terminate(proc: subprocess.Popen[str], timeout: float = 20.0) -> int:
 async def relay_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     """``python -m relay ARGS`` to completion, off the event loop."""
     return await trio.run_process(
-        [sys.executable, "-m", "relay", *args], cwd=ROOT, capture_stdout=True, capture_stderr=True, check=False
+        [sys.executable, "-m", "relay", *args], capture_stdout=True, capture_stderr=True, check=False
     )
 
 

@@ -245,7 +245,7 @@ async def test_hammered_from_tasks_and_processes_the_ledger_is_exact(
 
     async def process(tag: str, seed: int) -> None:
         argv = [sys.executable, "-c", HAMMER, store_url, tag, "40", str(seed), str(gate)]
-        result = await trio.run_process(argv, cwd=ROOT, capture_stdout=True, capture_stderr=True, check=False)
+        result = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
         assert result.returncode == 0, result.stderr.decode()
         outputs.append(result.stdout)
 
