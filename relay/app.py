@@ -12,8 +12,11 @@ from relay.config import Config
 from relay.dialects import anthropic, gemini, ir, openai_chat
 from relay.errors import RelayError, kind_for_status
 from relay.gateway.gateway import Gateway
+from relay.gateway.overload import InFlight
 from relay.gateway.tally import Tally
+from relay.http.connection import Shutdown
 from relay.http.messages import Headers, Request, Response, StreamResponse
+from relay.redact import redact
 from relay.routes import ROUTES, Dialect, Router
 from relay.upstream.channels import Channel, build_channels
 
@@ -34,7 +37,9 @@ class Relay:
         self.gateway = Gateway(config)
         self.router = Router(ROUTES)
         self.channels: dict[str, Channel]
-        self.pool, channels = build_channels(config.channels)
+        self.pool, channels = build_channels(config.channels, config.upstream)
+        #: The in-flight cap of requests that go upstream (``[server] max_in_flight``).
+        self.in_flight = InFlight(config.max_in_flight)
         self.channels = dict(channels)
         self._access_log = config.server.access_log
 
@@ -61,23 +66,35 @@ class Relay:
                 route, request.params = self.router.match(request.method, request.path)
                 record.route = route.path
                 record.dialect = dialect = route.dialect_for(request)
-                response = await route.endpoint(self, request, recorder)
+                with self.in_flight.enter(route):
+                    response = await route.endpoint(self, request, recorder)
             except RelayError as error:
                 record.dialect = dialect = dialect or self.router.dialect_of(request.path)
                 response = render(error, dialect)
                 record.error_kind = record.error_kind or error.kind
+                record.error_detail = record.error_detail or redact(error.detail or error.message)
         finally:
-            status = response.status if response is not None else (recorder.status or 499)
-            if record.first_byte is None and response is not None:
-                record.first_byte = time.perf_counter()
-            if record.error_kind is None and status >= 400:
-                record.error_kind = kind_for_status(status) if status != 499 else "client_gone"
-            record.usage = request.usage if isinstance(request.usage, ir.Usage) else None
-            self.gateway.finish(record, request.id, status, started, request.client, request.principal)
+            self._finish(request, record, response, recorder, started)
+        return response
+
+    def _finish(
+        self, request: Request, record: Tally, response: Response | None, recorder: _Recorder, started: float
+    ) -> int:
+        """Settle and log the request, however it ended (answered, streamed, its client gone, cancelled);
+        the status it is logged with."""
+        status = response.status if response is not None else (recorder.status or 499)
+        if record.first_byte is None and response is not None:
+            record.first_byte = time.perf_counter()
+        if record.end == "client_closed":
+            record.error_kind = record.error_kind or "client_gone"
+        if record.error_kind is None and status >= 400:
+            record.error_kind = kind_for_status(status) if status != 499 else "client_gone"
+        record.usage = request.usage if isinstance(request.usage, ir.Usage) else None
+        self.gateway.finish(record, request.id, status, started, request.client, request.principal)
         if self._access_log:
             usage = record.usage
             access.info(
-                "%s %s %s %s %s %d %.1fms %s",
+                "%s %s %s %s %s %d %.1fms %s %s",
                 request.id,
                 request.client,
                 request.principal,
@@ -86,12 +103,13 @@ class Relay:
                 status,
                 (time.perf_counter() - started) * 1000,
                 f"tokens={usage.input_tokens}/{usage.output_tokens}" if usage is not None else "tokens=-",
+                f"end={record.end}" if record.end is not None else "end=-",
             )
-        return response
+        return status
 
-    def error(self, status: int, message: str, path: str | None) -> Response:
+    def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
         dialect = self.router.dialect_of(path) if path is not None else "openai"
-        return render(RelayError(status, kind_for_status(status), message), dialect)
+        return render(RelayError(status, kind_for_status(status), message, code=code), dialect)
 
 
 def render(error: RelayError, dialect: Dialect) -> Response:
@@ -112,6 +130,14 @@ class _Recorder:
     @property
     def started(self) -> bool:
         return self._stream.started
+
+    @property
+    def gone(self) -> bool:
+        return self._stream.gone
+
+    @property
+    def shutdown(self) -> Shutdown:
+        return self._stream.shutdown
 
     async def start(self, status: int, headers: Headers) -> None:
         self.status = status

@@ -43,6 +43,9 @@ class ServerConfig:
     access_log: bool = True
     #: The model used when a request names none (Gemini names its model in the URL, so never there).
     default_model: str = ""
+    #: Requests that go upstream (generation, token counting) served at once by one process; beyond it, an
+    #: immediate 503 ``overloaded`` with ``retry-after``. Absent: ``[upstream] max_connections``.
+    max_in_flight: int | None = None
 
 
 @attrs.frozen
@@ -64,6 +67,20 @@ class StoreConfig:
 class RateLimitConfig:
     #: Empty: rate limits are counted in the store. ``redis://host:port/db``: counted in Redis.
     url: str = ""
+
+
+@attrs.frozen
+class UpstreamConfig:
+    """The pool of upstream connections one process keeps (relay/upstream/pool.py), shared by every channel."""
+
+    #: Connections open at once, idle ones included; a request beyond it waits up to ``pool_timeout`` for one.
+    max_connections: int = 1000
+    #: Idle connections kept per origin (scheme, host, port) for reuse.
+    max_idle_per_origin: int = 100
+    #: Seconds an idle connection is kept for reuse.
+    keepalive_expiry: float = 30.0
+    #: Seconds a request waits for a free connection when all are busy; then 503 ``upstream_pool_exhausted``.
+    pool_timeout: float = 1.0
 
 
 @attrs.frozen
@@ -200,6 +217,7 @@ class Config:
     limits: Limits = Limits()
     store: StoreConfig = StoreConfig()
     ratelimit: RateLimitConfig = RateLimitConfig()
+    upstream: UpstreamConfig = UpstreamConfig()
     routing: RoutingConfig = RoutingConfig()
     quota: QuotaConfig = QuotaConfig()
     channels: tuple[ChannelConfig, ...] = ()
@@ -207,6 +225,12 @@ class Config:
     prices: tuple[Price, ...] = ()
     #: Alias → model name: a request for the alias is served as a request for the model.
     aliases: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def max_in_flight(self) -> int:
+        """``[server] max_in_flight``, or the pool's ``max_connections`` when it is absent."""
+        server = self.server.max_in_flight
+        return server if server is not None else self.upstream.max_connections
 
 
 # ---- loading ----------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ def check(raw: Mapping[str, Any]) -> list[str]:
         except ValueError as exc:
             problems.append(f"server.listen: {exc}")
     _at_least(problems, server, "server", "workers", 1)
+    _at_least(problems, server, "server", "max_in_flight", 1)
+    upstream = _table(raw.get("upstream"))
+    _at_least(problems, upstream, "upstream", "max_connections", 1)
+    _at_least(problems, upstream, "upstream", "max_idle_per_origin", 0)
+    _positive(problems, upstream, "upstream", "keepalive_expiry")
+    _at_least(problems, upstream, "upstream", "pool_timeout", 0)
     limits = _table(raw.get("limits"))
     for field in attrs.fields(Limits):
         _positive(problems, limits, "limits", field.name)

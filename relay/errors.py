@@ -18,6 +18,8 @@ ErrorKind = Literal[
     "rate_limit",  # 429
     "upstream",  # the upstream failed or answered an error: its status, or 502
     "timeout",  # the upstream was too slow: 504
+    "not_implemented",  # a protocol feature Relay does not implement (a transfer coding, an HTTP version): 501 / 505
+    "overloaded",  # Relay is at its capacity (in-flight cap, upstream connection pool): 503, retry-after
     "internal",  # a bug in Relay: 500
 ]
 
@@ -32,14 +34,19 @@ class RelayError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: Headers = (),
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
+        #: What the client is told: Relay's own words, never a channel's name nor an upstream's text.
         self.message = message
         self.param = param
         self.code = code
         self.headers = headers
+        #: What the operator is told (the request log, Relay's own log): which channel, what the upstream
+        #: said (redacted of anything that looks like a credential). None: the message says it all.
+        self.detail = detail
 
 
 _KIND_BY_STATUS: dict[int, ErrorKind] = {
@@ -54,6 +61,8 @@ _KIND_BY_STATUS: dict[int, ErrorKind] = {
     431: "request_too_large",
     429: "rate_limit",
     500: "internal",
+    501: "not_implemented",
+    505: "not_implemented",
     502: "upstream",
     504: "timeout",
 }

@@ -34,8 +34,8 @@ class Upstream:
         self.requests.append(request)
         return await self.handler(request, stream)
 
-    def error(self, status: int, message: str, path: str | None) -> Response:
-        return Response.json(status, {"error": {"message": message, "type": "test", "param": None, "code": None}})
+    def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
+        return Response.json(status, {"error": {"message": message, "type": "test", "param": None, "code": code}})
 
 
 def chat(content: str = "hello", model: str = "mock-1", **extra: Any) -> dict[str, Any]:

@@ -61,6 +61,7 @@ async def test_each_provider_gets_its_key_in_its_header(model):
     assert ok.status_code == 200, ok.text
     assert ok.json()["choices"][0]["message"]["content"] == "Echo: hi"
     # the mock checks Bearer (OpenAI), x-api-key (Anthropic), x-goog-api-key (Gemini): a wrong one is refused,
-    # and the refusal reaches the client in its own shape with the upstream's status
-    assert refused.status_code == 401
+    # and the refusal reaches the client in its own shape as a 502 (its own Relay key is fine)
+    assert refused.status_code == 502
     assert set(refused.json()["error"]) == {"message", "type", "param", "code"}
+    assert refused.json()["error"]["code"] == "upstream_auth_failed"

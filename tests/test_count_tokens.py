@@ -80,4 +80,4 @@ async def test_upstream_count_error_comes_back_in_the_client_shape():
             )
     assert claude.status_code == 503
     assert claude.headers["retry-after"] == "3"
-    assert claude.json()["type"] == "error" and "busy" in claude.json()["error"]["message"]
+    assert claude.json()["type"] == "error" and claude.json()["error"]["message"] == "the upstream is unavailable (503)"

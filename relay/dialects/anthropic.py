@@ -17,6 +17,7 @@ from relay.dialects.anthropic_request import (
     decode_request,
     encode_count_request,
     encode_request,
+    require_kept,
 )
 from relay.dialects.anthropic_response import (
     UsageReader,
@@ -54,4 +55,5 @@ __all__ = [
     "encode_response",
     "encode_stream_error",
     "rename_model",
+    "require_kept",
 ]

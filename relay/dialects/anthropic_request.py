@@ -40,10 +40,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from relay.dialects import ir
-from relay.dialects.common import EFFORT_BUDGET, arguments_object, bad_request, budget_for, dumps, load_object
+from relay.dialects.common import (
+    EFFORT_BUDGET,
+    arguments_object,
+    bad_request,
+    budget_for,
+    dropped,
+    dumps,
+    json_body,
+    load_object,
+    refuse_dropped,
+)
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -88,6 +96,18 @@ def _get(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: 
         what = "a number" if float in kinds else _NAMES.get(kinds[0], kinds[0].__name__)
         raise bad_request(f"'{where}' must be {what}", where)
     return value
+
+
+#: Fields with no effect on the answer, not sent when converting (docs/conversions/anthropic.md). ``container``
+#: serves server tools only, which cannot be converted anyway.
+IGNORED = frozenset({"metadata", "service_tier", "cache_control", "inference_geo", "speed", "container", "diagnostics"})
+#: Fields kept when they ask for nothing; any other value cannot be converted.
+NEUTRAL: dict[str, tuple[Any, ...]] = {"mcp_servers": ([],)}
+
+
+def require_kept(req: ir.Request) -> None:
+    """A 400 naming the first field of a decoded request a conversion would drop (``n``, ``stop``…)."""
+    refuse_dropped(dropped(req.extra, IGNORED, NEUTRAL))
 
 
 def decode_request(body: bytes) -> ir.Request:
@@ -175,6 +195,8 @@ def _decode_block(block: Any, path: str, role: str, names: dict[str, str]) -> ir
     if not isinstance(block, dict):
         raise bad_request(f"'{path}' must be an object", path)
     kind = block.get("type")
+    if not isinstance(kind, str):
+        raise bad_request(f"'{path}.type' must be a string", f"{path}.type")
     if (kind in _USER_ONLY and role != "user") or (kind in _ASSISTANT_ONLY and role != "assistant"):
         raise bad_request(f"'{path}.type': a {kind} block cannot be in a {role} message", f"{path}.type")
     if kind == "text":
@@ -274,7 +296,8 @@ def _decode_tools(payload: Mapping[str, Any]) -> tuple[tuple[ir.Tool, ...], ir.T
     if raw is None:
         return tuple(tools), None, None
     modes = {"auto": "auto", "any": "required", "none": "none", "tool": "named"}
-    mode = modes.get(raw.get("type"))  # type: ignore[arg-type]
+    kind = raw.get("type")
+    mode = modes.get(kind) if isinstance(kind, str) else None
     if mode is None:
         raise bad_request("'tool_choice.type' must be auto, any, tool or none", "tool_choice.type")
     name = _get(raw, "name", str, "tool_choice", required=True) if mode == "named" else None
@@ -319,7 +342,7 @@ def _decode_config(payload: Mapping[str, Any]) -> tuple[ir.ReasoningConfig | Non
 
 def encode_request(req: ir.Request, model: str, *, same_dialect: bool = False) -> bytes:
     """A Messages body for ``model``; ``req.extra`` is sent only with ``same_dialect`` (it came from Anthropic)."""
-    return orjson.dumps(_encode(req, model, same_dialect=same_dialect))
+    return json_body(_encode(req, model, same_dialect=same_dialect))
 
 
 _COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
@@ -328,7 +351,7 @@ _COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinkin
 def encode_count_request(req: ir.Request, model: str) -> bytes:
     """A ``count_tokens`` body: the Messages body's model, messages, system, tools, tool choice and thinking."""
     body = _encode(req, model, same_dialect=False)
-    return orjson.dumps({k: body[k] for k in _COUNT_FIELDS if k in body})
+    return json_body({k: body[k] for k in _COUNT_FIELDS if k in body})
 
 
 def _encode(req: ir.Request, model: str, *, same_dialect: bool) -> dict[str, Any]:

@@ -115,18 +115,46 @@ def renamed(data: bytes, public: str, pick: Callable[[dict[str, Any]], Any], key
 
 
 def arguments_object(arguments: str) -> dict[str, Any] | None:
-    """Tool-call arguments as a JSON object (``{}`` when empty), or None when they are not one."""
+    """Tool-call arguments as a JSON object (``{}`` when empty), or None when they are not one (or are nested
+    deeper than ``MAX_DEPTH``: they are written inside a body, which could then not be encoded)."""
     if not arguments.strip():
         return {}
     try:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return None
-    return value if isinstance(value, dict) else None
+    return value if isinstance(value, dict) and not nested_deeper(value, MAX_DEPTH - 8) else None
+
+
+#: The deepest nesting of arrays and objects Relay reads, in a client's request or an upstream's answer.
+#: orjson writes at most 254 levels, and the encoders put what they carry a few levels down in theirs.
+MAX_DEPTH = 128
+
+
+def nested_deeper(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` levels (``{}`` and ``[]`` are one)."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
+def _too_deep(body: bytes, payload: Any) -> bool:
+    """``nested_deeper`` of a parsed body, skipped when the body has too few brackets to be that deep."""
+    return body.count(b"{") + body.count(b"[") > MAX_DEPTH and nested_deeper(payload)
 
 
 def load_object(body: bytes, *, upstream: bool = False) -> dict[str, Any]:
-    """A JSON object body; a 400 (client) or 502 (upstream) saying what is wrong otherwise."""
+    """A JSON object body; a 400 (client) or 502 (upstream) saying what is wrong otherwise.
+
+    A body nested deeper than ``MAX_DEPTH`` is refused too: it could not be written again (orjson's limit)
+    once converted, so it is refused before anything is sent upstream.
+    """
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -137,7 +165,19 @@ def load_object(body: bytes, *, upstream: bool = False) -> dict[str, Any]:
         if upstream:
             raise bad_upstream("the upstream answered with JSON that is not an object")
         raise bad_request("request body must be a JSON object", None)
+    if _too_deep(body, payload):
+        if upstream:
+            raise bad_upstream(f"the upstream answered with JSON nested more than {MAX_DEPTH} levels deep")
+        raise bad_request(f"request body is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects", None)
     return payload
+
+
+def json_body(body: dict[str, Any]) -> bytes:
+    """An encoded request body; a 400 when it cannot be written as JSON (a number out of JSON's 64-bit range)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        raise bad_request(f"the request cannot be converted: {exc}", None) from None
 
 
 #: Top-level fields the relay acts on: sent twice, the relay and the upstream might each read another one.
@@ -184,6 +224,40 @@ def optional(source: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
     """``source[name]`` checked as ``want`` does; None when it is absent or null."""
     value = source.get(name)
     return None if value is None else want(value, kind, param, what)
+
+
+def dropped(
+    fields: Mapping[str, Any],
+    ignored: frozenset[str],
+    neutral: Mapping[str, tuple[Any, ...]],
+    *,
+    prefix: str = "",
+    name: Callable[[str], str] = str,
+) -> str | None:
+    """The parameter path of the first of ``fields`` (a request's ``extra``) a conversion would lose, or None.
+
+    A field is kept when it is null, ignored by design (``ignored``: no effect on the answer, such as ``user``
+    or ``metadata``), or set to the value that changes nothing (``neutral``: ``n: 1``, a penalty of 0);
+    ``name`` turns a key into the name those are listed by (Gemini's snake_case keys).
+    """
+    for key, value in fields.items():
+        canonical = name(key)
+        if value is None or canonical in ignored:
+            continue
+        if any(value == same and type(value) is type(same) for same in neutral.get(canonical, ())):
+            continue
+        return prefix + key
+    return None
+
+
+def refuse_dropped(path: str | None) -> None:
+    """A 400 naming ``path`` (from ``dropped``): the channel's API has no such parameter, and Relay drops none."""
+    if path is not None:
+        raise bad_request(
+            f"'{path}' cannot be converted: the API of the channel serving this model has no equivalent, and Relay "
+            "does not drop parameters silently (leave it out, or use a model served in this API)",
+            path,
+        )
 
 
 def data_url(url: str, param: str) -> tuple[str, str]:

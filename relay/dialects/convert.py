@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import attrs
+import orjson
 
 from relay.dialects import ir
+from relay.dialects.common import bad_upstream
 from relay.errors import RelayError, kind_for_status
+
+#: An upstream answer that cannot be written in the client's dialect (orjson: nesting, a number out of range).
+_UNWRITABLE = "the upstream's answer cannot be written in the client's API"
 
 
 class Decoder(Protocol):
@@ -42,11 +47,20 @@ class StreamConverter:
         self.emitted = False
         #: The latest usage the upstream reported (at its start, then at its finish).
         self.usage: ir.Usage | None = None
+        #: Bytes of text, reasoning and tool calls the upstream produced so far (to charge a stream cut short).
+        self.produced = 0
+        #: The error the stream ended with (the upstream's error event, a truncated or malformed stream),
+        #: as the upstream put it (for the operator); the client is told Relay's own words.
+        self.failed: ir.StreamError | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         if self.done:
             return b""
-        return self._encode(self._decoder.feed(chunk))
+        try:
+            events = self._decoder.feed(chunk)
+        except orjson.JSONEncodeError as exc:  # a decoder writes tool arguments as JSON text
+            events = [ir.StreamError(502, f"{_UNWRITABLE}: {exc}", "upstream_malformed")]
+        return self._encode(events)
 
     def close(self) -> bytes:
         """The upstream ended: the client's end, or an error frame when its terminal event never came."""
@@ -62,16 +76,34 @@ class StreamConverter:
         """Relay's own failure after the stream started (a timeout): the client's error frame."""
         if self.done:
             return b""
-        return self._encode([ir.StreamError(error.status, error.message, error.code)])
+        self.done = True
+        self.failed = ir.StreamError(error.status, error.message, error.code)
+        return self._encoder.encode(self.failed) + self._encoder.finish()
+
+    def _failing(self, event: ir.StreamError) -> ir.StreamError:
+        """``event`` kept as ``failed``; what the client gets: Relay's words in place of an upstream's text."""
+        self.failed = event
+        if event.code in RELAYS_OWN:
+            return event
+        reason = event.code or str(event.status)
+        return ir.StreamError(event.status, f"the upstream failed while answering ({reason})", event.code)
 
     def _encode(self, events: list[ir.Event]) -> bytes:
         out: list[bytes] = []
         for event in events:
             kind = type(event)
-            if kind is ir.StreamError and not self.emitted and not out:
-                self.done = True
+            if kind is ir.TextDelta or kind is ir.ReasoningDelta:
+                self.produced += len(event.text.encode())  # type: ignore[union-attr]
+            elif kind is ir.ToolCallDelta:
+                self.produced += len(event.arguments.encode())  # type: ignore[union-attr]
+            elif kind is ir.ToolCallStart:
+                self.produced += len(event.name.encode())  # type: ignore[union-attr]
+            elif kind is ir.StreamError:
                 assert isinstance(event, ir.StreamError)
-                raise _error(event)
+                event = self._failing(event)
+                if not self.emitted and not out:
+                    self.done = True
+                    raise _error(event)
             if kind is ir.Start:
                 assert isinstance(event, ir.Start)
                 self.usage = event.usage or self.usage
@@ -80,7 +112,11 @@ class StreamConverter:
             elif kind is ir.Finish:
                 assert isinstance(event, ir.Finish)
                 self.usage = event.usage or self.usage
-            out.append(self._encoder.encode(event))
+            try:
+                out.append(self._encoder.encode(event))
+            except orjson.JSONEncodeError as exc:
+                kind, event = ir.StreamError, ir.StreamError(502, f"{_UNWRITABLE}: {exc}", "upstream_malformed")
+                out.append(self._encoder.encode(event))
             if kind is ir.Finish or kind is ir.StreamError:
                 self.done = True
                 out.append(self._encoder.finish())
@@ -89,6 +125,10 @@ class StreamConverter:
         if data:
             self.emitted = True
         return data
+
+
+#: Stream errors whose message is Relay's own (a decoder's): every other message is the upstream's text.
+RELAYS_OWN = frozenset({"upstream_truncated", "upstream_malformed"})
 
 
 def _error(event: ir.StreamError) -> RelayError:
@@ -100,7 +140,10 @@ def convert_response(
     body: bytes, upstream: Any, client: Any, request: ir.Request, now: int
 ) -> tuple[bytes, ir.Response]:
     """A whole upstream answer in the client's dialect, and the IR of it (for usage)."""
-    response = upstream.decode_response(body)
-    if not response.created:
-        response = attrs.evolve(response, created=now)
-    return client.encode_response(response, request), response
+    try:
+        response = upstream.decode_response(body)
+        if not response.created:
+            response = attrs.evolve(response, created=now)
+        return client.encode_response(response, request), response
+    except orjson.JSONEncodeError as exc:
+        raise bad_upstream(f"{_UNWRITABLE}: {exc}") from None

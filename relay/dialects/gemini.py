@@ -26,6 +26,7 @@ from relay.dialects.gemini_request import (
     encode_count_request,
     encode_request,
     path,
+    require_kept,
 )
 from relay.dialects.gemini_request import json_schema as json_schema
 from relay.dialects.gemini_response import (
@@ -70,4 +71,5 @@ __all__ = [
     "encode_stream_error",
     "path",
     "rename_model",
+    "require_kept",
 ]

@@ -32,10 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
 from relay.dialects import ir
-from relay.dialects.common import bad_request, budget_for, load_object
+from relay.dialects.common import bad_request, budget_for, dropped, json_body, load_object, refuse_dropped
 from relay.dialects.gemini_contents import (
     camel,
     decode_contents,
@@ -80,6 +78,37 @@ _LEVEL_IN: dict[str, ir.Effort] = {
     "HIGH": "high",
     "XHIGH": "xhigh",
 }
+
+
+#: Top-level fields with no effect on the answer (docs/conversions/gemini.md); ``toolConfig`` beyond
+#: ``functionCallingConfig`` serves Google's own tools only, which cannot be converted.
+IGNORED = frozenset({"safetySettings", "labels"})
+#: ``generationConfig`` fields with no effect on the answer's text, and those kept at the value asking nothing.
+GENERATION_IGNORED = frozenset({"mediaResolution", "routingConfig", "modelSelectionConfig"})
+GENERATION_NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "responseLogprobs": (False,),
+    "logprobs": (0,),
+    "presencePenalty": (0, 0.0),
+    "frequencyPenalty": (0, 0.0),
+    "responseModalities": (["TEXT"], ["text"]),
+    "audioTimestamp": (False,),
+    "enableAffectiveDialog": (False,),
+    "enableEnhancedCivicAnswers": (False,),
+}
+
+
+def require_kept(req: ir.Request) -> None:
+    """A 400 naming the first field of a decoded request a conversion would drop (``cachedContent``, Google's
+    own tools, ``generationConfig.seed``…)."""
+    extra = req.extra
+    top = {k: v for k, v in extra.items() if k not in ("tools", "toolConfig", "generationConfig")}
+    path = dropped(top, IGNORED, {}, name=camel)
+    if path is None and extra.get("tools"):
+        path = "tools"  # googleSearch, codeExecution, urlContext…
+    generation = extra.get("generationConfig")
+    if path is None and isinstance(generation, dict):
+        path = dropped(generation, GENERATION_IGNORED, GENERATION_NEUTRAL, prefix="generationConfig.", name=camel)
+    refuse_dropped(path)
 
 
 def decode_request(body: bytes, *, model: str, stream: bool) -> ir.Request:
@@ -306,7 +335,7 @@ _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 def encode_request(req: ir.Request, model: str, *, same_dialect: bool = False) -> bytes:
     """A generateContent body (the URL is ``path(model, req.stream)``); ``extra`` only with ``same_dialect``."""
-    return orjson.dumps(_encode(req, model, same_dialect=same_dialect))
+    return json_body(_encode(req, model, same_dialect=same_dialect))
 
 
 def encode_count_request(req: ir.Request, model: str) -> bytes:
@@ -316,8 +345,8 @@ def encode_count_request(req: ir.Request, model: str) -> bytes:
     body = _encode(req, model, same_dialect=False)
     body.pop("generationConfig", None)
     if body.keys() == {"contents"}:
-        return orjson.dumps(body)
-    return orjson.dumps({"generateContentRequest": {"model": _model_name(model), **body}})
+        return json_body(body)
+    return json_body({"generateContentRequest": {"model": _model_name(model), **body}})
 
 
 def _encode(req: ir.Request, model: str, *, same_dialect: bool) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from relay.dialects.openai_chat_request import (
     encode_request,
     read_request,
     refuse_ambiguous,
+    require_kept,
 )
 from relay.dialects.openai_chat_response import (
     UsageReader,
@@ -60,4 +61,5 @@ __all__ = [
     "read_request",
     "refuse_ambiguous",
     "rename_model",
+    "require_kept",
 ]

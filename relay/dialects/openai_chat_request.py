@@ -24,7 +24,17 @@ from typing import Any, Literal
 import orjson
 
 from relay.dialects import ir
-from relay.dialects.common import bad_request, effort_for, optional, refuse_ambiguous, want
+from relay.dialects.common import (
+    bad_request,
+    dropped,
+    effort_for,
+    json_body,
+    load_object,
+    optional,
+    refuse_ambiguous,
+    refuse_dropped,
+    want,
+)
 from relay.dialects.openai_chat_messages import _NOT_CONVERTED, decode_messages, encode_messages
 
 # ---- passthrough: what the relay reads of a request it sends on unchanged -------------------------------
@@ -43,12 +53,7 @@ class RequestInfo:
 
 def read_request(body: bytes) -> RequestInfo:
     """Parse and check the fields the relay relies on; a 400 naming the parameter otherwise."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc}", None) from None
-    if not isinstance(payload, dict):
-        raise bad_request("request body must be a JSON object", None)
+    payload = load_object(body)
     refuse_ambiguous(body)
     model = payload.get("model")
     if not isinstance(model, str) or not model:
@@ -167,6 +172,31 @@ def _refuse_unconvertible(payload: dict[str, Any]) -> None:
             raise bad_request(f"the deprecated '{name}' {_NOT_CONVERTED}: use tools and tool_choice", name)
 
 
+#: Fields with no effect on the answer, not sent when converting (docs/conversions/openai_chat.md).
+IGNORED = frozenset(
+    {
+        "user", "safety_identifier", "metadata", "store", "service_tier", "prompt_cache_key",
+        "prompt_cache_retention", "prediction", "stream_options",
+    }
+)  # fmt: skip
+#: Fields kept when they ask for nothing (their default); any other value cannot be converted.
+NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "n": (1,),
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "frequency_penalty": (0, 0.0),
+    "presence_penalty": (0, 0.0),
+    "logit_bias": ({},),
+    "modalities": (["text"],),
+    "verbosity": ("medium",),
+}
+
+
+def require_kept(req: ir.Request) -> None:
+    """A 400 naming the first field of a decoded request a conversion would drop (``seed``, ``n: 2``…)."""
+    refuse_dropped(dropped(req.extra, IGNORED, NEUTRAL))
+
+
 def decode_request(body: bytes) -> ir.Request:
     """A Chat Completions request body → ``ir.Request``; a 400 naming the parameter path otherwise."""
     info = read_request(body)
@@ -278,4 +308,4 @@ def encode_request(
         body["response_format"] = _encode_output(req.output)
     if req.reasoning is not None and (effort := effort_for(req.reasoning)) is not None:
         body["reasoning_effort"] = effort
-    return orjson.dumps(body)
+    return json_body(body)

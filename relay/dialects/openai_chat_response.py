@@ -56,6 +56,8 @@ _TYPES: dict[ErrorKind, str] = {
     "rate_limit": "rate_limit_error",
     "upstream": "upstream_error",
     "timeout": "timeout_error",
+    "overloaded": "server_error",
+    "not_implemented": "invalid_request_error",
     "internal": "server_error",
 }
 

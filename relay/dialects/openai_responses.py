@@ -31,6 +31,7 @@ from relay.dialects.openai_responses_request import (
     encode_request,
     encode_tool,
     require_convertible,
+    require_kept,
 )
 from relay.dialects.openai_responses_response import (
     UsageReader,
@@ -78,6 +79,7 @@ __all__ = [
     "encode_stream_error",
     "rename_model",
     "require_convertible",
+    "require_kept",
 ]
 #: Public too: the pieces the stream codec and the tests build on (this module defined them all before the split).
 __all__ += [

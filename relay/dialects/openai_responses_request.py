@@ -30,10 +30,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from relay.dialects import ir
-from relay.dialects.common import bad_request, effort_for, load_object, optional, refuse_ambiguous, want
+from relay.dialects.common import (
+    bad_request,
+    dropped,
+    effort_for,
+    json_body,
+    load_object,
+    optional,
+    refuse_ambiguous,
+    refuse_dropped,
+    want,
+)
 from relay.dialects.openai_responses_items import _decode_input, _item_blocker, encode_input
 
 #: OpenAI refuses ``max_output_tokens`` below this.
@@ -215,6 +223,25 @@ def convertible(req: ir.Request) -> str | None:
     return None
 
 
+#: Fields with no effect on the answer, not sent when converting (docs/conversions/openai_responses.md).
+#: ``max_tool_calls`` bounds built-in tools only, which cannot be converted anyway.
+IGNORED = frozenset(
+    {
+        "include", "metadata", "store", "service_tier", "user", "safety_identifier", "prompt_cache_key",
+        "prompt_cache_retention", "stream_options", "truncation", "max_tool_calls",
+    }
+)  # fmt: skip
+#: Fields decoded into the IR although kept in ``extra`` (for a Responses upstream), and the stateful ones
+#: ``convertible`` names.
+_DECODED = frozenset({"input", "instructions", "tools", "tool_choice", "text", "reasoning", *_STATEFUL})
+NEUTRAL: dict[str, tuple[Any, ...]] = {"background": (False,), "top_logprobs": (0,)}
+
+
+def require_kept(req: ir.Request) -> None:
+    """A 400 naming the first field of a decoded request a conversion would drop."""
+    refuse_dropped(dropped(req.extra, IGNORED | _DECODED, NEUTRAL))
+
+
 def require_convertible(req: ir.Request) -> None:
     """A 400 naming what only OpenAI Responses can serve, when the request holds such a thing."""
     path = convertible(req)
@@ -327,7 +354,7 @@ def encode_request(req: ir.Request, model: str, *, same_dialect: bool = False) -
         value = getattr(req, name)
         if value is not None and sampling:
             body[name] = value
-    return orjson.dumps(body)
+    return json_body(body)
 
 
 # ---- input tokens ------------------------------------------------------------------------------------
@@ -343,4 +370,4 @@ def decode_count_request(body: bytes) -> ir.Request:
 def encode_count_request(req: ir.Request, model: str, *, same_dialect: bool = False) -> bytes:
     """``ir.Request`` → a ``/v1/responses/input_tokens`` body for ``model`` (only the fields it takes)."""
     body = _encode_body(req, model, same_dialect)
-    return orjson.dumps({k: v for k, v in body.items() if k in _COUNT_FIELDS})
+    return json_body({k: v for k, v in body.items() if k in _COUNT_FIELDS})

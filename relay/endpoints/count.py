@@ -23,7 +23,8 @@ from relay.http.messages import Request, Response, StreamResponse
 from relay.upstream.exchange import Exchange
 
 from .generate import authenticate, tally
-from .relayed import JSON, success, upstream_error
+from .relayed import JSON, success
+from .upstream_error import upstream_error
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -83,7 +84,10 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
             req = req or _decode(client, request.body, model)
             return Response(200, client.encode_count_response(estimate.input_tokens(req)), JSON)
         if not success(upstream.status_code):
-            return await upstream_error(upstream, exchange, upstream_codec, client, same=target == dialect)
+            answer = await upstream_error(upstream, exchange, upstream_codec, client, same=target == dialect)
+            if exchange.error is not None:
+                tally(request).error_detail = exchange.error.detail
+            return answer
         data = await exchange.read_body(upstream)
     finally:
         await exchange.close(upstream)

@@ -19,17 +19,21 @@ from relay.dialects import estimate, gemini, ir, openai_chat, openai_responses
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, convert_response
-from relay.errors import RelayError
+from relay.errors import RelayError, ResponseAborted, kind_for_status
 from relay.gateway.auth import check_model
+from relay.gateway.breaker import Breaker
 from relay.gateway.routing import Candidate
 from relay.gateway.tally import Tally
 from relay.http.messages import Request, Response, StreamResponse
-from relay.upstream.channels import Channel
+from relay.redact import redact
+from relay.upstream.channels import POOL_EXHAUSTED, Channel
 from relay.upstream.exchange import Exchange
 
-from .passthrough import ArrayPassthrough, Passthrough
-from .relayed import JSON, SSE, Relayed, success, upstream_error
+from .ending import CHANNEL_FAULTS, End, end_of
+from .passthrough import ArrayPassthrough, Passthrough, parse_object
+from .relayed import JSON, SSE, Relayed, success
 from .unfinished import BYTES_PER_TOKEN, charged
+from .upstream_error import upstream_error
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -152,7 +156,9 @@ class Failover:
 
     A connect error, a timeout before the first byte, a 5xx, a 429, and a 401/403 (the upstream
     refused its key) move on to the next key or channel, while nothing has reached the client and
-    attempts remain; any other answer, a success or the client's own error, is final.
+    attempts remain; any other answer, a success or the client's own error, is final. How each attempt
+    ended (``relay.endpoints.ending``) is its breaker's verdict: the channel's fault, a success, or
+    neither (the client left, Relay is stopping, no pooled connection was free).
     """
 
     def __init__(
@@ -180,18 +186,19 @@ class Failover:
                 self.left -= 1
                 try:
                     result = await self._attempt(candidate, api_key)
-                except BaseException:
-                    breaker.abandon()  # cancelled (the client left) or failed after the first byte: no verdict
+                except BaseException as exc:  # cancelled (the client left, the hard stop) or the client too slow
+                    end = self.record.end
+                    if end != "completed":
+                        end = end_of(exc, client_gone=self.out.gone, stopping=self.out.shutdown.begun)
+                    self.record.end = end
+                    self._judge(breaker, candidate, end, None)
                     raise
-                status = result.status if isinstance(result, (Response, RelayError)) else 200
+                status = self.record.upstream_status or 200
+                if isinstance(result, RelayError):
+                    status = result.status
                 outcome = _retryable(status) if not self.out.started else None
                 if outcome is None:
-                    if self.record.error_kind is not None:  # the stream broke after it started
-                        breaker.failure()
-                        self._note(candidate, "stream_broken")
-                    else:
-                        breaker.success()
-                        self._note(candidate, "ok" if status < 400 else str(status))
+                    self._judge(breaker, candidate, self.record.end or "completed", result)
                     if isinstance(result, RelayError):
                         raise result
                     return result
@@ -205,7 +212,10 @@ class Failover:
                     pool.rest(api_key, _retry_after(result))
                     breaker.abandon()
                     continue
-                breaker.failure()
+                if isinstance(result, RelayError) and result.code in _NOT_THE_CHANNELS:
+                    breaker.abandon()  # no pooled connection was free: the channel did nothing wrong
+                else:
+                    breaker.failure()
                 break
             if self.left <= 0:
                 break
@@ -215,6 +225,19 @@ class Failover:
             return last
         raise router.unavailable(self.record.requested_model or "", self.plan)
 
+    def _judge(self, breaker: Breaker, candidate: Candidate, end: End, result: Response | RelayError | None) -> None:
+        """The breaker's verdict and the attempt's outcome in the log, from how the final attempt ended."""
+        if end == "completed" or (end == "upstream_error" and not self.out.started):
+            breaker.success()  # an answer, even the client's own error, shows the channel works
+            status = self.record.upstream_status or (result.status if result is not None else 200)
+            self._note(candidate, "ok" if status < 400 else str(status))
+        elif end in CHANNEL_FAULTS and not self.record.client_slow:
+            breaker.failure()
+            self._note(candidate, end)
+        else:
+            breaker.abandon()
+            self._note(candidate, end)
+
     def _note(self, candidate: Candidate, outcome: str) -> None:
         self.record.attempts.append((candidate.channel.name, outcome))
 
@@ -223,6 +246,8 @@ class Failover:
         record.channel = candidate.channel.name
         record.upstream_model = candidate.upstream_model
         record.multiplier = candidate.channel.price_multiplier
+        record.upstream_status = None
+        record.end = None
         channel = self.relay.channels[candidate.channel.name]
         target = channel.dialect_for(self.call.dialect)
         try:
@@ -232,7 +257,13 @@ class Failover:
         except RelayError as error:
             if self.out.started:
                 raise
+            record.end = end_of(error, client_gone=False, stopping=False)
+            record.error_detail = redact(error.detail or error.message)
             return error
+
+
+#: Error codes of attempts that never reached the upstream for want of a pooled connection.
+_NOT_THE_CHANNELS = frozenset({POOL_EXHAUSTED, "upstream_pool_timeout"})
 
 
 def _retryable(status: int) -> str | None:
@@ -262,10 +293,42 @@ def _retry_after(result: Response | RelayError | None) -> float | None:
     return None
 
 
+def _ended(record: Tally, relayed: Relayed, error: BaseException | None, failed: RelayError | None) -> None:
+    """Record how a stream ended, from the one decision (``relay.endpoints.ending``): ``failed`` is the
+    upstream's own error event (or the truncation or malformation the converter turned into one)."""
+    error = failed or error
+    if relayed.finished and failed is None:
+        record.end = "completed"
+    elif isinstance(error, RelayError):
+        record.end = end_of(error, client_gone=False, stopping=False)
+        record.error_kind = error.kind
+        record.error_detail = redact(error.detail or error.message)
+    elif isinstance(error, ResponseAborted):
+        record.end = "timeout"
+        record.client_slow = True
+        record.error_kind = "client_slow"
+        record.error_detail = str(error)
+
+
+def _failed(event: ir.StreamError | None, channel: str) -> RelayError | None:
+    """A converted stream's failure (the upstream's error event, a truncated or malformed stream) as an error."""
+    if event is None:
+        return None
+    status = event.status if 400 <= event.status <= 599 else 502
+    return RelayError(
+        status,
+        kind_for_status(status),
+        event.message,
+        code=event.code,
+        detail=f"channel '{channel}': {event.message}",
+    )
+
+
 async def _passthrough(
     request: Request, out: StreamResponse, call: Call, channel: Channel, model: str, api_key: str
 ) -> Response | None:
     codec = CODECS[call.dialect]
+    record = tally(request)
     body = call.body
     hide_usage = call.dialect == "openai_chat" and call.stream and not _asks_usage(call.payload)
     if hide_usage:  # the usage is what the request is charged: ask for it, and keep it from the client
@@ -278,39 +341,47 @@ async def _passthrough(
     relayed = Relayed(out, exchange, SSE if call.sse else JSON)
     path = channel.path(call.dialect, model, call.stream, sse=call.sse)
     watch: Passthrough | ArrayPassthrough | None = None
+    failure: BaseException | None = None
     try:
         upstream = await exchange.open(path, body)
         try:
+            record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
+                record.end = "upstream_error"
                 return await upstream_error(upstream, exchange, codec, codec, same=True)
             if not call.stream:
                 data = await exchange.read_body(upstream)
+                parse_object(data, exchange)  # a 200 must carry the dialect's JSON answer
                 reader = codec.UsageReader()
                 reader.feed(data)
                 request.usage = reader.usage
                 if model != call.model:
                     data = codec.rename_model(data, call.model, model)
+                record.end = "completed"
                 return Response(upstream.status_code, data, JSON)
             if call.sse:
                 watch = Passthrough(call.dialect, codec, exchange, call.model, model, hide_usage=hide_usage)
             else:
                 watch = ArrayPassthrough(codec, gemini.ArraySplitter(), exchange, call.model, model)
-            try:
-                await relayed.pump(upstream, watch.step, watch.end)
-            finally:
-                request.usage = charged(
-                    watch.usage, relayed, codec, lambda: len(call.body) // BYTES_PER_TOKEN, array=not call.sse
-                )
+            await relayed.pump(upstream, watch)
         finally:
             await exchange.close(upstream)
     except RelayError as error:
+        failure = error
         if not out.started:
             raise
-        tally(request).error_kind = error.kind
         if isinstance(watch, ArrayPassthrough):
             await relayed.fail(codec.encode_stream_error(error, sse=False, after_element=watch.count > 0))
         else:
             await relayed.fail(codec.encode_stream_error(error))
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        if watch is not None:
+            finished = relayed.finished and watch.failed is None
+            request.usage = charged(watch.usage, finished, watch.produced, lambda: len(call.body) // BYTES_PER_TOKEN)
+            _ended(record, relayed, failure, watch.failed)
     return None
 
 
@@ -325,42 +396,70 @@ async def _convert(
 ) -> Response | None:
     client = CODECS[call.dialect]
     upstream_codec = CODECS[target]
+    record = tally(request)
     req = _decode(client, call)
     body = upstream_codec.encode_request(req, model)
     exchange = Exchange(channel, api_key)
     relayed = Relayed(out, exchange, SSE if call.sse else JSON)
     now = int(time.time())
     converter: StreamConverter | None = None
+    failure: BaseException | None = None
     try:
         upstream = await exchange.open(channel.path(target, model, req.stream), body)
         try:
+            record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
+                record.end = "upstream_error"
                 return await upstream_error(upstream, exchange, upstream_codec, client, same=False)
             if not req.stream:
                 data, response = convert_response(await exchange.read_body(upstream), upstream_codec, client, req, now)
                 request.usage = response.usage
+                record.end = "completed"
                 return Response(200, data, JSON)
             encoder = client.StreamEncoder(req, sse=call.sse) if call.dialect == "gemini" else client.StreamEncoder(req)
             converter = StreamConverter(upstream_codec.StreamDecoder(), encoder, now)
-            try:
-                await relayed.pump(upstream, lambda chunk: (converter.feed(chunk), converter.done), converter.close)
-            finally:
-                request.usage = charged(converter.usage, relayed, upstream_codec, lambda: estimate.input_tokens(req))
+            await relayed.pump(upstream, Converting(converter))
         finally:
             await exchange.close(upstream)
     except RelayError as error:
+        failure = error
         if not out.started:
             raise
-        tally(request).error_kind = error.kind
         await relayed.fail(converter.fail(error) if converter is not None else client.encode_stream_error(error))
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        if converter is not None:
+            failed = _failed(converter.failed, channel.name)
+            finished = relayed.finished and failed is None
+            request.usage = charged(converter.usage, finished, converter.produced, lambda: estimate.input_tokens(req))
+            _ended(record, relayed, failure, failed)
     return None
+
+
+class Converting:
+    """The steps of a converted stream (``Relayed.pump``): each upstream chunk through the converter."""
+
+    __slots__ = ("converter",)
+
+    def __init__(self, converter: StreamConverter) -> None:
+        self.converter = converter
+
+    def step(self, chunk: bytes) -> tuple[bytes, bool]:
+        return self.converter.feed(chunk), self.converter.done
+
+    def end(self) -> bytes:
+        return self.converter.close()
 
 
 def _decode(client: ModuleType, call: Call) -> ir.Request:
     """The client's request as IR; a 400 naming what cannot be converted to another dialect."""
     if call.dialect == "gemini":
-        return client.decode_request(call.body, model=call.model, stream=call.stream)
-    req: ir.Request = client.decode_request(call.body)
+        req: ir.Request = client.decode_request(call.body, model=call.model, stream=call.stream)
+    else:
+        req = client.decode_request(call.body)
     if call.dialect == "openai_responses":
         openai_responses.require_convertible(req)
+    client.require_kept(req)  # a field the conversion would drop is a 400, never lost silently
     return req

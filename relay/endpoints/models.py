@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay.errors import RelayError
 from relay.gateway.auth import allows
-from relay.gateway.routing import listed_models, upstream_name
+from relay.gateway.routing import check_model_name, listed_models, upstream_name
 from relay.http.messages import Request, Response, StreamResponse
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ async def _visible(relay: Relay, request: Request) -> list[str]:
 
 async def _known(relay: Relay, request: Request, name: str) -> str:
     key, _ = await relay.gateway.keys.authenticate(request)
+    check_model_name(name)
     target = relay.config.aliases.get(name, name)
     if not allows(key, name) or _owner(relay, target, key.group) is None:
         raise RelayError(

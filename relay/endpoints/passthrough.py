@@ -9,14 +9,18 @@ the client's dialect as truncated; an upstream's own error event is the stream's
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 import orjson
 
 from relay.dialects import ir
 from relay.dialects.gemini_stream import ArraySplitter
-from relay.errors import RelayError
+from relay.errors import RelayError, kind_for_status
 from relay.http import sse
+from relay.redact import redact
 from relay.upstream.exchange import MAX_UPSTREAM_BODY, Exchange
+
+from . import produced
 
 #: What a truncated stream of each dialect lacked, for the error message.
 _TERMINAL: dict[ir.Dialect, str] = {
@@ -51,8 +55,13 @@ class Passthrough:
         self.aliased = public != upstream
         self.parser = sse.Parser()
         self.usage_reader = codec.UsageReader()
+        self._output = produced.BY_DIALECT[dialect]
+        #: Bytes of output the upstream produced so far (text, reasoning, tool calls).
+        self.produced = 0
         #: The stream may end now: its terminal event (or an upstream error event) went by.
         self.complete = False
+        #: The upstream's error event (or ``response.failed``) the stream ended with.
+        self.failed: RelayError | None = None
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -64,7 +73,13 @@ class Passthrough:
             raise self.exchange.too_large("an upstream stream event")
         pieces: list[bytes] = []
         for event in events:
-            pieces.append(self._event(event))
+            payload = self._payload(event)
+            if payload is not None and self._failing(event, payload):
+                # The upstream's own error event: its status and code kept, its text for the operator only.
+                pieces.append(self._error_frame(payload))
+                self.complete = True
+                return b"".join(pieces), True
+            pieces.append(self._event(event, payload))
             if self._ends(event):
                 return b"".join(pieces), True  # nothing after the terminal event is forwarded
         return b"".join(pieces), False
@@ -72,12 +87,7 @@ class Passthrough:
     def end(self) -> bytes:
         if self.complete:
             return b""
-        raise RelayError(
-            502,
-            "upstream",
-            f"channel '{self.exchange.channel}': the upstream stream ended before {_TERMINAL[self.dialect]}",
-            code="upstream_truncated",
-        )
+        raise truncated(self.exchange, f"the upstream stream ended before {_TERMINAL[self.dialect]}")
 
     def _ends(self, event: sse.Event) -> bool:
         """Whether ``event`` ends the stream; sets ``complete`` when the stream may end after it."""
@@ -86,47 +96,106 @@ class Passthrough:
             if data == b"[DONE]":
                 self.complete = True
                 return True
-            if self.codec.is_stream_error(data):
-                self.complete = True
             return False
         if self.dialect == "anthropic":
-            if event.name in (b"message_stop", b"error"):
+            if event.name == b"message_stop":
                 self.complete = True
-            return event.name == b"message_stop"
+            return self.complete
         if self.dialect == "openai_responses":
             if event.name in _RESPONSES_END:
                 self.complete = True
+                if event.name == b"response.failed":
+                    self.failed = RelayError(502, "upstream", "response.failed", code="upstream_failed")
                 return True
-            if event.name == b"error":
-                self.complete = True
             return False
-        # Gemini has no terminal event: its last chunk carries the finish reason (or it is an error).
-        if data and (b'"finishReason"' in data or data.startswith(b'{"error"')):
+        # Gemini has no terminal event: its last chunk carries the finish reason.
+        if data and b'"finishReason"' in data:
             self.complete = True
         return False
 
-    def _event(self, event: sse.Event) -> bytes:
+    def _payload(self, event: sse.Event) -> dict[str, Any] | None:
+        """The event's data parsed (None for Chat's ``[DONE]`` and events without data); malformed: an error."""
         data = event.data
-        if data and data[:1] == b"{":
-            self.usage_reader.feed(data)
-            if self.hide_usage and _usage_only(data):
-                return b""
-            if self.aliased:
-                renamed = self.codec.rename_model(data, self.public, self.upstream)
-                if renamed is not data:
-                    return sse.frame(renamed, event.name)
+        if not data or (data == b"[DONE]" and self.dialect == "openai_chat"):
+            return None
+        return parse_object(data, self.exchange)
+
+    def _failing(self, event: sse.Event, payload: dict[str, Any]) -> bool:
+        """Whether ``event`` is the upstream's error event (its stream's last word)."""
+        if self.dialect == "anthropic" or self.dialect == "openai_responses":
+            return event.name == b"error" or payload.get("type") == "error"
+        if self.dialect == "openai_chat":
+            return "error" in payload and "choices" not in payload
+        return "error" in payload and "candidates" not in payload
+
+    def _error_frame(self, payload: dict[str, Any]) -> bytes:
+        """The client's error frame for the upstream's error event, in Relay's words; ``failed`` set."""
+        self.failed = upstream_failure(payload, self.exchange)
+        if self.dialect == "openai_responses":
+            return self.codec.encode_stream_error(self.failed, sequence_number=payload.get("sequence_number", 0))
+        return self.codec.encode_stream_error(self.failed)
+
+    def _event(self, event: sse.Event, payload: dict[str, Any] | None) -> bytes:
+        if payload is None:
+            return event.raw
+        data = event.data
+        assert data is not None
+        self.produced += self._output(payload)
+        self.usage_reader.feed(data)
+        if self.hide_usage and payload.get("choices") == [] and isinstance(payload.get("usage"), dict):
+            return b""  # the usage chunk Relay asked for, which the client did not
+        if self.aliased:
+            renamed = self.codec.rename_model(data, self.public, self.upstream)
+            if renamed is not data:
+                return sse.frame(renamed, event.name)
         return event.raw
 
 
-def _usage_only(data: bytes) -> bool:
-    """Whether a Chat Completions chunk is the usage chunk (no choices, a usage), parsed only when it may be."""
-    if b'"choices":[]' not in data and b'"choices": []' not in data:
-        return False
+def upstream_failure(payload: dict[str, Any], exchange: Exchange) -> RelayError:
+    """The upstream's error event as Relay's error: its status and code kept, its text for the operator only."""
+    error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
+    code = next((error[k] for k in ("type", "code", "status") if isinstance(error.get(k), str)), None)
+    code = code if code not in (None, "error") else "upstream_error"
+    status = error.get("code") if isinstance(error.get("code"), int) and 400 <= error["code"] <= 599 else 502
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    return RelayError(
+        status,
+        kind_for_status(status),
+        f"the upstream failed while answering ({code})",
+        code=code,
+        detail=f"channel '{exchange.channel}': upstream error event: {redact(message)}",
+    )
+
+
+def parse_object(data: bytes, exchange: Exchange) -> dict[str, Any]:
+    """An upstream event's (or body's) JSON object; ``upstream_malformed`` when it is not one."""
     try:
-        chunk = orjson.loads(data)
+        payload = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return False
-    return isinstance(chunk, dict) and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)
+        raise malformed(exchange, "not JSON", data) from None
+    if not isinstance(payload, dict):
+        raise malformed(exchange, "not a JSON object", data)
+    return payload
+
+
+def malformed(exchange: Exchange, what: str, data: bytes) -> RelayError:
+    return RelayError(
+        502,
+        "upstream",
+        "the upstream sent a malformed answer",
+        code="upstream_malformed",
+        detail=f"channel '{exchange.channel}': {what}: {redact(data[:200].decode('utf-8', 'replace'))}",
+    )
+
+
+def truncated(exchange: Exchange, what: str) -> RelayError:
+    return RelayError(
+        502,
+        "upstream",
+        "the upstream's answer ended early",
+        code="upstream_truncated",
+        detail=f"channel '{exchange.channel}': {what}",
+    )
 
 
 class ArrayPassthrough:
@@ -149,6 +218,10 @@ class ArrayPassthrough:
         self.usage_reader = codec.UsageReader()
         #: Elements forwarded so far.
         self.count = 0
+        #: Bytes of output the upstream produced so far.
+        self.produced = 0
+        #: The upstream's error element the stream ended with.
+        self.failed: RelayError | None = None
 
     @property
     def usage(self) -> ir.Usage | None:
@@ -157,6 +230,12 @@ class ArrayPassthrough:
     def step(self, chunk: bytes) -> tuple[bytes, bool]:
         pieces = []
         for element in self.splitter.feed(chunk):
+            payload = parse_object(element, self.exchange)
+            if "error" in payload and "candidates" not in payload:
+                self.failed = upstream_failure(payload, self.exchange)
+                pieces.append(self.codec.encode_stream_error(self.failed, sse=False, after_element=self.count > 0))
+                return b"".join(pieces), True
+            self.produced += produced.gemini(payload)
             self.usage_reader.feed(element)
             pieces.append(b"[" if self.count == 0 else b",\r\n")
             pieces.append(self.codec.rename_model(element, self.public, self.upstream) if self.aliased else element)
@@ -169,9 +248,4 @@ class ArrayPassthrough:
     def end(self) -> bytes:
         if self.splitter.done:
             return b""
-        raise RelayError(
-            502,
-            "upstream",
-            f"channel '{self.exchange.channel}': the upstream stream ended before its JSON array was closed",
-            code="upstream_truncated",
-        )
+        raise truncated(self.exchange, "the upstream stream ended before its JSON array was closed")

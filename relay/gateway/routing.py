@@ -27,6 +27,8 @@ from .keypool import KeyPool
 
 #: Plans are cached per (model, group) before the health filter; models are client strings, so bound it.
 _CACHE_SIZE = 4096
+#: Longest model name a request may give (longer: 400 before anything is held or logged under that name).
+MAX_MODEL_NAME = 256
 
 
 @attrs.frozen
@@ -45,6 +47,40 @@ def upstream_name(channel: ChannelConfig, model: str) -> str | None:
     if any(fnmatchcase(model, pattern) for pattern in channel.models):
         return model
     return None
+
+
+def check_model_name(name: str) -> None:
+    """A 400 naming ``model`` when ``name`` is longer than ``MAX_MODEL_NAME`` or has a character that is not
+    printable (control characters, line breaks, tabs): no model is named so, and such names would each make a
+    request-log and daily-totals entry of their own."""
+    if len(name) > MAX_MODEL_NAME:
+        raise RelayError(
+            400,
+            "invalid_request",
+            f"'model' must be at most {MAX_MODEL_NAME} characters long",
+            param="model",
+            code="invalid_model_name",
+        )
+    if not name.isprintable():
+        raise RelayError(
+            400,
+            "invalid_request",
+            "'model' must consist of printable characters (no control characters or line breaks)",
+            param="model",
+            code="invalid_model_name",
+        )
+
+
+def _pin_refused(pin: str, model: str, group: str, why: str) -> RelayError:
+    """One answer whatever is wrong with a pinned channel, so that a client cannot tell a channel that does
+    not exist from one it may not use or one that does not serve the model (channel names stay private)."""
+    return RelayError(
+        404,
+        "not_found",
+        "The pinned channel (X-Relay-Channel or KEY#CHANNEL) cannot serve this model for this key",
+        code="channel_not_found",
+        detail=f"pinned channel {pin[:MAX_MODEL_NAME]!r}, model {model!r}, key group {group!r}: {why}",
+    )
 
 
 def _model_not_found(model: str) -> RelayError:
@@ -97,14 +133,16 @@ class Router:
                 "The request names no model, and this server has no default model: set 'model'",
                 param="model",
             )
+        check_model_name(name)
         return self.config.aliases.get(name, name)
 
     def plan(self, model: str, group: str, pin: str | None = None) -> list[Candidate]:
         """The channels to try for ``model``, in order, for a key of ``group``; ``pin``: only that channel.
 
         Raises RelayError: 404 ``model_not_found`` (no channel of the group serves the model), 404
-        ``channel_not_found`` / 403 ``channel_not_allowed`` (a bad pin), 503 ``no_healthy_channel`` with a
-        ``retry-after`` (channels serve it, but none is fit now)."""
+        ``channel_not_found`` (a bad pin: no such channel, not the key's group's, or not serving the model, one
+        answer for all three), 503 ``no_healthy_channel`` with a ``retry-after`` (channels serve it, but none
+        is fit now)."""
         if pin is not None:
             tiers: Sequence[Sequence[Candidate]] = ((self._pinned(model, group, pin),),)
         else:
@@ -122,23 +160,12 @@ class Router:
     def _pinned(self, model: str, group: str, pin: str) -> Candidate:
         channel = self._channels.get(pin)
         if channel is None:
-            raise RelayError(404, "not_found", f"There is no channel named '{pin}'", code="channel_not_found")
+            raise _pin_refused(pin, model, group, "no channel has that name")
         if group not in channel.groups:
-            raise RelayError(
-                403,
-                "permission",
-                f"This key (group '{group}') may not use the channel '{pin}'",
-                code="channel_not_allowed",
-            )
+            raise _pin_refused(pin, model, group, "the channel does not serve the key's group")
         name = upstream_name(channel, model)
         if name is None:
-            raise RelayError(
-                404,
-                "not_found",
-                f"The channel '{pin}' does not serve the model '{model}'",
-                param="model",
-                code="channel_not_found",
-            )
+            raise _pin_refused(pin, model, group, "the channel does not serve the model")
         return Candidate(channel, name)
 
     def _tiers_for(self, model: str, group: str) -> tuple[tuple[Candidate, ...], ...]:

@@ -35,5 +35,9 @@ class Tally:
     end: str | None = None
     #: The operator's account of what went wrong (redacted; the log only, never the client).
     error_detail: str | None = None
+    #: The status the upstream answered the last attempt with (None: no answer came).
+    upstream_status: int | None = None
+    #: The client did not take the stream in time (no fault of the channel's).
+    client_slow: bool = False
     #: False for requests the request log leaves out (health probes).
     logged: bool = True

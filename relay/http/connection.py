@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 from typing import Protocol
 
 import h11
 import trio
 
+from relay.http import framing
 from relay.http.limits import Limits
 from relay.http.messages import Headers, Request, Response, StreamResponse
-from relay.http.writer import Writer, http_date, reason
+from relay.http.pending import PendingHeads
+from relay.http.writer import Writer, http_date, reason, send_all
 
 log = logging.getLogger("relay.http")
 
@@ -33,8 +36,9 @@ _LINGER_SECONDS = 1.0
 class App(Protocol):
     async def handle(self, request: Request, stream: StreamResponse) -> Response | None: ...
 
-    def error(self, status: int, message: str, path: str | None) -> Response:
-        """A protocol-level error (400, 408, 413, 431, 500) in the shape the path's clients expect."""
+    def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
+        """A protocol-level error (400, 408, 413, 431, 500, 501, 505) in the shape the path's clients expect;
+        ``code`` names it when the status alone does not (``unsupported_transfer_coding``)."""
         ...
 
 
@@ -48,6 +52,9 @@ class Shutdown:
         self.begun = False
         self.event = trio.Event()
         self._idle: set[trio.CancelScope] = set()
+        self._draining: set[trio.CancelScope] = set()
+        #: ``trio.current_time()`` by which streaming responses end themselves (set when shutdown begins).
+        self.drain_at = math.inf
 
     def begin(self) -> None:
         self.begun = True
@@ -63,9 +70,31 @@ class Shutdown:
     def unwatch_idle(self, scope: trio.CancelScope) -> None:
         self._idle.discard(scope)
 
+    def drain_by(self, deadline: float) -> None:
+        """Responses still streaming must end themselves by ``deadline`` (``trio.current_time()``): the server
+        calls it when shutdown begins, a moment before the grace runs out, so a stream gets its last word."""
+        self.drain_at = deadline
+        for scope in self._draining:
+            scope.deadline = min(scope.deadline, deadline)
+
+    def watch_draining(self, scope: trio.CancelScope) -> None:
+        """``scope`` (a stream's wait for its next piece) is cancelled at the drain deadline."""
+        scope.deadline = min(scope.deadline, self.drain_at)
+        self._draining.add(scope)
+
+    def unwatch_draining(self, scope: trio.CancelScope) -> None:
+        self._draining.discard(scope)
+
 
 class Connection:
-    def __init__(self, stream: trio.SocketStream, app: App, limits: Limits, shutdown: Shutdown) -> None:
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        app: App,
+        limits: Limits,
+        shutdown: Shutdown,
+        pending: PendingHeads | None = None,
+    ) -> None:
         self.stream = stream
         self.app = app
         self.limits = limits
@@ -79,13 +108,32 @@ class Connection:
         self._room = trio.Event()
         self._ahead = 0
         self._handling: trio.CancelScope | None = None
+        #: The bytes of the head being read, as they arrive (None while no head is being read).
+        self._raw: bytearray | None = None
+        self._pending = pending if pending is not None else PendingHeads(0)
+        #: Whether this connection is counted in ``_pending`` (sending a head).
+        self._counted = False
         with contextlib.suppress(OSError):  # small stream frames must leave at once (no Nagle delay)
             stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        with contextlib.suppress(OSError):  # what a client that does not read can make Relay queue
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.send_buffer_bytes)
         try:
             host, port = stream.socket.getpeername()[:2]
+            self.host = str(host)
             self.client = f"{host}:{port}"
         except OSError:
-            self.client = "unknown"
+            self.host = self.client = "unknown"
+
+    def count_pending(self) -> bool:
+        """Count this connection as sending a head; False when its address already has too many."""
+        if not self._counted:
+            self._counted = self._pending.enter(self.host)
+        return self._counted
+
+    def uncount_pending(self) -> None:
+        if self._counted:
+            self._counted = False
+            self._pending.leave(self.host)
 
     async def run(self) -> None:
         try:
@@ -96,6 +144,7 @@ class Connection:
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
+            self.uncount_pending()
             await self._close()
 
     async def _serve_requests(self) -> None:
@@ -128,6 +177,8 @@ class Connection:
                     break
                 self._ahead += len(data)
                 self.h11.receive_data(data)
+                if self._raw is not None:
+                    self._raw += data
                 self._arrived.set()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -156,7 +207,15 @@ class Connection:
         Waiting for a first byte is idle time: it ends quietly, at its timeout or at shutdown.
         The body timeout runs from the end of the head.
         """
-        if self.h11.trailing_data[0]:
+        self._raw = bytearray(self.h11.trailing_data[0])
+        try:
+            return await self._read_request_unguarded()
+        finally:
+            self._raw = None
+            self.uncount_pending()
+
+    async def _read_request_unguarded(self) -> Request | None:
+        if self._raw:
             deadline = trio.current_time() + self.limits.head_timeout  # pipelined: the head is on its way
         elif self.served == 0:
             deadline = trio.current_time() + self.limits.head_timeout
@@ -166,11 +225,14 @@ class Connection:
             if not await self._wait_first_byte(trio.current_time() + self.limits.keepalive_timeout):
                 return None
             deadline = trio.current_time() + self.limits.head_timeout
+        if self.served and not self.count_pending():
+            return None  # too many connections of this address are sending heads: closed unanswered
         head: h11.Request | _Refused | None = None
         with trio.move_on_at(deadline) as scope:
             head = await self._read_head()
+            self.uncount_pending()
             if not isinstance(head, h11.Request):
-                return await self._refuse(head.status, head.message, None) if head else None
+                return await self._refuse(head.status, head.message, head.path, head.code) if head else None
             path, _, query = head.target.decode("latin-1").partition("?")
             scope.deadline = trio.current_time() + self.limits.body_timeout
             body = await self._read_body(head, path)
@@ -199,37 +261,53 @@ class Connection:
         return not idle.cancelled_caught and not self.eof
 
     async def _read_head(self) -> h11.Request | _Refused | None:
-        """The request head, measured exactly: h11 itself checks the size only of an incomplete head."""
-        conn = self.h11
-        before = len(conn.trailing_data[0])
-        fed = 0
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                return _Refused(exc.error_status_hint, _protocol_message(exc))
-            if event is not h11.NEED_DATA:
-                break
-            waiting = len(conn.trailing_data[0])
+        """The request head, measured exactly and checked strictly (relay.http.framing) before h11 parses it.
+
+        The head's bytes are collected as they arrive (``_raw``, which begins with what h11 already held)
+        and scanned once each, so a head dribbled a byte at a time costs no more than one sent at once.
+        """
+        raw = self._raw
+        assert raw is not None
+        limit = self.limits.max_head_bytes
+        scanned = 0
+        while (end := raw.find(framing.HEAD_END, max(0, scanned - 3))) < 0:
+            if framing.bare_lf(raw, scanned):
+                return _Refused(400, "malformed HTTP request: a line ends in a bare LF")
+            if len(raw) > limit:
+                return _Refused(431, _HEAD_TOO_LARGE)
+            if self.eof:
+                break  # h11 says what an unfinished head at EOF is
+            scanned = len(raw)
             await self._more()
-            fed += len(conn.trailing_data[0]) - waiting
-        if not isinstance(event, h11.Request):
-            return None
-        if before + fed - len(conn.trailing_data[0]) > self.limits.max_head_bytes:
-            return _Refused(431, _HEAD_TOO_LARGE)
-        return event
+        self._raw = None
+        if end >= 0:
+            if end + len(framing.HEAD_END) > limit:
+                return _Refused(431, _HEAD_TOO_LARGE)
+            whole = bytes(raw[: end + len(framing.HEAD_END)])
+            refusal = framing.check_head(whole)
+            if refusal is not None:
+                return _Refused(refusal.status, refusal.message, refusal.code, framing.request_path(whole))
+        try:
+            event = self.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            return _Refused(exc.error_status_hint, _protocol_message(exc))
+        return event if isinstance(event, h11.Request) else None
 
     async def _read_body(self, head: h11.Request, path: str) -> bytes | None:
-        """The whole body, or None once an error was answered (or the client left)."""
+        """The whole body, or None once an error was answered (or the client left).
+
+        With a Content-Length the body is copied into one buffer of that size as it arrives (no list of
+        pieces to join, so no second body-sized allocation at the end).
+        """
         conn = self.h11
         limit = self.limits.max_body_bytes
         length = _content_length(head.headers)
         if length is not None and length > limit:
             return await self._refuse(413, f"request body of {length} bytes exceeds the limit of {limit} bytes", path)
         if conn.they_are_waiting_for_100_continue:
-            await self.stream.send_all(
-                conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
-            )
+            await self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
+        if length is not None:
+            return await self._read_sized_body(length, path)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -245,6 +323,30 @@ class Connection:
                 return await self._refuse(event.status, event.message, path)
             else:
                 return None  # closed mid-body
+
+    async def _read_sized_body(self, length: int, path: str) -> bytes | None:
+        if length == 0:
+            event = await self._next_event()
+            if isinstance(event, h11.EndOfMessage):
+                return b""
+            return await self._refuse(event.status, event.message, path) if isinstance(event, _Refused) else None
+        body = bytearray(length)
+        view = memoryview(body)
+        size = 0
+        try:
+            while True:
+                event = await self._next_event()
+                if isinstance(event, h11.Data):
+                    view[size : size + len(event.data)] = event.data  # h11 never hands out more than Content-Length
+                    size += len(event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    return bytes(body)
+                elif isinstance(event, _Refused):
+                    return await self._refuse(event.status, event.message, path)
+                else:
+                    return None  # closed mid-body
+        finally:
+            view.release()
 
     async def _next_event(self) -> h11.Event | type[h11.PAUSED] | _Refused:
         conn = self.h11
@@ -291,9 +393,9 @@ class Connection:
     def wants_close(self) -> bool:
         return self.shutdown.begun or self.served + 1 >= self.limits.max_requests_per_connection
 
-    async def _refuse(self, status: int, message: str, path: str | None) -> None:
+    async def _refuse(self, status: int, message: str, path: str | None, code: str | None = None) -> None:
         """Answer a request h11 could not take in, outside h11's state machine, and close."""
-        response = self.app.error(status, message, path)
+        response = self.app.error(status, message, path, code=code)
         head = [b"HTTP/1.1 %d " % status + reason(status)]
         for name, value in (
             *response.headers,
@@ -303,10 +405,14 @@ class Connection:
         ):
             head.append(name + b": " + value)
         try:
-            await self.stream.send_all(b"\r\n".join(head) + b"\r\n\r\n" + response.body)
+            await self._send(b"\r\n".join(head) + b"\r\n\r\n" + response.body)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         return None
+
+    async def _send(self, data: bytes) -> None:
+        """Write to the client under the write deadline (``write_timeout`` without progress)."""
+        await send_all(self.stream, data, self.limits.write_timeout)
 
     async def _close(self) -> None:
         """Half-close, drain what the client still sends for a moment, then close (no RST on the answer)."""
@@ -322,11 +428,13 @@ class Connection:
 
 
 class _Refused:
-    __slots__ = ("message", "status")
+    __slots__ = ("code", "message", "path", "status")
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None, path: str | None = None) -> None:
         self.status = status
         self.message = message
+        self.code = code
+        self.path = path
 
 
 def _content_length(headers: Headers) -> int | None:
@@ -345,9 +453,18 @@ def _protocol_message(exc: h11.RemoteProtocolError) -> str:
     return f"malformed HTTP request: {exc}"
 
 
-async def serve_connection(stream: trio.SocketStream, app: App, limits: Limits, shutdown: Shutdown) -> None:
-    """Serve one accepted connection; a bug in it is logged and never stops the server."""
-    connection = Connection(stream, app, limits, shutdown)
+async def serve_connection(
+    stream: trio.SocketStream, app: App, limits: Limits, shutdown: Shutdown, pending: PendingHeads | None = None
+) -> None:
+    """Serve one accepted connection; a bug in it is logged and never stops the server.
+
+    A connection from an address that already has ``max_pending_per_address`` connections sending their
+    heads is closed at once, unanswered: it has not said which API it speaks, and answering costs more.
+    """
+    connection = Connection(stream, app, limits, shutdown, pending)
+    if not connection.count_pending():
+        await trio.aclose_forcefully(stream)
+        return
     try:
         await connection.run()
     except Exception:

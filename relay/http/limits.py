@@ -26,3 +26,9 @@ class Limits:
     shutdown_grace: float = 30.0
     #: Pending connections the kernel queues for accept().
     backlog: int = 1024
+    #: Seconds a write to a client may make no progress (the client takes no bytes). Then: the connection is dropped.
+    write_timeout: float = 30.0
+    #: The kernel send buffer of a client socket (SO_SNDBUF), bounding the bytes queued for a slow client.
+    send_buffer_bytes: int = 128 * 1024
+    #: Connections of one client address still sending a request head. More: closed at once.
+    max_pending_per_address: int = 100

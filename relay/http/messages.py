@@ -8,11 +8,14 @@ None. ``send`` returns only when the bytes are written, which is the backpressur
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl
 
 import attrs
 import orjson
+
+if TYPE_CHECKING:
+    from relay.http.connection import Shutdown
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -67,6 +70,16 @@ class StreamResponse(Protocol):
     async def start(self, status: int, headers: Headers) -> None: ...
 
     async def send(self, data: bytes) -> None: ...
+
+    @property
+    def gone(self) -> bool:
+        """The client has gone away: what is still written is lost."""
+        ...
+
+    @property
+    def shutdown(self) -> Shutdown:
+        """The server's shutdown: a stream registers its waits with it to end itself before the grace runs out."""
+        ...
 
 
 Handler = Callable[[Request, StreamResponse], Awaitable[Response | None]]

@@ -16,9 +16,14 @@ import trio
 
 from relay.http.connection import App, Shutdown, serve_connection
 from relay.http.limits import Limits
+from relay.http.memory import tune_allocator
+from relay.http.pending import PendingHeads
 
 log = logging.getLogger("relay.http")
 
+#: Seconds before the shutdown grace runs out at which streams still running end themselves, with an error
+#: event in their client's dialect (a stream cut by the hard stop could say nothing).
+LAST_WORDS = 1.0
 _ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 
@@ -67,20 +72,27 @@ async def serve(
     with trio.CancelScope() as hard_stop:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
+                pending = PendingHeads(limits.max_pending_per_address)
                 for listener in listeners:
-                    accepting.start_soon(_accept_loop, listener, app, limits, shutdown, connections)
+                    accepting.start_soon(_accept_loop, listener, app, limits, shutdown, connections, pending)
                 task_status.started()
                 await shutdown.event.wait()
                 accepting.cancel_scope.cancel()
             for listener in listeners:
                 await listener.aclose()
             hard_stop.deadline = trio.current_time() + limits.shutdown_grace
+            shutdown.drain_by(hard_stop.deadline - min(LAST_WORDS, limits.shutdown_grace / 2))
     if hard_stop.cancelled_caught:
         log.warning("shutdown grace of %ss ran out; remaining connections cancelled", limits.shutdown_grace)
 
 
 async def _accept_loop(
-    listener: trio.SocketListener, app: App, limits: Limits, shutdown: Shutdown, nursery: trio.Nursery
+    listener: trio.SocketListener,
+    app: App,
+    limits: Limits,
+    shutdown: Shutdown,
+    nursery: trio.Nursery,
+    pending: PendingHeads,
 ) -> None:
     while True:
         try:
@@ -91,11 +103,12 @@ async def _accept_loop(
                 await trio.sleep(0.1)
                 continue
             raise
-        nursery.start_soon(serve_connection, stream, app, limits, shutdown)
+        nursery.start_soon(serve_connection, stream, app, limits, shutdown, pending)
 
 
 async def run(app: App, sock: socket.socket, limits: Limits, *, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve on a listening socket until SIGTERM or SIGINT; a second signal cancels at once."""
+    tune_allocator()
     shutdown = Shutdown()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:

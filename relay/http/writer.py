@@ -11,11 +11,12 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import h11
+import trio
 
 from relay.http.messages import Headers, Request, Response
 
 if TYPE_CHECKING:
-    from relay.http.connection import Connection
+    from relay.http.connection import Connection, Shutdown
 
 
 class Writer:
@@ -26,6 +27,15 @@ class Writer:
         self._request = request
         self._head = b""
         self.started = False
+
+    @property
+    def gone(self) -> bool:
+        """The client closed or reset its side of the connection (or a write to it failed)."""
+        return self._c.client_gone or self._c.eof
+
+    @property
+    def shutdown(self) -> Shutdown:
+        return self._c.shutdown
 
     def _headers(self, headers: Headers) -> list[tuple[bytes, bytes]]:
         out = [(b"date", http_date()), *headers]
@@ -60,7 +70,7 @@ class Writer:
         (a write cut by cancellation, or by the client leaving), so nothing may follow them."""
         done = False
         try:
-            await self._c.stream.send_all(data)
+            await send_all(self._c.stream, data, self._c.limits.write_timeout)
             done = True
         finally:
             if not done:
@@ -75,6 +85,21 @@ class Writer:
         if response.body and self._request.method != "HEAD":
             out += conn.send(h11.Data(data=response.body))
         await self._write(out + conn.send(h11.EndOfMessage()))
+
+
+#: Bytes written under one write deadline: a large answer to a slow reader must progress, not finish, in time.
+_WRITE_SLICE = 64 * 1024
+
+
+async def send_all(stream: trio.SocketStream, data: bytes, timeout: float) -> None:
+    """``stream.send_all(data)``, raising ``trio.BrokenResourceError`` when the client takes nothing for
+    ``timeout`` seconds (each 64 KiB slice has that long): a client that does not read is treated as gone."""
+    view = memoryview(data)
+    for start in range(0, len(view), _WRITE_SLICE):
+        with trio.move_on_after(timeout) as scope:
+            await stream.send_all(view[start : start + _WRITE_SLICE])
+        if scope.cancelled_caught:
+            raise trio.BrokenResourceError(f"the client took no bytes for {timeout:g}s (write_timeout)")
 
 
 _date_cache: tuple[int, bytes] = (0, b"")

@@ -23,6 +23,7 @@ import orjson
 import trio
 
 from relay.config import MockOptions
+from relay.dialects.common import nested_deeper
 from relay.mock import wire_anthropic, wire_chat, wire_gemini, wire_responses
 from relay.mock.model import Answer, Headers, Reply, json_answer
 
@@ -159,14 +160,25 @@ def _listing_dialect(call: Call) -> Dialect:
     return "gemini" if b"x-goog-api-client" in call.headers else "openai"
 
 
+#: The deepest nesting of arrays and objects the mock reads: it writes what it reads a level or two down, and
+#: orjson writes at most 254 levels.
+MAX_DEPTH = 200
+
+
 def _load(dialect: Dialect, body: bytes) -> Any:
-    """The JSON body, or an ``Answer`` refusing it."""
+    """The JSON body, or an ``Answer`` refusing it (not JSON, or nested deeper than ``MAX_DEPTH``)."""
     try:
-        return orjson.loads(body)
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         if dialect == "gemini":
             return wire_gemini.error(400, "Invalid JSON payload received. The request body is not JSON.")
         return error(dialect, 400, "the request body is not JSON")
+    if nested_deeper(payload, MAX_DEPTH):
+        message = f"the request body is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects"
+        if dialect == "gemini":
+            return wire_gemini.error(400, f"Invalid JSON payload received. {message}.")
+        return error(dialect, 400, message)
+    return payload
 
 
 # ---- handlers --------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class MockUpstream:
             await stream.send(frame)
         return None
 
-    def error(self, status: int, message: str, path: str | None) -> Response:
+    def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
         dialect = "anthropic" if path and path.endswith(("/messages", "/count_tokens")) else "openai"
         if path and ":" in path.rsplit("/", 1)[-1]:
             dialect = "gemini"

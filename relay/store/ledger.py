@@ -27,9 +27,23 @@ import attrs
 from relay.store.base import Tx
 from relay.store.keys import KeyNotFound
 
-__all__ = ["Admission", "Settle", "admit", "balance", "estimate", "open_holds", "retry_after", "settle_all"]
+__all__ = [
+    "MAX_MICROS",
+    "Admission",
+    "Settle",
+    "admit",
+    "balance",
+    "estimate",
+    "open_holds",
+    "retry_after",
+    "settle_all",
+]
 
 Reason = Literal["ok", "quota", "rpm", "tpm", "unknown_key"]
+
+#: The largest amount a store can keep (SQLite and PostgreSQL integers are signed 64-bit): a hold above it
+#: (a request asking for ~1e19 output tokens) is one no balance can cover, refused for quota on every backend.
+MAX_MICROS = 2**63 - 1
 
 
 @attrs.frozen
@@ -92,10 +106,14 @@ def admit(
     hold: int | None = None
     balance: int | None = None
     if hold_micros is not None:
-        taken = tx.execute(
-            "UPDATE keys SET quota_micros = quota_micros - ? WHERE name = ? AND quota_micros >= ?"
-            " RETURNING quota_micros",
-            (hold_micros, key_name, hold_micros),
+        taken = (
+            tx.execute(
+                "UPDATE keys SET quota_micros = quota_micros - ? WHERE name = ? AND quota_micros >= ?"
+                " RETURNING quota_micros",
+                (hold_micros, key_name, hold_micros),
+            )
+            if hold_micros <= MAX_MICROS  # SQLite cannot even bind a larger integer
+            else []
         )
         if taken:
             hold, balance = hold_micros, int(taken[0][0])

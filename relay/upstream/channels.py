@@ -7,10 +7,14 @@ from urllib.parse import quote
 
 import httpx
 
-from relay.config import DEFAULT_BASE_URLS, ChannelConfig
+from relay.config import DEFAULT_BASE_URLS, ChannelConfig, UpstreamConfig
 from relay.dialects import ir
+from relay.errors import RelayError
 from relay.mock.transport import MockTransport
-from relay.upstream.pool import Pool
+from relay.upstream.pool import Pool, PoolExhausted
+
+#: The code of the 503 a request gets when no pooled upstream connection became free in time.
+POOL_EXHAUSTED = "upstream_pool_exhausted"
 
 
 class Channel:
@@ -27,7 +31,8 @@ class Channel:
         #: The request headers for each upstream key of the channel's pool ("" when it has none).
         self._headers = {key: httpx.Headers(_auth_headers(self.family, config, key)) for key in config.keys or ("",)}
         t = config.timeouts
-        self._timeout = httpx.Timeout(connect=t.connect, read=None, write=t.idle, pool=t.connect).as_dict()
+        # The wait for a pooled connection is the pool's own ([upstream] pool_timeout), not the channel's.
+        self._timeout = httpx.Timeout(connect=t.connect, read=None, write=t.idle, pool=None).as_dict()
         self._urls: dict[str, httpx.URL] = {}
 
     def dialect_for(self, client: ir.Dialect) -> ir.Dialect:
@@ -71,7 +76,9 @@ class Channel:
         head is in, its body still to read.
 
         Timeouts are the caller's (``relay.upstream.exchange``); the caller must close the response,
-        which also closes the upstream connection when the body was not read to its end.
+        which also closes the upstream connection when the body was not read to its end. When every pooled
+        connection stays busy for ``[upstream] pool_timeout``: ``RelayError`` 503 ``upstream_pool_exhausted``,
+        with ``retry-after`` (Relay is at its capacity; the channel is not at fault).
         """
         request = httpx.Request(
             "POST",
@@ -80,7 +87,22 @@ class Channel:
             headers=self._headers.get(api_key) or self._headers[next(iter(self._headers))],
             extensions={"timeout": self._timeout},
         )
-        return await self._transport.handle_async_request(request)
+        try:
+            return await self._transport.handle_async_request(request)
+        except PoolExhausted as exc:
+            raise pool_exhausted(f"channel '{self.name}': {exc}") from None
+
+
+def pool_exhausted(detail: str) -> RelayError:
+    """The 503 for a request that found every pooled upstream connection busy (``detail``: for the operator)."""
+    return RelayError(
+        503,
+        "overloaded",
+        "Relay is at its capacity: no upstream connection became free in time; retry in 1 s",
+        code=POOL_EXHAUSTED,
+        headers=((b"retry-after", b"1"),),
+        detail=detail,
+    )
 
 
 def _auth_headers(family: str, config: ChannelConfig, api_key: str) -> dict[str, str]:
@@ -98,8 +120,11 @@ def _auth_headers(family: str, config: ChannelConfig, api_key: str) -> dict[str,
     return headers
 
 
-def build_channels(configs: Sequence[ChannelConfig]) -> tuple[Pool, Mapping[str, Channel]]:
-    """The shared upstream pool, and every channel by name (a mock channel gets its mock transport)."""
-    pool = Pool()
+def build_channels(
+    configs: Sequence[ChannelConfig], limits: UpstreamConfig | None = None
+) -> tuple[Pool, Mapping[str, Channel]]:
+    """The shared upstream pool (``[upstream]``'s limits), and every channel by name (a mock channel gets its
+    mock transport)."""
+    pool = Pool(limits)
     channels = {c.name: Channel(c, MockTransport(c.mock) if c.type == "mock" else pool) for c in configs}
     return pool, channels

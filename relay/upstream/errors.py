@@ -1,4 +1,8 @@
-"""The one place where the upstream transport's exceptions (httpx's types) become ``RelayError``s."""
+"""The one place where the upstream transport's exceptions (httpx's types) become ``RelayError``s.
+
+The client's message is Relay's own; the channel and the transport's words (which may name the
+upstream's host or address) go to the error's ``detail``, for the operator.
+"""
 
 from __future__ import annotations
 
@@ -19,29 +23,40 @@ def upstream_errors(channel: str, *, started: bool = False) -> Iterator[None]:
         raise RelayError(
             504,
             "timeout",
-            f"channel '{channel}': connecting to the upstream timed out",
+            "connecting to the upstream timed out",
             code="upstream_connect_timeout",
+            detail=f"channel '{channel}': connecting to the upstream timed out",
         ) from None
     except httpx.PoolTimeout:
         raise RelayError(
             504,
             "timeout",
-            f"channel '{channel}': no upstream connection became free in time",
+            "no upstream connection became free in time",
             code="upstream_pool_timeout",
+            detail=f"channel '{channel}': no upstream connection became free in time",
         ) from None
     except httpx.ConnectError as exc:
         raise RelayError(
             502,
             "upstream",
-            f"channel '{channel}': cannot connect to the upstream: {exc}",
+            "cannot connect to the upstream",
             code="upstream_connect_error",
+            detail=f"channel '{channel}': cannot connect to the upstream: {exc or type(exc).__name__}",
         ) from None
     except httpx.TimeoutException:
         raise RelayError(
-            504, "timeout", f"channel '{channel}': the upstream timed out", code="upstream_timeout"
+            504,
+            "timeout",
+            "the upstream timed out",
+            code="upstream_timeout",
+            detail=f"channel '{channel}': the upstream timed out",
         ) from None
     except (httpx.TransportError, httpx.StreamError) as exc:
         what = "the upstream stream broke" if started else "the upstream failed"
         raise RelayError(
-            502, "upstream", f"channel '{channel}': {what}: {exc or type(exc).__name__}", code="upstream_error"
+            502,
+            "upstream",
+            what,
+            code="upstream_error",
+            detail=f"channel '{channel}': {what}: {exc or type(exc).__name__}",
         ) from None

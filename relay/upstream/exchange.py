@@ -36,21 +36,28 @@ class Exchange:
         self._send = channel.send
         #: ``trio.current_time()`` by which the whole exchange, stream included, must be over.
         self.deadline = trio.current_time() + self.timeouts.total
+        #: The upstream answered an error status: what the client was told (its ``detail`` the operator's
+        #: account), set by ``relay.endpoints.upstream_error``.
+        self.error: RelayError | None = None
+        #: That error's upstream status as Relay reads it (what retry decisions go by); None: no error answer.
+        self.upstream_status: int | None = None
 
     def total_error(self) -> RelayError:
         return RelayError(
             504,
             "timeout",
-            f"channel '{self.channel}': the upstream exchange exceeded {self.timeouts.total:g}s",
+            f"the upstream exchange exceeded {self.timeouts.total:g}s",
             code="upstream_timeout",
+            detail=f"channel '{self.channel}': the upstream exchange exceeded {self.timeouts.total:g}s",
         )
 
     def too_large(self, what: str) -> RelayError:
         return RelayError(
             502,
             "upstream",
-            f"channel '{self.channel}': {what} exceeds {MAX_UPSTREAM_BODY} bytes",
+            f"{what} exceeds {MAX_UPSTREAM_BODY} bytes",
             code="upstream_error",
+            detail=f"channel '{self.channel}': {what} exceeds {MAX_UPSTREAM_BODY} bytes",
         )
 
     async def open(self, path: str, body: bytes) -> httpx.Response:
@@ -67,8 +74,9 @@ class Exchange:
         raise RelayError(
             504,
             "timeout",
-            f"channel '{self.channel}': no answer from the upstream within {self.timeouts.first_byte:g}s",
+            f"no answer from the upstream within {self.timeouts.first_byte:g}s",
             code="upstream_timeout",
+            detail=f"channel '{self.channel}': no answer from the upstream within {self.timeouts.first_byte:g}s",
         )
 
     async def close(self, response: httpx.Response) -> None:
@@ -85,8 +93,9 @@ class Exchange:
         return RelayError(
             504,
             "timeout",
-            f"channel '{self.channel}': the upstream sent nothing for {self.timeouts.idle:g}s",
+            f"the upstream sent nothing for {self.timeouts.idle:g}s",
             code="upstream_idle_timeout",
+            detail=f"channel '{self.channel}': the upstream sent nothing for {self.timeouts.idle:g}s",
         )
 
     async def next_chunk(self, chunks: AsyncIterator[bytes], *, started: bool = False) -> bytes | None:

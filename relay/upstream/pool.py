@@ -13,6 +13,10 @@ closes the upstream request.
 
 A request that fails while being *written* on a reused connection is retried once on a new one (the
 upstream cannot have seen it). Nothing else is retried: a POST may not be sent twice.
+
+The limits are relay.toml's ``[upstream]`` (``relay.config.UpstreamConfig``). When every connection is busy
+a request waits up to ``pool_timeout`` for one, then gets ``PoolExhausted`` (an ``httpx.PoolTimeout``):
+the process is at its capacity, which says nothing of the upstream's health.
 """
 
 from __future__ import annotations
@@ -26,14 +30,9 @@ from collections.abc import AsyncIterator
 import httpx
 import trio
 
+from relay.config import UpstreamConfig
 from relay.upstream.http1 import END, NEED_DATA, Head, ProtocolError, ResponseParser, request_head
 
-#: Connections open at once, per process, idle ones included; a request beyond it waits for one.
-MAX_CONNECTIONS = 1000
-#: Idle connections kept per origin for reuse.
-MAX_IDLE_PER_ORIGIN = 100
-#: Seconds an idle connection is kept for reuse.
-KEEPALIVE_EXPIRY = 30.0
 RECEIVE_SIZE = 64 * 1024
 
 Origin = tuple[bytes, str, int]
@@ -84,19 +83,25 @@ def _socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
     return stream.socket if isinstance(stream, trio.SocketStream) else None
 
 
+class PoolExhausted(httpx.PoolTimeout):
+    """Every connection of the pool stayed busy for ``pool_timeout``."""
+
+    def __init__(self, max_connections: int, waited: float) -> None:
+        super().__init__(f"all {max_connections} upstream connections stayed busy for {waited:g}s")
+        self.max_connections = max_connections
+
+
 class Pool(httpx.AsyncBaseTransport):
-    def __init__(
-        self,
-        *,
-        max_connections: int = MAX_CONNECTIONS,
-        max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN,
-        keepalive_expiry: float = KEEPALIVE_EXPIRY,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        self._slots = trio.Semaphore(max_connections)
+    def __init__(self, limits: UpstreamConfig | None = None, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        limits = limits or UpstreamConfig()
+        self.max_connections = limits.max_connections
+        self._slots = trio.Semaphore(limits.max_connections)
         self._idle: dict[Origin, list[_Connection]] = {}
-        self._max_idle = max_idle_per_origin
-        self._expiry = keepalive_expiry
+        self._max_idle = limits.max_idle_per_origin
+        self._expiry = limits.keepalive_expiry
+        #: Seconds a request waits for a free connection (the request's own ``pool`` timeout is not used:
+        #: the pool is the process's, shared by every channel).
+        self._pool_timeout = limits.pool_timeout
         self._ssl_context = ssl_context
 
     # ---- the transport interface ----------------------------------------------------------------
@@ -154,14 +159,14 @@ class Pool(httpx.AsyncBaseTransport):
                 conn.reused = True
                 return conn
             await self._discard(conn)
-        await self._take_slot(timeouts.get("pool"))
+        await self._take_slot()
         try:
             return _Connection(origin, await self._connect(origin, timeouts.get("connect")))
         except BaseException:
             self._slots.release()
             raise
 
-    async def _take_slot(self, timeout: float | None) -> None:
+    async def _take_slot(self) -> None:
         try:
             self._slots.acquire_nowait()
             return
@@ -171,10 +176,10 @@ class Pool(httpx.AsyncBaseTransport):
         if oldest is not None:  # make room: close the longest-idle connection of any origin
             self._idle[oldest.origin].remove(oldest)
             await self._discard(oldest)
-        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+        with trio.move_on_after(self._pool_timeout):
             await self._slots.acquire()
             return
-        raise httpx.PoolTimeout("no upstream connection became free in time")
+        raise PoolExhausted(self.max_connections, self._pool_timeout)
 
     async def _connect(self, origin: Origin, timeout: float | None) -> trio.abc.Stream:
         scheme, host, port = origin
@@ -197,8 +202,12 @@ class Pool(httpx.AsyncBaseTransport):
         return self._ssl_context
 
     def _release(self, conn: _Connection) -> bool:
-        """Put a connection whose exchange is complete back to the idle stack; False if it must close."""
-        if not conn.parser.done or not conn.parser.reusable:
+        """Put a connection whose exchange is complete back to the idle stack; False if it must close.
+
+        While requests wait for a free connection it closes instead: its slot goes to the first of them (a
+        request waiting for a slot would not see a connection put back on an idle stack).
+        """
+        if not conn.parser.done or not conn.parser.reusable or self._slots.statistics().tasks_waiting:
             return False
         stack = self._idle.setdefault(conn.origin, [])
         if len(stack) >= self._max_idle:

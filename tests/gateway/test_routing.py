@@ -184,9 +184,10 @@ def test_a_pin_gives_only_that_channel():
     assert names(r.plan("gpt-4o", "vip", pin="vip-only")) == ["vip-only"]
 
 
-def test_a_pin_to_a_channel_of_another_group_is_a_403():
+def test_a_pin_to_a_channel_of_another_group_is_refused_like_an_unknown_channel():
     error = error_of(router().plan, "gpt-4o", "default", "vip-only")
-    assert (error.status, error.kind, error.code) == (403, "permission", "channel_not_allowed")
+    assert (error.status, error.kind, error.code) == (404, "not_found", "channel_not_found")
+    assert error.message == error_of(router().plan, "gpt-4o", "default", "nowhere").message
 
 
 def test_a_pin_to_an_unknown_channel_is_a_404():

@@ -94,7 +94,7 @@ async def test_max_attempts_bounds_the_failover(healthy: str, sqlite_url: str) -
         async with serve_relay(config(sqlite_url, channels, "max_attempts = 2")) as relay:
             answer = await chat(relay.url, "two tries only")
             [record] = await logs(sqlite_url, 1)
-    assert answer.status == 503 and answer.json()["error"]["message"] == "sick upstream 503"
+    assert answer.status == 503 and answer.json()["error"]["code"] == "upstream_unavailable"  # Relay's words
     assert record.attempts == (("refused", "upstream_connect_error"), ("sick", "503")) and record.status == 503
 
 
@@ -107,7 +107,7 @@ async def test_a_400_from_the_upstream_is_final(healthy: str, sqlite_url: str) -
         async with serve_relay(config(sqlite_url, channels)) as relay:
             answer = await chat(relay.url, "my own fault")
             assert answer.status == 400
-            assert answer.json()["error"]["message"] == "sick upstream 400"
+            assert answer.json()["error"]["message"] == "the upstream rejected the request: sick upstream 400"
             [record] = await logs(sqlite_url, 1)
     assert record.attempts == (("bad", "400"),) and bad.count == 1
 

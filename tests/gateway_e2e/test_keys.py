@@ -153,14 +153,15 @@ async def test_channel_pins_by_key_suffix_and_header(sqlite_url: str) -> None:
         assert [r.status for r in (plain, by_suffix, by_header, vip)] == [200, 200, 200, 200]
 
         other_group = await chat(relay.url, key=f"{KEY}#gamma")
-        assert other_group.status == 403 and other_group.json()["error"]["code"] == "channel_not_allowed"
+        # another group's channel is refused as a channel that does not exist (names cannot be enumerated)
+        assert other_group.status == 404 and other_group.json()["error"]["code"] == "channel_not_found"
         by_header_403 = await post(
             relay.url,
             "/v1/chat/completions",
             b'{"model":"mock-1","messages":[{"role":"user","content":"x"}]}',
             headers={"x-relay-channel": "gamma"},
         )
-        assert by_header_403.status == 403 and by_header_403.json()["error"]["code"] == "channel_not_allowed"
+        assert by_header_403.status == 404 and by_header_403.json()["error"]["code"] == "channel_not_found"
         unknown = await chat(relay.url, key=f"{KEY}#nowhere")
         assert unknown.status == 404 and unknown.json()["error"]["code"] == "channel_not_found"
 
@@ -170,8 +171,8 @@ async def test_channel_pins_by_key_suffix_and_header(sqlite_url: str) -> None:
             ("test", 200, "beta"),
             ("test", 200, "beta"),
             ("vip", 200, "gamma"),
-            ("test", 403, None),
-            ("test", 403, None),
+            ("test", 404, None),
+            ("test", 404, None),
             ("test", 404, None),
         ]
 

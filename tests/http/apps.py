@@ -38,8 +38,8 @@ class SlowStreamApp:
         self.finished.set()
         return None
 
-    def error(self, status: int, message: str, path: str | None) -> Response:
-        body = {"error": {"message": message, "type": "http_error", "param": None, "code": None}}
+    def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
+        body = {"error": {"message": message, "type": "http_error", "param": None, "code": code}}
         return Response(status, orjson.dumps(body), [(b"content-type", b"application/json")])
 
 
