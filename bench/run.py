@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import gateway, profile
+from bench import attack, gateway, profile
 from bench.http1 import chat_request
 from bench.loadgen import BlockingClient
 from bench.procs import ROOT, BenchError, Server, describe_pinning, pinning_plan, run_loadgen
@@ -588,11 +588,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="URL",
         help="postgresql://...: the gateway's and the plain Relay's stores in fresh schemas there (implies --gateway)",
     )
+    parser.add_argument(
+        "--attack", action="store_true", help="only the slow-client attack lane (bench/attack.py, about 1 min)"
+    )
+    attack.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.attack:
+        return attack.lane(args)
     settings = settings_from(args)
     host = machine()  # before this process pins itself
     plan = pinning_plan(settings.pin)

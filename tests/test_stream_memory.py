@@ -40,10 +40,10 @@ async def _frames_read(port: int, body: bytes, marks: dict[int, int]) -> int:
 
 @pytest.mark.parametrize("model", ["mock-1", "mock-claude"])  # passthrough (Chat to Chat), and converted
 async def test_a_long_stream_does_not_grow_in_memory(model: str) -> None:
-    text = "mock:chunks=%d mock:delay_ms=1 " % FRAMES + "lorem ipsum dolor sit amet " * 4500
+    text = f"mock:chunks={FRAMES} mock:delay_ms=1 " + "lorem ipsum dolor sit amet " * 4500
     body = orjson.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": text}]})
     config = config_from(
-        """
+        f"""
 [server]
 listen = "127.0.0.1:0"
 access_log = false
@@ -61,9 +61,8 @@ models = ["mock-claude"]
 dialect = "anthropic"
 [[keys]]
 name = "test"
-key = "%s"
+key = "{KEY}"
 """
-        % KEY
     )
     async with serve_relay(config) as served:
         marks = {300: 0, FRAMES - 100: 0}

@@ -195,7 +195,9 @@ async def test_an_upstream_error_event_is_the_last_word_of_its_stream():
         r = await ask(up.url, "hi", stream=True)
     assert r.complete  # a clean end of the HTTP response
     events = sse_data(r.body)
-    assert [json.loads(e).get("error") for e in events] == [None, upstream_error["error"]]  # no second error
+    # The upstream's code kept, its text not (Relay's own words): no second error after it.
+    relays = {"message": "the upstream failed while answering (busy)", "type": "upstream_error", "param": None}
+    assert [json.loads(e).get("error") for e in events] == [None, {**relays, "code": "busy"}]
 
 
 async def test_a_healthy_stream_is_unaffected(shared_mock_upstream):  # noqa: F811

@@ -4,6 +4,8 @@ Every codec offers the same names (``relay.dialects.convert`` and the endpoints 
 
 - ``decode_request(body) -> ir.Request``: a client request; a 400 ``RelayError`` naming the parameter
   path otherwise. Gemini's model and stream flag live in the URL: ``decode_request(body, model=, stream=)``.
+- ``require_kept(req)``: on a converted path, a 400 naming the first top-level field the conversion would
+  drop (anything in ``req.extra`` but the fields ignored by design and the values that ask for nothing).
 - ``encode_request(req, model) -> bytes``: a request for an upstream of this dialect, for ``model``
   (``req.extra`` is sent only when it came from this dialect); content the dialect cannot express is a
   400 naming it.

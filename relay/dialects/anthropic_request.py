@@ -7,7 +7,8 @@ tools and tool choice. Re-exported by ``anthropic``. docs/conversions/anthropic.
 Choices made on the users' behalf:
 
 - Decoding a client request: fields with no IR slot go to ``extra`` (``metadata``, ``service_tier``,
-  ``container``, ``mcp_servers``, ``context_management``…), sent again only to an Anthropic upstream.
+  ``container``, ``mcp_servers``, ``context_management``…), sent again only to an Anthropic upstream; for
+  another dialect ``require_kept`` refuses every one but those ``IGNORED`` or ``NEUTRAL``.
   ``cache_control``, text ``citations``, document ``context`` and ``citations`` are not kept. A plain-text
   document becomes a base64 ``text/plain`` Document. Server tools, server-tool blocks, ``search_result``,
   ``file`` and ``content`` sources, and documents inside tool results cannot be converted: a 400 names them.

@@ -12,7 +12,8 @@ Choices made on the users' behalf:
   top-level ones as they are (``safetySettings``, ``cachedContent``, ``labels``…), the rest of
   ``generationConfig`` (``seed``, penalties, ``responseModalities``, a ``responseMimeType`` other than JSON
   or text…), non-function tools (``googleSearch``, ``codeExecution``…) and ``toolConfig.retrievalConfig``.
-  ``candidateCount`` > 1 and both ``thinkingBudget`` and ``thinkingLevel`` are a 400.
+  ``candidateCount`` > 1 and both ``thinkingBudget`` and ``thinkingLevel`` are a 400. For another dialect
+  ``require_kept`` refuses every field of ``extra`` but those ignored by design or at their neutral value.
 - ``functionCallingConfig``: AUTO / VALIDATED → auto, NONE → none, ANY → required, ANY with one allowed
   name → named; ANY with several names → required with the tools narrowed to those names (the same
   choice, said in a way every dialect can).

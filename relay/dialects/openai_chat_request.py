@@ -12,7 +12,8 @@ unchanged. ``messages`` are read and written by ``openai_chat_messages``; everyt
 - ``reasoning_effort: "max"`` decodes as ``xhigh``; ``max_completion_tokens`` wins over ``max_tokens``.
 - Not kept: ``json_schema.description``.
 - ``extra`` holds every other top-level field (``stream_options``, ``seed``, ``user``, ``metadata``,
-  penalties, ``service_tier``…); it is sent upstream only with ``same_dialect``.
+  penalties, ``service_tier``…); it is sent upstream only with ``same_dialect``, and for another dialect
+  ``require_kept`` refuses every field of it but those ``IGNORED`` or ``NEUTRAL``.
 - Encoding: ``top_k`` and ``ReasoningConfig.include`` have no Chat field; a token budget becomes the
   nearest ``reasoning_effort`` (``common.effort_for``). Streaming requests always ask for the usage chunk.
 """

@@ -22,7 +22,8 @@ Choices made on users' behalf (docs/conversions/openai_responses.md has the tabl
 - Function tools from another dialect get ``strict: false`` when strictness was unsaid (Responses defaults to
   strict, which refuses most schemas). ``allowed_tools`` becomes its tools alone, with its mode.
 - Text format ``description`` and ``verbosity``, ``include``, ``store``, ``metadata``, ``user``, ``truncation``,
-  ``service_tier``, ``top_logprobs`` and the other fields with no IR slot are kept in ``extra`` only.
+  ``service_tier``, ``top_logprobs`` and the other fields with no IR slot are kept in ``extra`` only; for
+  another dialect ``require_kept`` refuses every one but those ``IGNORED`` or ``NEUTRAL``.
 """
 
 from __future__ import annotations

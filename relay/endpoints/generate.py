@@ -213,7 +213,10 @@ class Failover:
                     breaker.abandon()
                     continue
                 if isinstance(result, RelayError) and result.code in _NOT_THE_CHANNELS:
-                    breaker.abandon()  # no pooled connection was free: the channel did nothing wrong
+                    # No pooled connection was free: the channel did nothing wrong, and the pool is every
+                    # channel's, so the next one would wait as long for nothing. The client retries.
+                    breaker.abandon()
+                    self.left = 0
                 else:
                     breaker.failure()
                 break
@@ -348,7 +351,10 @@ async def _passthrough(
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
                 record.end = "upstream_error"
-                return await upstream_error(upstream, exchange, codec, codec, same=True)
+                answer = await upstream_error(upstream, exchange, codec, codec, same=True)
+                record.upstream_status = exchange.upstream_status
+                record.error_detail = exchange.error.detail if exchange.error is not None else None
+                return answer
             if not call.stream:
                 data = await exchange.read_body(upstream)
                 parse_object(data, exchange)  # a 200 must carry the dialect's JSON answer
@@ -410,7 +416,10 @@ async def _convert(
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
                 record.end = "upstream_error"
-                return await upstream_error(upstream, exchange, upstream_codec, client, same=False)
+                answer = await upstream_error(upstream, exchange, upstream_codec, client, same=False)
+                record.upstream_status = exchange.upstream_status
+                record.error_detail = exchange.error.detail if exchange.error is not None else None
+                return answer
             if not req.stream:
                 data, response = convert_response(await exchange.read_body(upstream), upstream_codec, client, req, now)
                 request.usage = response.usage

@@ -154,7 +154,7 @@ class Passthrough:
 def upstream_failure(payload: dict[str, Any], exchange: Exchange) -> RelayError:
     """The upstream's error event as Relay's error: its status and code kept, its text for the operator only."""
     error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
-    code = next((error[k] for k in ("type", "code", "status") if isinstance(error.get(k), str)), None)
+    code = next((error[k] for k in ("code", "type", "status") if isinstance(error.get(k), str)), None)
     code = code if code not in (None, "error") else "upstream_error"
     status = error.get("code") if isinstance(error.get("code"), int) and 400 <= error["code"] <= 599 else 502
     message = error.get("message") if isinstance(error.get("message"), str) else ""

@@ -82,4 +82,3 @@ BY_DIALECT: dict[ir.Dialect, Callable[[dict[str, Any]], int]] = {
     "anthropic": anthropic,
     "gemini": gemini,
 }
-

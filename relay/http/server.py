@@ -16,7 +16,6 @@ import trio
 
 from relay.http.connection import App, Shutdown, serve_connection
 from relay.http.limits import Limits
-from relay.http.memory import tune_allocator
 from relay.http.pending import PendingHeads
 
 log = logging.getLogger("relay.http")
@@ -108,7 +107,6 @@ async def _accept_loop(
 
 async def run(app: App, sock: socket.socket, limits: Limits, *, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve on a listening socket until SIGTERM or SIGINT; a second signal cancels at once."""
-    tune_allocator()
     shutdown = Shutdown()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:

@@ -106,7 +106,15 @@ def write_logs(tx: Tx, records: Sequence[LogRecord]) -> int:
         group = (day_of(r.time), r.key_name or "", r.requested_model or "", r.channel or "")
         counts = totals.setdefault(group, [0] * len(_COUNTERS))
         for i, value in enumerate(
-            (1, r.status >= 400, r.input_tokens, r.output_tokens, r.cached_tokens, r.reasoning_tokens, r.cost_micros)
+            (
+                1,
+                r.status >= 400 or r.error_kind is not None,
+                r.input_tokens,
+                r.output_tokens,
+                r.cached_tokens,
+                r.reasoning_tokens,
+                r.cost_micros,
+            )
         ):
             counts[i] += int(value)
     upsert = (

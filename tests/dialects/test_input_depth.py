@@ -13,11 +13,14 @@ from typing import Any
 import orjson
 import pytest
 
-from relay.dialects import anthropic, gemini, ir, openai_chat
+from relay.dialects import anthropic, common, gemini, ir, openai_chat
 from relay.dialects.codecs import CODECS
-from relay.dialects.common import MAX_DEPTH, load_object, nested_deeper
+from relay.dialects.common import load_object
 from relay.dialects.convert import StreamConverter, convert_response
 from relay.errors import RelayError
+
+#: ``common.MAX_DEPTH``, as docs/conversions/README.md documents it.
+MAX_DEPTH = 128
 
 
 def deep(depth: int, leaf: str = "1") -> str:
@@ -26,6 +29,8 @@ def deep(depth: int, leaf: str = "1") -> str:
 
 
 def test_nested_deeper_counts_levels_of_arrays_and_objects() -> None:
+    assert common.MAX_DEPTH == MAX_DEPTH
+    nested_deeper = common.nested_deeper
     assert not nested_deeper(orjson.loads(deep(MAX_DEPTH)))
     assert nested_deeper(orjson.loads(deep(MAX_DEPTH + 1)))
     assert not nested_deeper([[{}]], 3) and nested_deeper([[{"a": []}]], 3)
@@ -44,10 +49,6 @@ def test_load_object_refuses_a_body_nested_too_deeply(depth: int) -> None:
     with pytest.raises(RelayError) as upstream:
         load_object(body, upstream=True)
     assert upstream.value.status == 502 and upstream.value.code == "upstream_malformed"
-
-
-def responses_body(metadata: str) -> bytes:
-    return b'{"model": "m", "input": "hi", "metadata": {"k": ' + metadata.encode() + b"}}"
 
 
 @pytest.mark.parametrize("dialect", sorted(CODECS))

@@ -38,11 +38,19 @@ MAX_TOKENS = 1000
 UPSTREAM_KEY = "sk-upstream-Zq8v3NwK4pLm7RtY2xB9cD"
 SECRET_TAIL = "Zq8v3NwK4pLm7RtY2xB9cD"
 #: Seconds of the channels' timeouts that the stall faults run into.
-FIRST_BYTE = 0.4
-IDLE = 0.4
+FIRST_BYTE = 0.3
+IDLE = 0.3
 
 #: Every end a request that reached an upstream may have.
-ENDS = {"completed", "client_closed", "upstream_truncated", "upstream_malformed", "upstream_error", "timeout", "shutdown"}
+ENDS = {
+    "completed",
+    "client_closed",
+    "upstream_truncated",
+    "upstream_malformed",
+    "upstream_error",
+    "timeout",
+    "shutdown",
+}
 
 PREFIX = {"openai": "oa", "anthropic": "an", "gemini": "ge"}
 FAMILY_DIALECT: dict[str, Dialect] = {"anthropic": "anthropic", "gemini": "gemini"}
@@ -132,7 +140,7 @@ class Rig:
         """The request log's row of ``request_id``, once written."""
         deadline = trio.current_time() + timeout
         while True:
-            rows = await read(self.store_url, lambda tx: [r for r in read_logs(tx, limit=100_000)])
+            rows = await read(self.store_url, lambda tx: read_logs(tx, limit=100_000))
             found = [r for r in rows if r.request_id == request_id]
             if found or trio.current_time() > deadline:
                 assert len(found) == 1, f"{len(found)} rows for {request_id}"

@@ -94,7 +94,7 @@ async def test_a_client_that_hangs_up_mid_stream_is_logged_once_and_charged_what
 ) -> None:
     caplog.set_level(logging.INFO, logger="relay.access")
     seen = PIECES[1].strip().encode()
-    request_id, body = await hang_up(logged, route, "slow", lambda body: seen in body)
+    request_id, _ = await hang_up(logged, route, "slow", lambda body: seen in body)
     row = await logged.row(request_id)
     assert row.end_kind == "client_closed", row
     assert row.attempts and row.attempts[0][0] == route.channel, row.attempts

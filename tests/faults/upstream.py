@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -130,7 +130,8 @@ def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
 def chat_frames(model: str, include_usage: bool) -> list[Frame]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {"id": "chatcmpl-f", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [choice]}
+        head = {"id": "chatcmpl-f", "object": "chat.completion.chunk", "created": 1, "model": model}
+        return {**head, "choices": [choice]}
 
     frames = [Frame(_sse(chunk({"role": "assistant", "content": ""})))]
     frames += [Frame(_sse(chunk({"content": piece})), text=piece, is_text=True) for piece in PIECES]
@@ -170,6 +171,9 @@ def _response(model: str, status: str, output: list[Any], usage: dict[str, Any] 
     }
 
 
+EMPTY_PART = {"type": "output_text", "text": "", "annotations": []}
+
+
 def responses_frames(model: str) -> list[Frame]:
     seq = iter(range(1000))
 
@@ -181,7 +185,7 @@ def responses_frames(model: str) -> list[Frame]:
         Frame(event("response.created", response=_response(model, "in_progress", [], None))),
         Frame(event("response.in_progress", response=_response(model, "in_progress", [], None))),
         Frame(event("response.output_item.added", output_index=0, item=_responses_item("in_progress", None))),
-        Frame(event("response.content_part.added", **part, part={"type": "output_text", "text": "", "annotations": []})),
+        Frame(event("response.content_part.added", **part, part=EMPTY_PART)),
     ]
     frames += [
         Frame(event("response.output_text.delta", **part, delta=piece, logprobs=[]), text=piece, is_text=True)
@@ -319,8 +323,7 @@ def whole_answer(dialect: Dialect, model: str) -> dict[str, Any]:
             "stop_sequence": None,
             "usage": {"input_tokens": INPUT, "output_tokens": OUTPUT},
         }
-    answer = _gemini_chunk(model, TEXT, finish=True)
-    return answer
+    return _gemini_chunk(model, TEXT, finish=True)
 
 
 def error_body(dialect: Dialect, status: int, message: str) -> dict[str, Any]:
@@ -440,7 +443,12 @@ class FaultUpstream:
         return await self._stream(out, seen)
 
     async def _whole(
-        self, out: trio.SocketStream, status: int, body: bytes, content_type: str, extra: list[tuple[str, str]] = ()
+        self,
+        out: trio.SocketStream,
+        status: int,
+        body: bytes,
+        content_type: str,
+        extra: Sequence[tuple[str, str]] = (),
     ) -> None:
         headers = [("content-type", content_type), ("content-length", str(len(body))), *extra]
         await out.send_all(_head(status, headers) + body)

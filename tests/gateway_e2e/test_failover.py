@@ -126,8 +126,8 @@ async def test_once_the_stream_started_nothing_is_retried(healthy: str, sqlite_u
     frames = sse_data(answer.body)
     assert "[DONE]" not in frames and '"error"' in frames[-1]
     assert len(frames) == 4  # the three the upstream sent, then the error
-    assert record.attempts == (("breaks", "stream_broken"),) and spare.count == 0
-    assert record.status == 200 and record.error_kind is not None
+    assert record.attempts == (("breaks", "upstream_truncated"),) and spare.count == 0
+    assert record.status == 200 and record.error_kind is not None and record.end_kind == "upstream_truncated"
 
 
 async def test_a_refused_upstream_key_is_set_aside(healthy: str, sqlite_url: str) -> None:

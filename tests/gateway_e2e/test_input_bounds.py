@@ -21,7 +21,7 @@ from tests.helpers import Upstream
 
 ABSURD = 10**19  # above SQLite's largest integer (2**63 - 1), below JSON's unsigned 64-bit one
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
-#: The deepest nesting Relay reads (``relay.dialects.common.MAX_DEPTH``, docs/limits.md).
+#: The deepest nesting Relay reads (``relay.dialects.common.MAX_DEPTH``, docs/conversions/README.md).
 MAX_DEPTH = 128
 USER = [{"role": "user", "content": "hi"}]
 
