@@ -72,6 +72,11 @@ class StreamConverter:
             data += self._encoder.finish()
         return data
 
+    @property
+    def reported(self) -> ir.Usage | None:
+        """The latest usage the upstream reported, including one its decoder holds until the terminal event."""
+        return self.usage or getattr(self._decoder, "usage", None)
+
     def fail(self, error: RelayError) -> bytes:
         """Relay's own failure after the stream started (a timeout): the client's error frame."""
         if self.done:

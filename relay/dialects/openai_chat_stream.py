@@ -67,6 +67,12 @@ class StreamDecoder:
         self._reason: Any = None
         self._usage: ir.Usage | None = None
 
+    @property
+    def usage(self) -> ir.Usage | None:
+        """The usage the upstream reported so far (its usage chunk comes before ``[DONE]``, where ``Finish``
+        carries it): what a stream cut before ``[DONE]`` is charged by."""
+        return self._usage
+
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
         for sse in self._parser.feed(chunk):

@@ -442,7 +442,9 @@ async def _convert(
         if converter is not None:
             failed = _failed(converter.failed, channel.name)
             finished = relayed.finished and failed is None
-            request.usage = charged(converter.usage, finished, converter.produced, lambda: estimate.input_tokens(req))
+            request.usage = charged(
+                converter.reported, finished, converter.produced, lambda: estimate.input_tokens(req)
+            )
             _ended(record, relayed, failure, failed)
     return None
 

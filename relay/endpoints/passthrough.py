@@ -108,10 +108,10 @@ class Passthrough:
                     self.failed = RelayError(502, "upstream", "response.failed", code="upstream_failed")
                 return True
             return False
-        # Gemini has no terminal event: its last chunk carries the finish reason.
+        # Gemini has no terminal event: its last chunk carries the finish reason (and the full usage).
         if data and b'"finishReason"' in data:
             self.complete = True
-        return False
+        return self.complete
 
     def _payload(self, event: sse.Event) -> dict[str, Any] | None:
         """The event's data parsed (None for Chat's ``[DONE]`` and events without data); malformed: an error."""

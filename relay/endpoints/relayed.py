@@ -88,7 +88,7 @@ class Relayed:
         with trio.CancelScope() as scope:
             shutdown.watch_draining(scope)
             try:
-                return await self.exchange.next_chunk(chunks, started=self.out.started)
+                return await self.exchange.next_chunk(chunks)
             finally:
                 shutdown.unwatch_draining(scope)
         raise shutting_down()

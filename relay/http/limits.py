@@ -31,4 +31,4 @@ class Limits:
     #: The kernel send buffer of a client socket (SO_SNDBUF), bounding the bytes queued for a slow client.
     send_buffer_bytes: int = 128 * 1024
     #: Connections of one client address still sending a request head. More: closed at once.
-    max_pending_per_address: int = 100
+    max_pending_per_address: int = 256

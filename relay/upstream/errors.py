@@ -15,8 +15,9 @@ from relay.errors import RelayError
 
 
 @contextmanager
-def upstream_errors(channel: str, *, started: bool = False) -> Iterator[None]:
-    """Map httpx's exceptions to RelayError: 502 when the upstream failed, 504 when it was slow."""
+def upstream_errors(channel: str, *, body: bool = False) -> Iterator[None]:
+    """Map httpx's exceptions to RelayError: 502 when the upstream failed, 504 when it was slow; ``body``: the
+    answer's body (or stream) was being read."""
     try:
         yield
     except httpx.ConnectTimeout:
@@ -52,11 +53,12 @@ def upstream_errors(channel: str, *, started: bool = False) -> Iterator[None]:
             detail=f"channel '{channel}': the upstream timed out",
         ) from None
     except (httpx.TransportError, httpx.StreamError) as exc:
-        what = "the upstream stream broke" if started else "the upstream failed"
+        # Broken while its answer was being read: the answer was cut short (truncated), not refused.
+        what = "the upstream's answer was cut short" if body else "the upstream failed"
         raise RelayError(
             502,
             "upstream",
             what,
-            code="upstream_error",
+            code="upstream_truncated" if body else "upstream_error",
             detail=f"channel '{channel}': {what}: {exc or type(exc).__name__}",
         ) from None

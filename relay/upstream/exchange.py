@@ -98,10 +98,10 @@ class Exchange:
             detail=f"channel '{self.channel}': the upstream sent nothing for {self.timeouts.idle:g}s",
         )
 
-    async def next_chunk(self, chunks: AsyncIterator[bytes], *, started: bool = False) -> bytes | None:
+    async def next_chunk(self, chunks: AsyncIterator[bytes]) -> bytes | None:
         """The next upstream chunk, None at the end; a 504 when the upstream is silent for ``idle``."""
         with trio.move_on_at(self._idle_deadline()):
-            with upstream_errors(self.channel, started=started):
+            with upstream_errors(self.channel, body=True):
                 return await anext(chunks, None)
         raise self._silence_error()
 
@@ -110,7 +110,7 @@ class Exchange:
         parts: list[bytes] = []
         size = 0
         with trio.CancelScope(deadline=self._idle_deadline()) as scope:
-            with upstream_errors(self.channel):
+            with upstream_errors(self.channel, body=True):
                 async for chunk in response.aiter_raw():
                     size += len(chunk)
                     if size > MAX_UPSTREAM_BODY:
