@@ -198,7 +198,7 @@ class Failover:
                     status = result.status
                 outcome = _retryable(status) if not self.out.started else None
                 if outcome is None:
-                    self._judge(breaker, candidate, self.record.end or "completed", result)
+                    self._judge(breaker, candidate, self.record.end, result)
                     if isinstance(result, RelayError):
                         raise result
                     return result
@@ -228,9 +228,15 @@ class Failover:
             return last
         raise router.unavailable(self.record.requested_model or "", self.plan)
 
-    def _judge(self, breaker: Breaker, candidate: Candidate, end: End, result: Response | RelayError | None) -> None:
-        """The breaker's verdict and the attempt's outcome in the log, from how the final attempt ended."""
-        if end == "completed" or (end == "upstream_error" and not self.out.started):
+    def _judge(
+        self, breaker: Breaker, candidate: Candidate, end: End | None, result: Response | RelayError | None
+    ) -> None:
+        """The breaker's verdict and the attempt's outcome in the log, from how the final attempt ended (None:
+        the request was refused before it reached the upstream, as one the conversion cannot carry)."""
+        if end is None:
+            breaker.abandon()
+            self._note(candidate, str(result.status) if result is not None else "refused")
+        elif end == "completed" or (end == "upstream_error" and not self.out.started):
             breaker.success()  # an answer, even the client's own error, shows the channel works
             status = self.record.upstream_status or (result.status if result is not None else 200)
             self._note(candidate, "ok" if status < 400 else str(status))
@@ -260,7 +266,8 @@ class Failover:
         except RelayError as error:
             if self.out.started:
                 raise
-            record.end = end_of(error, client_gone=False, stopping=False)
+            if record.upstream_status is not None or error.kind != "invalid_request":
+                record.end = end_of(error, client_gone=False, stopping=False)  # the upstream was called
             record.error_detail = redact(error.detail or error.message)
             return error
 
