@@ -13,7 +13,7 @@ Choices made on the users' behalf:
   max_tokens``). Upstream server-tool blocks and ``citations`` are dropped.
 - Usage: Anthropic's ``input_tokens`` excludes the cache; the IR's includes ``cache_read_input_tokens`` and
   ``cache_creation_input_tokens``.
-- Errors: ``{"type": "error", "error": {"type", "message"}}`` by PROTOCOLS.md's status table (413 is
+- Errors: ``{"type": "error", "error": {"type", "message"}}`` by Anthropic's status table (413 is
   ``request_too_large``, which the SDK's ``ErrorResponse`` type does not list).
 """
 

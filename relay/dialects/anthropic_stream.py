@@ -3,7 +3,7 @@
 Also the wire mappings both halves of the codec share (stop reasons, usage, error types):
 ``anthropic_response`` imports them from here; ``anthropic`` re-exports the two stream classes.
 
-Grammar (PROTOCOLS.md §1): ``message_start`` → per block ``content_block_start`` / ``content_block_delta``… /
+Grammar: ``message_start`` → per block ``content_block_start`` / ``content_block_delta``… /
 ``content_block_stop`` with dense, in-order indices → ``message_delta`` (stop reason, cumulative usage) →
 ``message_stop``. ``ping`` may come anywhere; ``event: error`` ends the stream.
 
@@ -59,7 +59,7 @@ _FINISH: dict[str, ir.FinishReason] = {
     "refusal": "content_filter",
 }
 
-#: Relay status → Anthropic error type (PROTOCOLS.md §2 Errors).
+#: Relay status → Anthropic error type (Anthropic's documented status table).
 ERROR_TYPE_BY_STATUS: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",

@@ -41,7 +41,7 @@ _FILTERED = frozenset(
 )  # fmt: skip
 _FINISH_OUT: dict[str, str] = {"length": "MAX_TOKENS", "content_filter": "SAFETY"}
 
-#: HTTP status → Google RPC status (PROTOCOLS.md §2 Errors; google.rpc.Code's HTTP mapping). Other statuses:
+#: HTTP status → Google RPC status (google.rpc.Code's HTTP mapping). Other statuses:
 #: INVALID_ARGUMENT below 500, INTERNAL from 500.
 STATUS_BY_CODE: dict[int, str] = {
     400: "INVALID_ARGUMENT",

@@ -4,7 +4,7 @@ The wire mappings both halves of the codec share come from ``gemini_response`` (
 error statuses, response ids, SSE frames) and ``gemini_contents`` (function-call ids), and stay importable
 from here; ``gemini`` re-exports the stream classes.
 
-Two framings (PROTOCOLS.md §1): with ``?alt=sse`` every chunk is a ``data: {GenerateContentResponse}`` frame
+Two framings: with ``?alt=sse`` every chunk is a ``data: {GenerateContentResponse}`` frame
 (Gemini ends them with CRLF CRLF) and nothing marks the end; without it the body is one JSON array written
 element by element (``[{…}\\n,\\r\\n{…}]``), cut into elements by ``ArraySplitter``. Either way the stream is
 complete when a chunk carries ``finishReason`` (or a blocked prompt's ``promptFeedback.blockReason``).

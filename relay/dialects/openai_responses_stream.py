@@ -1,6 +1,6 @@
 """OpenAI Responses streams: SSE bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
 
-Grammar (PROTOCOLS.md §1): ``response.created`` → ``response.in_progress`` → per output item
+Grammar: ``response.created`` → ``response.in_progress`` → per output item
 ``response.output_item.added`` … ``response.output_item.done`` (a message's text parts between
 ``content_part.added`` and ``content_part.done``; a function call's ``function_call_arguments.delta``/``.done``;
 a reasoning item's ``reasoning_summary_part.added``/``reasoning_summary_text.delta``/…) → one terminal event:

@@ -6,7 +6,7 @@ are parsed with the SDKs' pydantic models (openai ``ChatCompletion``/``ChatCompl
 ``Response``/``ResponseStreamEvent``, anthropic ``Message``/``RawMessageStreamEvent``, google-genai
 ``GenerateContentResponse``, which forbids unknown keys); requests with a strict walk of the SDKs'
 request ``TypedDict``s (unknown keys and missing required keys are complaints). Stream grammars
-(PROTOCOLS.md §1) are checked on top: order, ids, indices, sequence numbers, terminators.
+(each dialect's stream grammar) are checked on top: order, ids, indices, sequence numbers, terminators.
 """
 
 from __future__ import annotations
