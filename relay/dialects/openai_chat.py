@@ -5,10 +5,9 @@ Sans-IO: bytes in, IR out, and back. This module only re-exports, so every name 
 ``openai_chat_request`` (the passthrough's request reading: ``read_request``, ``RequestInfo``,
 ``refuse_ambiguous``, ``encode_passthrough``; ``decode_request``, ``encode_request``),
 ``openai_chat_messages`` (a request's ``messages`` ↔ IR turns), ``openai_chat_response`` (responses, usage,
-finish reasons, errors and the answer-side passthrough helpers: ``rename_model``, ``is_error_body``,
-``complete_error_body``, ``is_stream_error``, ``UsageReader``) and ``openai_chat_stream`` (``StreamDecoder``,
-``StreamEncoder``). Each module's docstring lists the choices made in its code; docs/conversions/openai_chat.md
-has them in full.
+finish reasons, errors and the answer-side passthrough helpers: ``rename_model``, ``UsageReader``) and
+``openai_chat_stream`` (``StreamDecoder``, ``StreamEncoder``). Each module's docstring lists the choices
+made in its code; docs/conversions/openai_chat.md has them in full.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from relay.dialects.openai_chat_request import (
 )
 from relay.dialects.openai_chat_response import (
     UsageReader,
-    complete_error_body,
     decode_error,
     decode_response,
     encode_error,
@@ -33,8 +31,6 @@ from relay.dialects.openai_chat_response import (
     encode_stream_error,
     error_payload,
     include_usage,
-    is_error_body,
-    is_stream_error,
     rename_model,
 )
 from relay.dialects.openai_chat_stream import StreamDecoder, StreamEncoder
@@ -44,7 +40,6 @@ __all__ = [
     "StreamDecoder",
     "StreamEncoder",
     "UsageReader",
-    "complete_error_body",
     "decode_error",
     "decode_request",
     "decode_response",
@@ -56,8 +51,6 @@ __all__ = [
     "error_payload",
     "error_text",
     "include_usage",
-    "is_error_body",
-    "is_stream_error",
     "read_request",
     "refuse_ambiguous",
     "rename_model",

@@ -1,9 +1,8 @@
 """OpenAI Chat Completions answers: responses, usage, finish reasons and errors, to and from the IR (sans-IO).
 
-Also the passthrough helpers for answers sent on unchanged (``rename_model``, ``is_stream_error``,
-``is_error_body``, ``complete_error_body``, ``UsageReader``) and what ``openai_chat_stream`` shares with
-this module (``finish_reason``, usage, ``error_fields``). Re-exported by ``openai_chat``. Choices made on the
-users' behalf (docs/conversions/openai_chat.md):
+Also the passthrough helpers for answers sent on unchanged (``rename_model``, ``UsageReader``) and what
+``openai_chat_stream`` shares with this module (``finish_reason``, usage, ``error_fields``). Re-exported by
+``openai_chat``. Choices made on the users' behalf (docs/conversions/openai_chat.md):
 
 - Only choice 0 is read: ``n`` > 1 is refused when a request is decoded, so no other choice comes.
 - ``refusal`` text is read as text (the distinction is lost); ``annotations``, ``logprobs``, ``audio``
@@ -110,39 +109,6 @@ def rename_model(body: bytes, public_model: str, upstream_model: str) -> bytes:
     if public_model == upstream_model:
         return body
     return renamed(body, public_model, lambda payload: payload)
-
-
-def is_stream_error(data: bytes | None) -> bool:
-    """Whether a stream event's data is a mid-stream error (``{"error": …}``), as OpenAI sends them."""
-    if not data or b'"error"' not in data[:16]:
-        return False  # the usual chunk starts {"id":"chatcmpl-…: no parsing on the way
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(payload, dict) and "error" in payload and "choices" not in payload
-
-
-def is_error_body(body: bytes) -> bool:
-    """Whether an upstream error body already has the OpenAI shape (then it is passed on as is)."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    error = payload.get("error") if isinstance(payload, dict) else None
-    return isinstance(error, dict) and isinstance(error.get("message"), str)
-
-
-def complete_error_body(body: bytes) -> bytes:
-    """An OpenAI-shaped error body with all four of message, type, param and code (unchanged when it has them)."""
-    payload = orjson.loads(body)
-    error = payload["error"]
-    defaults = {"type": "upstream_error", "param": None, "code": None}
-    if defaults.keys() <= error.keys():
-        return body
-    for name, value in defaults.items():
-        error.setdefault(name, value)
-    return orjson.dumps(payload)
 
 
 # ---- usage and finish reasons ------------------------------------------------------------------------

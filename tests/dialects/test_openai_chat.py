@@ -54,8 +54,7 @@ def test_every_interface_name_is_importable_from_the_codec_module():
 
 def test_names_the_passthrough_endpoints_use_remain():
     for name in (
-        "read_request RequestInfo rename_model is_error_body complete_error_body is_stream_error "
-        "error_payload error_text refuse_ambiguous encode_passthrough"
+        "read_request RequestInfo rename_model error_payload error_text refuse_ambiguous encode_passthrough"
     ).split():
         assert callable(getattr(openai_chat, name)), name
     assert openai_chat.error_text(b"  oops \n") == "oops"
@@ -588,18 +587,3 @@ def test_encode_error_has_the_openai_shape():
     frame = openai_chat.encode_stream_error(RelayError(400, "invalid_request", "bad", param="messages[0]"))
     assert frame.startswith(b"data: {") and frame.endswith(b"}\n\n")
     assert orjson.loads(frame[6:])["error"]["param"] == "messages[0]"
-
-
-def test_error_body_helpers():
-    assert openai_chat.is_stream_error(b'{"error":{"message":"x"}}')
-    assert not openai_chat.is_stream_error(b'{"id":"chatcmpl-1","choices":[]}')
-    assert not openai_chat.is_stream_error(b'{"error": nope')
-    assert not openai_chat.is_stream_error(None)
-    assert openai_chat.is_error_body(b'{"error":{"message":"m"}}')
-    assert not openai_chat.is_error_body(b'{"error":"m"}')
-    assert not openai_chat.is_error_body(b"<html>")
-    whole = b'{"error":{"message":"m","type":"t","param":null,"code":null}}'
-    assert openai_chat.complete_error_body(whole) is whole
-    assert orjson.loads(openai_chat.complete_error_body(b'{"error":{"message":"m"}}')) == {
-        "error": {"message": "m", "type": "upstream_error", "param": None, "code": None}
-    }
