@@ -79,9 +79,8 @@ class Relay:
 
     def _finish(
         self, request: Request, record: Tally, response: Response | None, recorder: _Recorder, started: float
-    ) -> int:
-        """Settle and log the request, however it ended (answered, streamed, its client gone, cancelled);
-        the status it is logged with."""
+    ) -> None:
+        """Settle and log the request, however it ended (answered, streamed, its client gone, cancelled)."""
         status = response.status if response is not None else (recorder.status or 499)
         if record.first_byte is None and response is not None:
             record.first_byte = time.perf_counter()
@@ -105,7 +104,6 @@ class Relay:
                 f"tokens={usage.input_tokens}/{usage.output_tokens}" if usage is not None else "tokens=-",
                 f"end={record.end}" if record.end is not None else "end=-",
             )
-        return status
 
     def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
         dialect = self.router.dialect_of(path) if path is not None else "openai"

@@ -105,10 +105,10 @@ class StreamConverter:
                 self.produced += len(event.name.encode())  # type: ignore[union-attr]
             elif kind is ir.StreamError:
                 assert isinstance(event, ir.StreamError)
-                event = self._failing(event)
+                upstreams, event = event, self._failing(event)
                 if not self.emitted and not out:
                     self.done = True
-                    raise _error(event)
+                    raise as_error(event, detail=upstreams.message)
             if kind is ir.Start:
                 assert isinstance(event, ir.Start)
                 self.usage = event.usage or self.usage
@@ -136,9 +136,10 @@ class StreamConverter:
 RELAYS_OWN = frozenset({"upstream_truncated", "upstream_malformed"})
 
 
-def _error(event: ir.StreamError) -> RelayError:
+def as_error(event: ir.StreamError, *, detail: str | None = None) -> RelayError:
+    """A stream's error event as Relay's error (a status outside 400-599 becomes 502)."""
     status = event.status if 400 <= event.status <= 599 else 502
-    return RelayError(status, kind_for_status(status), event.message, code=event.code)
+    return RelayError(status, kind_for_status(status), event.message, code=event.code, detail=detail)
 
 
 def convert_response(

@@ -30,9 +30,7 @@ def end_of(error: BaseException | None, *, client_gone: bool, stopping: bool) ->
     if error is None:
         return "completed"
     if isinstance(error, trio.Cancelled | BaseExceptionGroup):
-        if client_gone:
-            return "client_closed"
-        return "shutdown" if stopping else "client_closed"
+        return "shutdown" if stopping and not client_gone else "client_closed"
     if isinstance(error, ResponseAborted):
         return "timeout"
     if isinstance(error, RelayError):

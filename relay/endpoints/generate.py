@@ -13,13 +13,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import httpx
 import orjson
 
 from relay.dialects import estimate, gemini, ir, openai_chat, openai_responses
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object, refuse_ambiguous
-from relay.dialects.convert import StreamConverter, convert_response
-from relay.errors import RelayError, ResponseAborted, kind_for_status
+from relay.dialects.convert import StreamConverter, as_error, convert_response
+from relay.errors import RelayError, ResponseAborted
 from relay.gateway.auth import check_model
 from relay.gateway.breaker import Breaker
 from relay.gateway.routing import Candidate
@@ -187,8 +188,8 @@ class Failover:
                 try:
                     result = await self._attempt(candidate, api_key)
                 except BaseException as exc:  # cancelled (the client left, the hard stop) or the client too slow
-                    end = self.record.end
-                    if end != "completed":
+                    end = self.record.end  # as the attempt recorded it, else as the exception tells
+                    if end is None:
                         end = end_of(exc, client_gone=self.out.gone, stopping=self.out.shutdown.begun)
                     self.record.end = end
                     self._judge(breaker, candidate, end, None)
@@ -240,7 +241,7 @@ class Failover:
             breaker.success()  # an answer, even the client's own error, shows the channel works
             status = self.record.upstream_status or (result.status if result is not None else 200)
             self._note(candidate, "ok" if status < 400 else str(status))
-        elif end in CHANNEL_FAULTS and not self.record.client_slow:
+        elif end in CHANNEL_FAULTS and self.record.error_kind != "client_slow":  # a slow client: no fault of its
             breaker.failure()
             self._note(candidate, end)
         else:
@@ -315,23 +316,19 @@ def _ended(record: Tally, relayed: Relayed, error: BaseException | None, failed:
         record.error_detail = redact(error.detail or error.message)
     elif isinstance(error, ResponseAborted):
         record.end = "timeout"
-        record.client_slow = True
         record.error_kind = "client_slow"
         record.error_detail = str(error)
 
 
-def _failed(event: ir.StreamError | None, channel: str) -> RelayError | None:
-    """A converted stream's failure (the upstream's error event, a truncated or malformed stream) as an error."""
-    if event is None:
-        return None
-    status = event.status if 400 <= event.status <= 599 else 502
-    return RelayError(
-        status,
-        kind_for_status(status),
-        event.message,
-        code=event.code,
-        detail=f"channel '{channel}': {event.message}",
-    )
+async def _error_answer(
+    record: Tally, upstream: httpx.Response, exchange: Exchange, source: ModuleType, client: ModuleType, same: bool
+) -> Response:
+    """The upstream's error answer for the client; the status it counts as and its detail in the tally."""
+    answer = await upstream_error(upstream, exchange, source, client, same)
+    record.end = "upstream_error"
+    record.upstream_status = exchange.upstream_status
+    record.error_detail = exchange.error.detail if exchange.error is not None else None
+    return answer
 
 
 async def _passthrough(
@@ -357,11 +354,7 @@ async def _passthrough(
         try:
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
-                record.end = "upstream_error"
-                answer = await upstream_error(upstream, exchange, codec, codec, same=True)
-                record.upstream_status = exchange.upstream_status
-                record.error_detail = exchange.error.detail if exchange.error is not None else None
-                return answer
+                return await _error_answer(record, upstream, exchange, codec, codec, same=True)
             if not call.stream:
                 data = await exchange.read_body(upstream)
                 parse_object(data, exchange)  # a 200 must carry the dialect's JSON answer
@@ -422,11 +415,7 @@ async def _convert(
         try:
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
-                record.end = "upstream_error"
-                answer = await upstream_error(upstream, exchange, upstream_codec, client, same=False)
-                record.upstream_status = exchange.upstream_status
-                record.error_detail = exchange.error.detail if exchange.error is not None else None
-                return answer
+                return await _error_answer(record, upstream, exchange, upstream_codec, client, same=False)
             if not req.stream:
                 data, response = convert_response(await exchange.read_body(upstream), upstream_codec, client, req, now)
                 request.usage = response.usage
@@ -447,7 +436,8 @@ async def _convert(
         raise
     finally:
         if converter is not None:
-            failed = _failed(converter.failed, channel.name)
+            event = converter.failed
+            failed = as_error(event, detail=f"channel '{channel.name}': {event.message}") if event else None
             finished = relayed.finished and failed is None
             request.usage = charged(
                 converter.reported, finished, converter.produced, lambda: estimate.input_tokens(req)

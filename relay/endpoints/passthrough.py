@@ -105,7 +105,13 @@ class Passthrough:
             if event.name in _RESPONSES_END:
                 self.complete = True
                 if event.name == b"response.failed":
-                    self.failed = RelayError(502, "upstream", "response.failed", code="upstream_failed")
+                    self.failed = RelayError(
+                        502,
+                        "upstream",
+                        "the upstream failed while answering (response.failed)",
+                        code="upstream_failed",
+                        detail=f"channel '{self.exchange.channel}': response.failed",
+                    )
                 return True
             return False
         # Gemini has no terminal event: its last chunk carries the finish reason (and the full usage).
@@ -126,7 +132,7 @@ class Passthrough:
             return event.name == b"error" or payload.get("type") == "error"
         if self.dialect == "openai_chat":
             return "error" in payload and "choices" not in payload
-        return "error" in payload and "candidates" not in payload
+        return _gemini_error(payload)
 
     def _error_frame(self, payload: dict[str, Any]) -> bytes:
         """The client's error frame for the upstream's error event, in Relay's words; ``failed`` set."""
@@ -149,6 +155,11 @@ class Passthrough:
             if renamed is not data:
                 return sse.frame(renamed, event.name)
         return event.raw
+
+
+def _gemini_error(payload: dict[str, Any]) -> bool:
+    """Whether a Gemini chunk is an error (``{"error": …}``) rather than an answer."""
+    return "error" in payload and "candidates" not in payload
 
 
 def upstream_failure(payload: dict[str, Any], exchange: Exchange) -> RelayError:
@@ -231,7 +242,7 @@ class ArrayPassthrough:
         pieces = []
         for element in self.splitter.feed(chunk):
             payload = parse_object(element, self.exchange)
-            if "error" in payload and "candidates" not in payload:
+            if _gemini_error(payload):
                 self.failed = upstream_failure(payload, self.exchange)
                 pieces.append(self.codec.encode_stream_error(self.failed, sse=False, after_element=self.count > 0))
                 return b"".join(pieces), True

@@ -37,7 +37,5 @@ class Tally:
     error_detail: str | None = None
     #: The status the upstream answered the last attempt with (None: no answer came).
     upstream_status: int | None = None
-    #: The client did not take the stream in time (no fault of the channel's).
-    client_slow: bool = False
     #: False for requests the request log leaves out (health probes).
     logged: bool = True
