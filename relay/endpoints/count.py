@@ -84,7 +84,7 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
             req = req or _decode(client, request.body, model)
             return Response(200, client.encode_count_response(estimate.input_tokens(req)), JSON)
         if not success(upstream.status_code):
-            answer = await upstream_error(upstream, exchange, upstream_codec, client, same=target == dialect)
+            answer = await upstream_error(upstream, exchange, upstream_codec, client)
             if exchange.error is not None:
                 tally(request).error_detail = exchange.error.detail
             return answer

@@ -321,10 +321,10 @@ def _ended(record: Tally, relayed: Relayed, error: BaseException | None, failed:
 
 
 async def _error_answer(
-    record: Tally, upstream: httpx.Response, exchange: Exchange, source: ModuleType, client: ModuleType, same: bool
+    record: Tally, upstream: httpx.Response, exchange: Exchange, source: ModuleType, client: ModuleType
 ) -> Response:
     """The upstream's error answer for the client; the status it counts as and its detail in the tally."""
-    answer = await upstream_error(upstream, exchange, source, client, same)
+    answer = await upstream_error(upstream, exchange, source, client)
     record.end = "upstream_error"
     record.upstream_status = exchange.upstream_status
     record.error_detail = exchange.error.detail if exchange.error is not None else None
@@ -354,7 +354,7 @@ async def _passthrough(
         try:
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
-                return await _error_answer(record, upstream, exchange, codec, codec, same=True)
+                return await _error_answer(record, upstream, exchange, codec, codec)
             if not call.stream:
                 data = await exchange.read_body(upstream)
                 parse_object(data, exchange)  # a 200 must carry the dialect's JSON answer
@@ -415,7 +415,7 @@ async def _convert(
         try:
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
-                return await _error_answer(record, upstream, exchange, upstream_codec, client, same=False)
+                return await _error_answer(record, upstream, exchange, upstream_codec, client)
             if not req.stream:
                 data, response = convert_response(await exchange.read_body(upstream), upstream_codec, client, req, now)
                 request.usage = response.usage

@@ -32,7 +32,6 @@ from __future__ import annotations
 import re
 from types import ModuleType
 
-import attrs
 import httpx
 import orjson
 
@@ -59,24 +58,15 @@ DETAIL_LIMIT = 2000
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
 
 
-@attrs.frozen
-class UpstreamErrorResponse(Response):
-    """The client's answer to an upstream error, with what the failover loop and the request log need."""
-
-    #: The upstream's status as Relay reads it (Gemini's 400 ``API_KEY_INVALID`` is a 401): retry decisions.
-    upstream_status: int = 0
-    #: The error the client was told, its ``detail`` the operator's account.
-    error: RelayError | None = None
-
-
 async def upstream_error(
-    upstream: httpx.Response, exchange: Exchange, source: ModuleType, client: ModuleType, same: bool
+    upstream: httpx.Response, exchange: Exchange, source: ModuleType, client: ModuleType
 ) -> Response:
-    """The upstream's error answer, in the client's dialect and Relay's words (the module docstring's table).
+    """The upstream's error answer, in the client's dialect and Relay's words (the module docstring's table),
+    whether or not the client speaks the upstream's dialect: the upstream's body never passes.
 
     Sets ``exchange.error`` (the RelayError told, with the operator's ``detail``) and
-    ``exchange.upstream_status``; the answer is an ``UpstreamErrorResponse`` carrying both too.
-    ``same`` (client and channel speak one dialect) changes nothing: the upstream's body never passes.
+    ``exchange.upstream_status`` (the upstream's status as Relay reads it: Gemini's 400 ``API_KEY_INVALID``
+    is a 401), for the failover loop and the request log.
     """
     body = await exchange.read_body(upstream)
     kept = tuple((name.lower(), value) for name, value in upstream.headers.raw if name.lower() in KEPT_ON_ERROR)
@@ -95,7 +85,7 @@ async def upstream_error(
     exchange.error = error
     exchange.upstream_status = decoded.status
     status, headers, data = client.encode_error(error)
-    return UpstreamErrorResponse(status, data, headers, upstream_status=decoded.status, error=error)
+    return Response(status, data, headers)
 
 
 def relay_error(
