@@ -13,6 +13,7 @@ its own, as it has its own pool). Trio runs one task at a time, so a plain count
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,7 @@ class InFlight:
         self.refused = 0
         self._release = _Release(self)
 
-    def enter(self, route: Route) -> _Release | _Free:
+    def enter(self, route: Route) -> AbstractContextManager[None]:
         """A place for a request to ``route`` (to use in a ``with``); RelayError 503 when all are taken."""
         if not counted(route):
             return _FREE
@@ -81,18 +82,5 @@ class _Release:
         self._flight.count -= 1
 
 
-class _Free:
-    """The ``with`` of a route that takes no place."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        return None
-
-
-_FREE = _Free()
+#: The ``with`` of a route that takes no place.
+_FREE: AbstractContextManager[None] = nullcontext()

@@ -37,6 +37,3 @@ class PendingHeads:
             self._count[address] = count
         else:
             self._count.pop(address, None)
-
-    def __len__(self) -> int:
-        return sum(self._count.values())
