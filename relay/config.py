@@ -143,7 +143,7 @@ class MockOptions:
 
 ChannelType = Literal["openai", "anthropic", "gemini", "mock"]
 #: Which OpenAI API an ``openai`` channel speaks when the client's own API does not decide it.
-OpenAIApi = Literal["chat", "responses"]
+OpenAIApi = Literal["auto", "chat", "responses"]
 
 #: ``base_url`` of each channel type when relay.toml gives none: as each provider's SDK takes it.
 DEFAULT_BASE_URLS: dict[str, str] = {
@@ -162,9 +162,10 @@ class ChannelConfig:
     base_url: str = ""
     api_key: str = ""
     model_map: Mapping[str, str] = attrs.field(factory=dict)
-    #: ``openai`` channels: Chat Completions by default; Responses when the client used Responses or
-    #: this says ``responses``.
-    api: OpenAIApi = "chat"
+    #: ``openai`` channels: which of OpenAI's APIs the upstream serves. ``auto``: both (Responses clients get
+    #: Responses, every other client Chat Completions); ``chat``: Chat Completions only (Responses clients are
+    #: converted, as for vLLM, DeepSeek and most OpenAI-compatible servers); ``responses``: Responses for all.
+    api: OpenAIApi = "auto"
     #: ``gemini`` channels: the API version in the path (``/v1beta/models/…``).
     api_version: str = "v1beta"
     #: ``anthropic`` channels: the ``anthropic-version`` header sent upstream.

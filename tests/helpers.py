@@ -156,3 +156,45 @@ def shared_mock_upstream() -> Iterator[str]:
     """``relay mock-upstream`` as a separate server, one per test module; yields its base URL."""
     with process(*MOCK_ARGS) as (_, address):
         yield f"http://{address}"
+
+
+#: One channel of each upstream dialect, all at one server: (name, type, base_url suffix, extra lines, model).
+DIALECT_CHANNELS = (
+    ("chat", "openai", "/v1", 'api = "chat"\n', "chat-1"),  # Chat Completions for every client
+    ("resp", "openai", "/v1", 'api = "responses"\n', "resp-1"),
+    ("claude", "anthropic", "", "", "claude-1"),
+    ("gemini", "gemini", "", "", "gemini-1"),
+)
+
+
+def upstream_relay_toml(
+    upstream: str,
+    *,
+    store: str = "sqlite://:memory:",
+    channels: tuple[tuple[str, str, str, str, str], ...] = DIALECT_CHANNELS,
+) -> str:
+    """A relay.toml (any port, no access log, the test key) whose ``channels`` all go to ``upstream``
+    (``http://host:port``), a server of the test's own."""
+    listed = "".join(
+        f"""
+[[channels]]
+name = "{name}"
+type = "{kind}"
+base_url = "{upstream}{suffix}"
+api_key = "sk-upstream"
+{extra}models = ["{model}"]
+"""
+        for name, kind, suffix, extra, model in channels
+    )
+    return f"""
+[server]
+listen = "127.0.0.1:0"
+access_log = false
+
+[store]
+url = "{store}"
+{listed}
+[[keys]]
+name = "test"
+key = "{KEY}"
+"""

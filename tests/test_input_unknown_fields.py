@@ -82,7 +82,7 @@ REFUSED = [
     (anthropic("chat-1", n=2), "n"),
     (anthropic("gemini-1", stop=["x"]), "stop"),
     (anthropic("chat-1", response_format={"type": "json_object"}), "response_format"),
-    (anthropic("chat-1", context_management={"edits": []}), "context_management"),
+    (anthropic("chat-1", mcp_servers=[{"type": "url", "url": "https://mcp.example", "name": "x"}]), "mcp_servers"),
     (responses("claude-1", frobnicate=True), "frobnicate"),
     (responses("gemini-1", context_management=[{"type": "compaction"}]), "context_management"),
     (responses("claude-1", top_logprobs=3), "top_logprobs"),
@@ -93,7 +93,6 @@ REFUSED = [
     (gemini("claude-1", cachedContent="cachedContents/1"), "cachedContent"),
     (gemini("chat-1", generationConfig={"seed": 3}), "generationConfig.seed"),
     (gemini("chat-1", generation_config={"response_modalities": ["AUDIO"]}), "generationConfig.response_modalities"),
-    (gemini("claude-1", tools=[{"googleSearch": {}}]), "tools"),
 ]
 
 
@@ -108,12 +107,16 @@ async def test_a_field_the_conversion_would_drop_is_a_400_naming_it(
 
 SERVED = [
     anthropic("chat-1", metadata={"user_id": "u-1"}, service_tier="auto", mcp_servers=[]),
+    # Claude Code's edits, applied by Relay for a non-Anthropic channel (relay/dialects/context_edits.py)
+    anthropic("gemini-1", context_management={"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}),
     responses("claude-1", store=True, metadata={"a": "b"}, user="u-1", include=["reasoning.encrypted_content"]),
     responses("gemini-1", truncation="auto", service_tier="default", prompt_cache_key="k", top_logprobs=0),
     chat("claude-1", user="u-1", metadata={"a": "b"}, store=False, n=1, logprobs=False, presence_penalty=0),
     chat("gemini-1", stream_options={"include_usage": True}, stream=True, service_tier="auto"),
     gemini("chat-1", safetySettings=[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]),
     gemini("claude-1", labels={"team": "a"}, generationConfig={"frequencyPenalty": 0, "responseModalities": ["TEXT"]}),
+    # Google's own tools: a search runs as Anthropic's, the others are dropped (tests/test_hosted_tools.py)
+    gemini("claude-1", tools=[{"googleSearch": {}}, {"codeExecution": {}}]),
     # Passthrough: the channel speaks the client's API, and gets every field as it was sent.
     anthropic("claude-1", metadata={"user_id": "u-1"}, top_k=3),
     chat("chat-1", seed=7, n=1, presence_penalty=0.5),

@@ -542,7 +542,7 @@ def test_chat_takes_parallel_tool_results_in_any_order():
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"reasoning_effort": "max"}, "reasoning_effort"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
         (
             {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
             "response_format.json_schema.name",
@@ -605,7 +605,7 @@ def test_responses_takes_its_own_history_back():
         ({"tool_choice": {"type": "function", "function": {"name": "get_weather"}}}, "tool_choice.name", "Missing"),
         ({"max_output_tokens": 5}, "max_output_tokens", "Expected a value >= 16"),
         ({"text": {"format": {"type": "json_schema", "schema": {}}}}, "text.format.name", "Missing"),
-        ({"reasoning": {"effort": "max"}}, "reasoning.effort", "Invalid value: 'max'"),
+        ({"reasoning": {"effort": "extreme"}}, "reasoning.effort", "Invalid value: 'extreme'"),
     ],
 )  # fmt: skip
 def test_responses_refuses_what_openai_refuses(change, param, words):
@@ -653,7 +653,9 @@ def test_anthropic_takes_its_own_history_back():
     [
         ({"max_tokens": None}, "max_tokens: Field required"),
         ({"max_completion_tokens": 5}, "max_completion_tokens: Extra inputs are not permitted"),
-        ({"messages": [{"role": "system", "content": "s"}]}, "messages.0.role: Input should be 'user' or 'assistant'"),
+        ({"messages": [{"role": "tool", "content": "s"}]}, "messages.0.role: Input should be 'user' or 'assistant'"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"}]},
+         'messages.1: Unexpected role "system". The Messages API accepts a top-level `system` parameter'),
         ({"messages": []}, "at least one message"),
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]}, "must be non-empty"),
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": " \n"}]}]}, "non-whitespace"),

@@ -184,7 +184,7 @@ async def test_beyond_max_in_flight_a_fast_503_in_each_dialect_then_the_channel_
 
     assert_refused(openai)
     assert_openai_error(openai.json(), code="overloaded")
-    assert anthropic.json()["type"] == "error" and anthropic.json()["error"]["type"] == "api_error"
+    assert anthropic.json()["type"] == "error" and anthropic.json()["error"]["type"] == "overloaded_error"
     assert_refused(anthropic)
     assert_refused(google)
     assert google.json()["error"]["status"] == "UNAVAILABLE" and google.json()["error"]["code"] == 503
@@ -226,7 +226,7 @@ async def test_a_full_pool_is_a_503_that_opens_no_breaker(tmp_path: Path) -> Non
         assert_refused(answer)
         assert_openai_error(answer.json(), code="upstream_pool_exhausted")
     assert_refused(anthropic)
-    assert anthropic.json()["type"] == "error" and anthropic.json()["error"]["type"] == "api_error"
+    assert anthropic.json()["type"] == "error" and anthropic.json()["error"]["type"] == "overloaded_error"
     for answer in holders:
         assert_streamed(answer)
     assert after.status == 200, after.body

@@ -21,6 +21,7 @@ access_log = true
 [[channels]]
 name = "chat"
 type = "mock"
+api = "chat"
 models = ["chat-1"]
 
 [[channels]]

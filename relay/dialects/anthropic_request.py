@@ -10,11 +10,14 @@ Choices made on the users' behalf:
   ``container``, ``mcp_servers``, ``context_management``…), sent again only to an Anthropic upstream; for
   another dialect ``require_kept`` refuses every one but those ``IGNORED`` or ``NEUTRAL``.
   ``cache_control``, text ``citations``, document ``context`` and ``citations`` are not kept. A plain-text
-  document becomes a base64 ``text/plain`` Document. Server tools, server-tool blocks, ``search_result``,
-  ``file`` and ``content`` sources, and documents inside tool results cannot be converted: a 400 names them.
+  document becomes a base64 ``text/plain`` Document. Server-tool blocks, ``search_result``, ``file`` and
+  ``content`` sources, and documents inside tool results cannot be converted: a 400 names them. Server tools
+  are ``HostedTool``s: a web search mapped where another dialect has one, the others dropped (``hosted_tools``).
   Thinking ``adaptive`` (or ``between_tools``) is the ``output_config.effort`` (default ``high``); effort ``max``
   is ``xhigh``; ``disabled`` is effort ``none``; enabled or adaptive thinking is ``include=True``
   (``display: omitted``: ``include=False``), so another dialect's upstream is asked to show its reasoning.
+  A thinking ``signature`` that is Relay's envelope (``envelope``) is the reasoning of the dialect inside, or a
+  tool call's proof (on the call of the turn it names); an invalid one is refused in Anthropic's own words.
 - Encoding a request for an Anthropic upstream: ``max_tokens`` is required; absent, it is
   ``DEFAULT_MAX_TOKENS`` (4096) plus the thinking budget. Reasoning becomes ``thinking: {type: enabled,
   budget_tokens}`` (effort by ``common.EFFORT_BUDGET``, a dynamic budget as ``medium``, at least 1024; effort
@@ -26,6 +29,10 @@ Choices made on the users' behalf:
   instruction; ``json_schema``
   becomes ``output_config.format`` (its ``name`` and ``strict`` have no slot). Whitespace-only stop sequences,
   tool arguments that are not a JSON object, documents other than PDF, plain text and images: a 400.
+- ``role: "system"`` messages inside ``messages`` are read by ``anthropic_system`` (leading ones join ``system``,
+  later ones are IR ``system`` turns in place). Sent upstream, a ``system`` turn is user text marked by
+  ``instructions.instruction_text`` (Anthropic takes the role only behind a beta header another dialect's client
+  never sent); for an Anthropic client's request (``same_dialect``) it stays a ``role: "system"`` message.
 - Messages sent upstream: empty text blocks are never sent; consecutive same-role turns are merged; tool
   results go first in their user turn; thinking and redacted_thinking blocks only when Anthropic made them
   (signature and data byte-identical), other providers' reasoning is dropped; tool ids outside
@@ -41,7 +48,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from relay.dialects import ir
+import attrs
+
+from relay.dialects import envelope, hosted_tools, instructions, ir
+from relay.dialects.anthropic_system import decode_turns
 from relay.dialects.common import (
     EFFORT_BUDGET,
     arguments_object,
@@ -100,7 +110,7 @@ def _get(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: 
 
 
 #: Fields with no effect on the answer, not sent when converting (docs/conversions/anthropic.md). ``container``
-#: serves server tools only, which cannot be converted anyway.
+#: serves server tools only, which other dialects do not run.
 IGNORED = frozenset({"metadata", "service_tier", "cache_control", "inference_geo", "speed", "container", "diagnostics"})
 #: Fields kept when they ask for nothing; any other value cannot be converted.
 NEUTRAL: dict[str, tuple[Any, ...]] = {"mcp_servers": ([],)}
@@ -132,17 +142,19 @@ def _decode(payload: dict[str, Any], *, count: bool) -> ir.Request:
     if not raw_messages:
         raise bad_request("'messages' must not be empty", "messages")
     names: dict[str, str] = {}
-    messages = tuple(_decode_message(m, f"messages[{i}]", names) for i, m in enumerate(raw_messages))
+    turns = decode_turns(raw_messages, lambda message, path: _decode_message(message, path, names))
     stop = _get(payload, "stop_sequences", list, "") or []
     for i, sequence in enumerate(stop):
         if not isinstance(sequence, str):
             raise bad_request(f"'stop_sequences[{i}]' must be a string", f"stop_sequences[{i}]")
-    tools, choice, parallel = _decode_tools(payload)
+    tools, hosted, choice, parallel = _decode_tools(payload)
     reasoning, output = _decode_config(payload)
+    if turns.effort is not None and (reasoning is None or reasoning.effort != "none"):  # a per-turn effort
+        reasoning = attrs.evolve(reasoning or ir.ReasoningConfig(), effort=turns.effort)
     return ir.Request(
         model=model,
-        system=_decode_system(payload.get("system")),
-        messages=messages,
+        system=_decode_system(payload.get("system")) + tuple(turns.system),
+        messages=tuple(turns.messages),
         stream=bool(_get(payload, "stream", bool, "")) and not count,
         max_tokens=max_tokens,
         temperature=_get(payload, "temperature", (int, float), ""),
@@ -150,6 +162,7 @@ def _decode(payload: dict[str, Any], *, count: bool) -> ir.Request:
         top_k=_get(payload, "top_k", int, ""),
         stop=tuple(stop),
         tools=tools,
+        hosted=hosted,
         tool_choice=choice,
         parallel_tool_calls=parallel,
         output=output,
@@ -185,14 +198,15 @@ def _decode_message(message: Any, path: str, names: dict[str, str]) -> ir.Messag
         return ir.Message(role, (ir.Text(content),) if content else ())
     if not isinstance(content, list):
         raise bad_request(f"'{path}.content' must be a string or an array of content blocks", f"{path}.content")
-    return ir.Message(role, tuple(_decode_block(b, f"{path}.content[{i}]", role, names) for i, b in enumerate(content)))
+    parts = [_decode_block(b, f"{path}.content[{i}]", role, names) for i, b in enumerate(content)]
+    return ir.Message(role, tuple(envelope.settle(parts)))
 
 
 _USER_ONLY = frozenset({"image", "document", "tool_result"})
 _ASSISTANT_ONLY = frozenset({"tool_use", "thinking", "redacted_thinking"})
 
 
-def _decode_block(block: Any, path: str, role: str, names: dict[str, str]) -> ir.Part:
+def _decode_block(block: Any, path: str, role: str, names: dict[str, str]) -> ir.Part | envelope.Proof:
     if not isinstance(block, dict):
         raise bad_request(f"'{path}' must be an object", path)
     kind = block.get("type")
@@ -217,10 +231,23 @@ def _decode_block(block: Any, path: str, role: str, names: dict[str, str]) -> ir
     if kind == "thinking":
         text = _get(block, "thinking", str, path, required=True)
         signature = _get(block, "signature", str, path) or None
+        if envelope.is_envelope(signature):  # another dialect's proof, wrapped by Relay
+            return _unwrapped(signature, text, path)  # type: ignore[arg-type]
         return ir.Reasoning(text=text, signature=signature, dialect="anthropic" if signature else None)
     if kind == "redacted_thinking":
         return ir.Reasoning(redacted=_get(block, "data", str, path, required=True), dialect="anthropic")
     raise bad_request(f"content block type {kind!r} cannot be converted for this model", f"{path}.type")
+
+
+def _unwrapped(signature: str, text: str, path: str) -> ir.Reasoning | envelope.Proof:
+    """A thinking block whose signature is Relay's envelope: the reasoning it carries, or a tool call's proof.
+
+    An invalid one is refused in Anthropic's own words, on which Claude Code retries without thinking.
+    """
+    where = re.sub(r"\[(\d+)\]", r".\1", path)  # messages[1].content[0] → messages.1.content.0
+    message = f"{where}: Invalid `signature` in `thinking` block"
+    proof = envelope.opened(signature, f"{path}.signature", message=message)
+    return proof if proof.kind == "call" else envelope.as_reasoning(proof, text)
 
 
 def _decode_tool_result(block: Mapping[str, Any], path: str, names: dict[str, str]) -> ir.ToolResult:
@@ -277,14 +304,40 @@ def _decode_document(block: Mapping[str, Any], path: str) -> ir.Document:
     return ir.Document(media_type=media_type, data=data, name=title)
 
 
-def _decode_tools(payload: Mapping[str, Any]) -> tuple[tuple[ir.Tool, ...], ir.ToolChoice | None, bool | None]:
+def _server_tool(tool: Mapping[str, Any], path: str) -> ir.HostedTool:
+    """A server tool (``web_search_…``, ``code_execution_…``, ``bash_…``…): sent as it is to Anthropic, a web
+    search mapped or dropped elsewhere, any other dropped (``hosted_tools``)."""
+    kind = _get(tool, "type", str, path, required=True)
+    if not kind.startswith("web_search_"):
+        return ir.HostedTool(kind=kind, label=kind, dialect="anthropic", raw=tool)
+    location = _get(tool, "user_location", dict, path) or {}
+    place = {k: v for k in ("city", "region", "country", "timezone") if isinstance(v := location.get(k), str) and v}
+    allowed = _get(tool, "allowed_domains", list, path) or ()
+    blocked = _get(tool, "blocked_domains", list, path) or ()
+    return ir.HostedTool(
+        kind="web_search",
+        label=kind,
+        allowed_domains=tuple(d for d in allowed if isinstance(d, str)),
+        blocked_domains=tuple(d for d in blocked if isinstance(d, str)),
+        max_uses=_get(tool, "max_uses", int, path),
+        location=place or None,
+        dialect="anthropic",
+        raw=tool,
+    )
+
+
+def _decode_tools(
+    payload: Mapping[str, Any],
+) -> tuple[tuple[ir.Tool, ...], tuple[ir.HostedTool, ...], ir.ToolChoice | None, bool | None]:
     tools = []
+    hosted: list[ir.HostedTool] = []
     for i, tool in enumerate(_get(payload, "tools", list, "") or ()):
         path = f"tools[{i}]"
         if not isinstance(tool, dict):
             raise bad_request(f"'{path}' must be an object", path)
         if tool.get("type") not in (None, "custom"):
-            raise bad_request(f"tool type {tool.get('type')!r} cannot be converted (custom tools can)", f"{path}.type")
+            hosted.append(_server_tool(tool, path))
+            continue
         tools.append(
             ir.Tool(
                 name=_get(tool, "name", str, path, required=True),
@@ -295,7 +348,7 @@ def _decode_tools(payload: Mapping[str, Any]) -> tuple[tuple[ir.Tool, ...], ir.T
         )
     raw = _get(payload, "tool_choice", dict, "")
     if raw is None:
-        return tuple(tools), None, None
+        return tuple(tools), tuple(hosted), None, None
     modes = {"auto": "auto", "any": "required", "none": "none", "tool": "named"}
     kind = raw.get("type")
     mode = modes.get(kind) if isinstance(kind, str) else None
@@ -303,8 +356,13 @@ def _decode_tools(payload: Mapping[str, Any]) -> tuple[tuple[ir.Tool, ...], ir.T
         raise bad_request("'tool_choice.type' must be auto, any, tool or none", "tool_choice.type")
     name = _get(raw, "name", str, "tool_choice", required=True) if mode == "named" else None
     disable = _get(raw, "disable_parallel_tool_use", bool, "tool_choice")
+    parallel = None if disable is None else not disable
+    server = [h for h in hosted if h.raw is not None and h.raw.get("name") == name]
+    if name is not None and server and not any(t.name == name for t in tools):  # a server tool, forced
+        hosted = [attrs.evolve(h, forced=True) if h is server[0] else h for h in hosted]
+        return tuple(tools), tuple(hosted), None, parallel
     choice = ir.ToolChoice(mode=mode, name=name)  # type: ignore[arg-type]
-    return tuple(tools), choice, None if disable is None else not disable
+    return tuple(tools), tuple(hosted), choice, parallel
 
 
 def _decode_config(payload: Mapping[str, Any]) -> tuple[ir.ReasoningConfig | None, ir.OutputFormat | None]:
@@ -358,7 +416,7 @@ def encode_count_request(req: ir.Request, model: str) -> bytes:
 def _encode(req: ir.Request, model: str, *, same_dialect: bool) -> dict[str, Any]:
     body: dict[str, Any] = dict(req.extra) if same_dialect else {}
     body["model"] = model
-    messages = _encode_messages(req.messages)
+    messages = _encode_messages(req.messages, keep_system=same_dialect)
     budget = _thinking_budget(req, messages)
     max_tokens = req.max_tokens
     if max_tokens is None:
@@ -386,9 +444,17 @@ def _encode(req: ir.Request, model: str, *, same_dialect: bool) -> dict[str, Any
         body["stream"] = True
     else:
         body.pop("stream", None)
-    if req.tools:
-        body["tools"] = [_encode_tool(t) for t in req.tools]
+    search = hosted_tools.web_search(req, "anthropic")
+    own = [h for h in req.hosted if h.dialect == "anthropic" and h.raw is not None]  # the client's server tools
+    if req.tools or search is not None or own:
+        body["tools"] = [_encode_tool(t) for t in req.tools] + [dict(h.raw) for h in own if h.raw is not None]
+        if search is not None and search.dialect != "anthropic":
+            body["tools"].append(web_search_tool(search))
         choice = _encode_choice(req.tool_choice, req.parallel_tool_calls)
+        forced = next((h for h in (*own, search) if h is not None and h.forced), None)
+        if forced is not None:
+            name = forced.raw.get("name") if forced.raw is not None else WEB_SEARCH_NAME
+            choice = {**(choice or {}), "type": "tool", "name": name}
         if choice is not None:
             body["tool_choice"] = choice
     if req.output is not None and req.output.kind == "json_schema":
@@ -411,6 +477,8 @@ def _thinking_budget(req: ir.Request, messages: list[dict[str, Any]]) -> int | N
         return None
     if req.tools and req.tool_choice is not None and req.tool_choice.mode in ("required", "named"):
         return None  # the forced choice wins
+    if any(tool.forced for tool in req.hosted):
+        return None
     if _unsigned_tool_turn(messages):
         return None
     budget = budget_for(config)
@@ -445,6 +513,24 @@ def _encode_sampling(req: ir.Request, body: dict[str, Any], *, thinking: bool, s
     for key, value in (("temperature", temperature), ("top_p", top_p), ("top_k", top_k)):
         if value is not None:
             body[key] = value
+
+
+#: The name of Anthropic's web search server tool.
+WEB_SEARCH_NAME = "web_search"
+
+
+def web_search_tool(search: ir.HostedTool) -> dict[str, Any]:
+    """A hosted web search as Anthropic's ``web_search_20250305`` server tool."""
+    wire: dict[str, Any] = {"type": "web_search_20250305", "name": WEB_SEARCH_NAME}
+    if search.max_uses is not None:
+        wire["max_uses"] = search.max_uses
+    if search.allowed_domains:
+        wire["allowed_domains"] = list(search.allowed_domains)
+    elif search.blocked_domains:  # Anthropic takes one or the other
+        wire["blocked_domains"] = list(search.blocked_domains)
+    if search.location:
+        wire["user_location"] = {"type": "approximate", **search.location}
+    return wire
 
 
 def _stop_sequences(stop: tuple[str, ...]) -> list[str]:
@@ -490,16 +576,24 @@ def _wire_tool_id(id: str, i: int, j: int) -> str:
     return _BAD_ID_CHARS.sub("_", id)
 
 
-def _encode_messages(messages: tuple[ir.Message, ...]) -> list[dict[str, Any]]:
+def _encode_messages(messages: tuple[ir.Message, ...], *, keep_system: bool = False) -> list[dict[str, Any]]:
+    """The turns; a ``system`` turn stays a system message with ``keep_system`` (the request came from an Anthropic
+    client, with its beta header), else it is marked user text in its place (no beta header is needed)."""
     turns: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
-        blocks = [b for j, p in enumerate(message.parts) if (b := _encode_part(p, message.role, i, j)) is not None]
+        role = message.role
+        if role == "system":
+            texts = instructions.texts(message) if keep_system else [instructions.instruction_text(message) or ""]
+            blocks = [{"type": "text", "text": text} for text in texts if text]
+            role = "system" if keep_system else "user"
+        else:
+            blocks = [b for j, p in enumerate(message.parts) if (b := _encode_part(p, role, i, j)) is not None]
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == message.role:
+        if turns and turns[-1]["role"] == role and role != "system":
             turns[-1]["content"].extend(blocks)
         else:
-            turns.append({"role": message.role, "content": blocks})
+            turns.append({"role": role, "content": blocks})
     for turn in turns:
         content = turn["content"]
         if turn["role"] == "user" and any(b["type"] == "tool_result" for b in content):

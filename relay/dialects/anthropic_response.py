@@ -8,9 +8,15 @@ below in full.
 Choices made on the users' behalf:
 
 - Responses to an Anthropic client: the id gets ``msg_``; reasoning of other providers is shown as thinking
-  with ``signature: ""``, their signatures and redacted data are dropped; tool arguments that are not a JSON
+  whose ``signature`` is Relay's envelope of their proof (``envelope``), and another provider's proof of a tool
+  call is an empty thinking block right before it (only when the client turned thinking on); tool arguments
+  that are not a JSON
   object are a 502, unless the answer was cut by length (then that call is dropped, ``stop_reason:
-  max_tokens``). Upstream server-tool blocks and ``citations`` are dropped.
+  max_tokens``). Web searches (``ir.WebSearch``) and citations are not shown: their blocks need the
+  ``encrypted_content`` only Anthropic makes.
+- Upstream ``web_search`` server tool calls and results are read as ``ir.WebSearch`` parts and text
+  ``web_search_result_location`` citations as ``Text.citations`` (Responses clients are shown both); other
+  server-tool blocks and citations are dropped.
 - Usage: Anthropic's ``input_tokens`` excludes the cache; the IR's includes ``cache_read_input_tokens`` and
   ``cache_creation_input_tokens``.
 - Errors: ``{"type": "error", "error": {"type", "message"}}`` by Anthropic's status table (413 is
@@ -24,15 +30,18 @@ from typing import Any
 
 import orjson
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.anthropic_stream import (
+    citations,
     error_frame,
     error_payload,
     finish_reason,
     stop_reason,
+    thinking_asked,
     tool_id,
     usage_from_wire,
     usage_to_wire,
+    web_search_result,
 )
 from relay.dialects.common import (
     arguments_object,
@@ -67,7 +76,8 @@ __all__ = [
 def encode_error(error: RelayError, *, request_id: str | None = None) -> tuple[int, Headers, bytes]:
     """Relay's error as an Anthropic error answer (the SDK's ``ErrorResponse``; ``request_id`` when given)."""
     headers = ((b"content-type", b"application/json"), *error.headers)
-    return error.status, headers, orjson.dumps(error_payload(error.status, error.message, error.code, request_id))
+    payload = error_payload(error.status, error.message, error.code, request_id, param=error.param)
+    return error.status, headers, orjson.dumps(payload)
 
 
 def encode_stream_error(error: RelayError, *, request_id: str | None = None) -> bytes:
@@ -148,7 +158,8 @@ def decode_response(body: bytes) -> ir.Response:
     content = payload.get("content")
     if not isinstance(content, list):
         raise bad_upstream("the upstream's message has no content array")
-    parts = [p for b in content if (p := _decode_output_block(b)) is not None]
+    searches = _search_queries(content)
+    parts = [p for b in content if (p := _decode_output_block(b, searches)) is not None]
     has_calls = any(isinstance(p, ir.ToolCall) for p in parts)
     usage = payload.get("usage")
     id, model, sequence = payload.get("id"), payload.get("model"), payload.get("stop_sequence")
@@ -169,13 +180,28 @@ def _text_field(block: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _decode_output_block(block: Any) -> ir.Reasoning | ir.Text | ir.ToolCall | None:
-    """One output block; server-tool blocks (no IR slot) give None."""
+def _search_queries(content: list[Any]) -> dict[str, str]:
+    """The query of each ``web_search`` server tool call, by its id."""
+    queries = {}
+    for block in content:
+        if isinstance(block, dict) and block.get("type") == "server_tool_use" and block.get("name") == "web_search":
+            query = block.get("input", {}).get("query") if isinstance(block.get("input"), dict) else None
+            if isinstance(block.get("id"), str) and isinstance(query, str):
+                queries[block["id"]] = query
+    return queries
+
+
+def _decode_output_block(
+    block: Any, searches: Mapping[str, str]
+) -> ir.Reasoning | ir.Text | ir.ToolCall | ir.WebSearch | None:
+    """One output block; server-tool blocks but web search results (no IR slot) give None."""
     if not isinstance(block, dict):
         raise bad_upstream("the upstream's message has a content block that is not an object")
     kind = block.get("type")
     if kind == "text":
-        return ir.Text(_text_field(block, "text"))
+        return ir.Text(_text_field(block, "text"), citations(block.get("citations")))
+    if kind == "web_search_tool_result":
+        return web_search_result(block, searches)
     if kind == "thinking":
         signature = _text_field(block, "signature") or None
         return ir.Reasoning(text=_text_field(block, "thinking"), signature=signature, dialect="anthropic")
@@ -195,7 +221,10 @@ def encode_response(resp: ir.Response, req: ir.Request) -> bytes:
     """``ir.Response`` → a Message body for an Anthropic client (``req.model`` is the model it names)."""
     id = prefixed(resp.id, "msg_")
     content = [
-        b for i, p in enumerate(resp.parts) if (b := _encode_output_block(p, id, i, resp.finish_reason)) is not None
+        b
+        for i, p in enumerate(resp.parts)
+        for b in (_call_proof(p, id, i) if thinking_asked(req) else [])
+        + [b for b in (_encode_output_block(p, id, i, resp.finish_reason),) if b is not None]
     ]
     has_calls = any(b["type"] == "tool_use" for b in content)
     reason = stop_reason(resp.finish_reason, has_calls, resp.stop_sequence)
@@ -214,8 +243,10 @@ def encode_response(resp: ir.Response, req: ir.Request) -> bytes:
 
 
 def _encode_output_block(
-    part: ir.Reasoning | ir.Text | ir.ToolCall, id: str, index: int, finish: ir.FinishReason
+    part: ir.Reasoning | ir.Text | ir.ToolCall | ir.WebSearch, id: str, index: int, finish: ir.FinishReason
 ) -> dict[str, Any] | None:
+    if isinstance(part, ir.WebSearch):
+        return None  # another provider's search: its results carry no encrypted_content an Anthropic client needs
     if isinstance(part, ir.Text):
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, ir.ToolCall):
@@ -225,12 +256,28 @@ def _encode_output_block(
                 return None  # cut by max_tokens: no call to report
             raise bad_upstream(f"the upstream's tool call {part.name!r} has arguments that are not a JSON object")
         return {"type": "tool_use", "id": tool_id(part.id, id, index), "name": part.name, "input": arguments}
-    ours = part.dialect == "anthropic"
+    if part.dialect != "anthropic":  # another provider's: its proof wrapped in the signature (Relay's envelope)
+        wrapped = envelope.reasoning_envelope(part, "anthropic")
+        if not part.text and wrapped is None:
+            return None
+        return {"type": "thinking", "thinking": part.text, "signature": wrapped or ""}
     if part.redacted is not None:
-        return {"type": "redacted_thinking", "data": part.redacted} if ours else None
-    if not part.text and not (ours and part.signature):
+        return {"type": "redacted_thinking", "data": part.redacted}
+    if not part.text and not part.signature:
         return None
-    return {"type": "thinking", "thinking": part.text, "signature": (part.signature or "") if ours else ""}
+    return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+
+
+def _call_proof(part: Any, id: str, index: int) -> list[dict[str, Any]]:
+    """Another provider's proof of a tool call (Gemini's thoughtSignature): an empty thinking block before it.
+
+    Only to a client that asked for thinking: Anthropic sends no thinking block to any other (and a proof
+    of a call made without reasoning, a Responses ``fc_`` id, is worth nothing then).
+    """
+    if not isinstance(part, ir.ToolCall) or arguments_object(part.arguments) is None:
+        return []  # (a call cut by max_tokens is not reported, nor its proof)
+    wrapped = envelope.call_envelope(part.signature, part.signature_dialect, tool_id(part.id, id, index), "anthropic")
+    return [{"type": "thinking", "thinking": "", "signature": wrapped}] if wrapped else []
 
 
 # ---- count_tokens answers ----------------------------------------------------------------------------

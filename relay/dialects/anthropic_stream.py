@@ -12,8 +12,10 @@ Decoder choices:
 - Every event is converted as it arrives: ``input_json_delta`` fragments become ``ToolCallDelta`` at once
   (empty ones skipped; a tool block that got none gets ``"{}"`` at its stop), ``signature_delta`` becomes
   ``ReasoningSignature``. Frames without an ``event:`` line are read by their data's ``type``.
-- Blocks with no IR slot (``server_tool_use``, ``web_search_tool_result`` and other server-tool blocks) and
-  ``citations_delta`` are skipped; the blocks kept get dense IR indices.
+- Blocks with no IR slot (server-tool blocks) are skipped, but a ``web_search`` call's query (its
+  ``input_json_delta``s) is kept for its ``web_search_tool_result``, which becomes ``WebSearched``; a text
+  block's ``web_search_result_location`` ``citations_delta`` becomes ``TextCitation``. The blocks kept get
+  dense IR indices.
 - A block left open when the next starts or the message stops is ended (``BlockEnd``) first.
 - ``event: error`` → ``StreamError`` with the status of its type (``overloaded_error`` 529, ``api_error`` 500…,
   unknown types 502) and the type as ``code``. No ``message_stop`` → ``StreamError(502, upstream_truncated)``;
@@ -30,8 +32,10 @@ Encoder choices:
   usage when ``Start.usage`` has it (zeros otherwise).
 - Wire block indices are dense whatever the IR's. Text and thinking blocks open at their first non-empty
   delta (or signature), so empty text blocks are never sent.
-- Reasoning made by another dialect is shown as a thinking block with ``signature: ""``; its signature is
-  never sent. Redacted reasoning of another dialect is dropped. Gemini's tool-call signatures are dropped.
+- Reasoning made by another dialect is shown as a thinking block whose ``signature_delta``, at the block's
+  end, is Relay's envelope of its proof (``envelope``; an empty block for a proof without text). Another
+  dialect's proof of a tool call is a whole empty thinking block right before the ``tool_use``, when the client
+  turned thinking on.
 - ``message_delta`` carries ``stop_reason`` / ``stop_sequence`` and the usage: ``output_tokens`` always, the
   input fields when the Finish usage has them. ``StreamError`` → an ``event: error`` frame; ``finish()``
   without Finish or StreamError → an ``api_error`` frame (``upstream_truncated``).
@@ -42,9 +46,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import orjson
 
-from relay.dialects import common, ir
+from relay.dialects import common, envelope, ir
+from relay.dialects.anthropic_errors import TYPE_BY_CODE, wording
 from relay.http import sse
 
 # ---- wire mappings shared with anthropic_response.py ---------------------------------------------------
@@ -139,17 +145,23 @@ def usage_to_wire(usage: ir.Usage | None) -> dict[str, Any]:
 
 
 def error_type(status: int, code: str | None = None) -> str:
-    """The Anthropic error type: ``code`` when it is one (an upstream's, kept), else by status."""
+    """The Anthropic error type: ``code`` when it is one (an upstream's, kept), else by code, else by status."""
     if code in STATUS_BY_ERROR_TYPE:
         return code  # type: ignore[return-value]
+    if code in TYPE_BY_CODE:
+        return TYPE_BY_CODE[code]
     if status in ERROR_TYPE_BY_STATUS:
         return ERROR_TYPE_BY_STATUS[status]
     return "invalid_request_error" if status < 500 else "api_error"
 
 
-def error_payload(status: int, message: str, code: str | None, request_id: str | None = None) -> dict[str, Any]:
-    """``{"type": "error", "error": {"type", "message"}}`` (with ``request_id`` when one is given)."""
-    payload: dict[str, Any] = {"type": "error", "error": {"type": error_type(status, code), "message": message}}
+def error_payload(
+    status: int, message: str, code: str | None, request_id: str | None = None, *, param: str | None = None
+) -> dict[str, Any]:
+    """``{"type": "error", "error": {"type", "message"}}`` (with ``request_id`` when one is given); the message in
+    the words Anthropic's clients recognise for its class (``anthropic_errors.wording``)."""
+    error = {"type": error_type(status, code), "message": wording(status, message, code, param)}
+    payload: dict[str, Any] = {"type": "error", "error": error}
     if request_id is not None:
         payload["request_id"] = request_id
     return payload
@@ -160,9 +172,38 @@ def error_frame(status: int, message: str, code: str | None, request_id: str | N
     return b"event: error\ndata: " + orjson.dumps(error_payload(status, message, code, request_id)) + b"\n\n"
 
 
+def thinking_asked(req: ir.Request) -> bool:
+    """Whether an Anthropic client's request turned thinking on (enabled or adaptive)."""
+    config = req.reasoning
+    return config is not None and config.effort != "none" and config.budget_tokens != 0
+
+
 def tool_id(id: str, seed: str, index: int) -> str:
     """A tool_use id: the IR's, or one derived from ``seed`` and ``index`` when it has none."""
     return id or common.derived_id(seed, index, "toolu_")
+
+
+def citation(raw: Any) -> ir.Citation | None:
+    """A ``web_search_result_location`` citation (other kinds cite documents Relay does not carry)."""
+    if isinstance(raw, dict) and raw.get("type") == "web_search_result_location" and isinstance(raw.get("url"), str):
+        title = raw.get("title")
+        return ir.Citation(raw["url"], title if isinstance(title, str) else "")
+    return None
+
+
+def citations(raw: Any) -> tuple[ir.Citation, ...]:
+    """A text block's web citations."""
+    return tuple(c for c in map(citation, raw) if c is not None) if isinstance(raw, list) else ()
+
+
+def web_search_result(block: Mapping[str, Any], queries: Mapping[str, str]) -> ir.WebSearch:
+    """A ``web_search_tool_result`` block (the query from its ``server_tool_use``, by id) as a web search."""
+    id = block.get("tool_use_id") if isinstance(block.get("tool_use_id"), str) else ""
+    content = block.get("content")
+    results = content if isinstance(content, list) else []
+    urls = tuple(r["url"] for r in results if isinstance(r, dict) and isinstance(r.get("url"), str))
+    query = queries.get(id)
+    return ir.WebSearch(id=id, queries=(query,) if query else (), sources=urls, failed=not isinstance(content, list))
 
 
 # ---- decoder -----------------------------------------------------------------------------------------
@@ -185,6 +226,7 @@ class StreamDecoder:
         "_next",
         "_open",
         "_parser",
+        "_searches",
         "_started",
         "_stop_reason",
         "_stop_sequence",
@@ -205,6 +247,8 @@ class StreamDecoder:
         self._usage: dict[str, Any] = {}
         self._stop_reason: Any = None
         self._stop_sequence: str | None = None
+        #: Upstream index of a ``web_search`` server_tool_use block → its id and its input's JSON fragments.
+        self._searches: dict[int, tuple[str, list[str]]] = {}
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
@@ -321,7 +365,8 @@ class StreamDecoder:
             return self._fail(_malformed("the upstream sent a content_block_start without index or block"), out)
         kind = block.get("type")
         if kind not in _KEPT_BLOCKS:
-            self._blocks[upstream] = None  # server tools and their results have no IR slot
+            self._blocks[upstream] = None  # server tools and their results have no IR slot, but web search's
+            self._server_block(upstream, block, out)
             return
         index = self._next
         self._next += 1
@@ -359,6 +404,10 @@ class StreamDecoder:
         upstream = data.get("index")
         if upstream != self._open or self._open is None:
             if upstream in self._blocks and self._blocks[upstream] is None:
+                search = self._searches.get(upstream)  # type: ignore[arg-type]
+                delta = data.get("delta")
+                if search is not None and isinstance(delta, dict) and isinstance(delta.get("partial_json"), str):
+                    search[1].append(delta["partial_json"])
                 return  # a delta of a skipped block (server_tool_use input)
             return self._fail(_malformed(f"the upstream sent a delta for block {upstream!r}, which is not open"), out)
         index = self._blocks[upstream][0]  # type: ignore[index]
@@ -383,7 +432,27 @@ class StreamDecoder:
             signature = delta.get("signature")
             if isinstance(signature, str) and signature:
                 out.append(ir.ReasoningSignature(index, signature))
-        # citations_delta and future delta types have no IR slot
+        elif kind == "citations_delta":
+            cited = citation(delta.get("citation"))
+            if cited is not None and self._blocks[upstream][1] == "text":  # type: ignore[index]
+                out.append(ir.TextCitation(index, cited))
+        # future delta types have no IR slot
+
+    def _server_block(self, upstream: int, block: dict[str, Any], out: list[ir.Event]) -> None:
+        """A web search's call (its query, kept) and its result (a ``WebSearched`` block)."""
+        kind = block.get("type")
+        if kind == "server_tool_use" and block.get("name") == "web_search" and isinstance(block.get("id"), str):
+            given = block.get("input")
+            self._searches[upstream] = (block["id"], [common.dumps(given)] if isinstance(given, dict) and given else [])
+        elif kind == "web_search_tool_result":
+            queries = {}
+            for id, fragments in self._searches.values():
+                value = common.arguments_object("".join(fragments))
+                if value is not None and isinstance(value.get("query"), str):
+                    queries[id] = value["query"]
+            index = self._next
+            self._next += 1
+            out.append(ir.WebSearched(index, web_search_result(block, queries)))
 
 
 # ---- encoder -----------------------------------------------------------------------------------------
@@ -420,6 +489,8 @@ class StreamEncoder:
         "_next",
         "_ours",
         "_prefix",
+        "_proof",
+        "_proves_calls",
         "_state",
         "_wire",
     )
@@ -427,6 +498,8 @@ class StreamEncoder:
     def __init__(self, req: ir.Request) -> None:
         self._model = req.model
         self._id = "msg_0"
+        #: Whether the client asked for thinking: only then do other providers' call proofs get a thinking block.
+        self._proves_calls = thinking_asked(req)
         self._state = _BEFORE
         self._next = 0
         #: The current IR block: its index, type (text, thinking, redacted_thinking, tool_use, or "" when
@@ -438,6 +511,8 @@ class StreamEncoder:
         #: The current block's delta frame, up to its payload string.
         self._prefix = b""
         self._has_calls = False
+        #: The current block's reasoning when another provider made it: its proof goes out wrapped at its end.
+        self._proof: ir.Reasoning | None = None
 
     def encode(self, event: ir.Event) -> bytes:
         kind = type(event)
@@ -470,16 +545,17 @@ class StreamEncoder:
             return out + self._reasoning_start(event)
         if isinstance(event, ir.ToolCallStart):
             out += self._begin(event.index, "tool_use", ours=False)
-            block = {
-                "type": "tool_use",
-                "id": tool_id(event.id, self._id, event.index),
-                "name": event.name,
-                "input": {},
-            }
+            call_id = tool_id(event.id, self._id, event.index)
+            wrapped = envelope.call_envelope(event.signature, event.signature_dialect, call_id, "anthropic")
+            if wrapped and self._proves_calls:  # another provider's proof of the call: an empty thinking block
+                out += self._proof_block(wrapped)
+            block = {"type": "tool_use", "id": call_id, "name": event.name, "input": {}}
             self._has_calls = True
             return out + self._open(block)
         if isinstance(event, ir.ReasoningSignature):
-            if event.index == self._index and self._kind == "thinking" and self._ours:
+            if event.index == self._index and self._proof is not None:
+                self._proof = attrs.evolve(self._proof, signature=event.signature)  # sent wrapped at the end
+            elif event.index == self._index and self._kind == "thinking" and self._ours:
                 out += self._open_lazy()
                 delta = {"type": "signature_delta", "signature": event.signature}
                 out += _frame(
@@ -519,11 +595,12 @@ class StreamEncoder:
         return out
 
     def _reasoning_start(self, event: ir.ReasoningStart) -> bytes:
-        ours = event.dialect == "anthropic"
+        if event.dialect != "anthropic":  # another provider's: a thinking block, its proof wrapped at the end
+            out = self._begin(event.index, "thinking", ours=False)
+            self._proof = ir.Reasoning(redacted=event.redacted, dialect=event.dialect, id=event.id)
+            return out
         if event.redacted is None:
-            return self._begin(event.index, "thinking", ours=ours)
-        if not ours:
-            return self._begin(event.index, "", ours=False)  # another provider's opaque reasoning: dropped
+            return self._begin(event.index, "thinking", ours=True)
         out = self._begin(event.index, "redacted_thinking", ours=True)
         return out + self._open({"type": "redacted_thinking", "data": event.redacted})
 
@@ -554,11 +631,37 @@ class StreamEncoder:
         return out + self._open_lazy() + self._prefix + orjson.dumps(text) + _DELTA_TAIL
 
     def _end(self) -> bytes:
+        out = self._wrapped_signature() if self._proof is not None else b""
         wire = self._wire
-        self._index, self._kind, self._wire = None, "", -1
+        self._index, self._kind, self._wire, self._proof = None, "", -1, None
         if wire < 0:
-            return b""  # nothing of it was sent
-        return _STOP_HEAD + str(wire).encode() + _DELTA_TAIL[1:]
+            return out  # nothing of it was sent
+        return out + _STOP_HEAD + str(wire).encode() + _DELTA_TAIL[1:]
+
+    def _wrapped_signature(self) -> bytes:
+        """The ``signature_delta`` of another provider's reasoning: its proof in Relay's envelope (or nothing)."""
+        assert self._proof is not None
+        wrapped = envelope.reasoning_envelope(self._proof, "anthropic", has_text=self._wire >= 0)
+        if wrapped is None:
+            return b""
+        out = self._open_lazy()
+        delta = {"type": "signature_delta", "signature": wrapped}
+        payload = {"type": "content_block_delta", "index": self._wire, "delta": delta}
+        return out + _frame(b"content_block_delta", payload)
+
+    def _proof_block(self, wrapped: str) -> bytes:
+        """A whole thinking block with no text whose signature is ``wrapped`` (a tool call's proof)."""
+        wire = self._next
+        self._next += 1
+        block = {"type": "thinking", "thinking": "", "signature": ""}
+        delta = {"type": "signature_delta", "signature": wrapped}
+        return (
+            _frame(b"content_block_start", {"type": "content_block_start", "index": wire, "content_block": block})
+            + _frame(b"content_block_delta", {"type": "content_block_delta", "index": wire, "delta": delta})
+            + _STOP_HEAD
+            + str(wire).encode()
+            + _DELTA_TAIL[1:]
+        )
 
     def _finish(self, event: ir.Finish) -> bytes:
         out = self._end() if self._index is not None else b""

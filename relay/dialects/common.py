@@ -253,11 +253,13 @@ def dropped(
 def refuse_dropped(path: str | None) -> None:
     """A 400 naming ``path`` (from ``dropped``): the channel's API has no such parameter, and Relay drops none."""
     if path is not None:
-        raise bad_request(
+        error = bad_request(
             f"'{path}' cannot be converted: the API of the channel serving this model has no equivalent, and Relay "
             "does not drop parameters silently (leave it out, or use a model served in this API)",
             path,
         )
+        error.code = "unsupported_parameter"  # OpenAI's code; Anthropic's clients are told "Extra inputs …"
+        raise error
 
 
 def data_url(url: str, param: str) -> tuple[str, str]:

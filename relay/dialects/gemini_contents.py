@@ -16,7 +16,11 @@ Choices made on the users' behalf:
   ``image/*`` media become images, other media documents; a ``fileData`` without ``mimeType`` is guessed
   from the URI's extension.
 - A ``thoughtSignature`` on a text part goes to the reasoning part right before it when that one has no
-  signature, else becomes a reasoning part holding only the signature (as the stream decoder does).
+  signature, else becomes a reasoning part holding only the signature (as the stream decoder does). One that
+  is Relay's envelope (``envelope``, a client's request only) is another dialect's proof: on a call, the call's;
+  else reasoning of that dialect (on an empty part, with the text of the unsigned thoughts right before it).
+- Encoding an answer for a client: another dialect's proofs go as Relay's envelope in ``thoughtSignature``, on
+  the thought part (``{"text": ""}`` when thoughts are not shown) or on the call.
 - Encoding a request for a Gemini upstream: tool-call arguments that are not a JSON object and tool results
   whose tool name is unknown are a 400. Tool results become ``functionResponse`` (first in their user turn):
   a JSON-object text stays that object, other text is ``{"result": text}`` or ``{"error": text}``; their
@@ -27,6 +31,9 @@ Choices made on the users' behalf:
   same-role turns are merged; empty text is never sent. Images: data → ``inlineData`` (type from the IR,
   else sniffed, else ``image/jpeg``), ``data:`` URLs likewise, other URLs → ``fileData`` (type guessed from
   the extension, else ``image/jpeg``); ``detail`` is dropped.
+- An IR ``system`` turn (an instruction mid-conversation) is user text in its place, marked by
+  ``instructions.instruction_text`` (``<system>…</system>``): Gemini has no such turn, and moving it into
+  ``systemInstruction`` would change the prompt's prefix each turn (and so miss Gemini's prompt cache).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from typing import Any
 import attrs
 import orjson
 
-from relay.dialects import ir
+from relay.dialects import envelope, instructions, ir
 from relay.dialects.common import arguments_object, bad_request, bad_upstream, derived_id, dumps
 from relay.errors import RelayError
 
@@ -218,9 +225,15 @@ def decode_model_parts(parts: list[Any], where: str, seed: str, *, upstream: boo
         signature = field(part, "thoughtSignature")
         if signature is not None and not isinstance(signature, str):
             raise _fail("must be a base64 string", f"{path}.thoughtSignature", upstream)
+        proof = None
+        if not upstream and envelope.is_envelope(signature):  # another dialect's proof, wrapped by Relay
+            proof, signature = envelope.opened(signature, f"{path}.thoughtSignature"), None
         call = field(part, "functionCall")
         if call is not None:
-            out.append(_function_call(call, f"{path}.functionCall", signature or None, seed, calls, upstream))
+            tool_call = _function_call(call, f"{path}.functionCall", signature or None, seed, calls, upstream)
+            if proof is not None and proof.kind == "call":
+                tool_call = attrs.evolve(tool_call, signature=proof.signature, signature_dialect=proof.dialect)
+            out.append(tool_call)
             calls += 1
             continue
         text = field(part, "text")
@@ -233,8 +246,11 @@ def decode_model_parts(parts: list[Any], where: str, seed: str, *, upstream: boo
             continue
         if text is not None and not isinstance(text, str):
             raise _fail("must be a string", f"{path}.text", upstream)
+        if proof is not None:
+            _wrapped_part(out, text or "", proof, thought=field(part, "thought") is True)
+            continue
         _text_part(out, text or "", signature or None, thought=field(part, "thought") is True)
-    return out
+    return out if upstream else envelope.settle(out)  # type: ignore[arg-type]
 
 
 def _text_part(out: list[ir.Part], text: str, signature: str | None, *, thought: bool) -> None:
@@ -249,6 +265,30 @@ def _text_part(out: list[ir.Part], text: str, signature: str | None, *, thought:
             out.append(ir.Reasoning(signature=signature, dialect="gemini"))
     if text:
         out.append(ir.Text(text))
+
+
+def _wrapped_part(out: list[ir.Part], text: str, proof: envelope.Proof, *, thought: bool) -> None:
+    """A text part whose ``thoughtSignature`` is Relay's envelope: the reasoning (or call proof) it carries.
+
+    On an empty part (a stream's proof after its thoughts), the reasoning takes the text of the thought
+    parts right before it, which showed that same reasoning.
+    """
+    if proof.kind == "call":
+        out.append(proof)  # type: ignore[arg-type]  # attached to its call by envelope.settle
+        _text_part(out, text, None, thought=thought)
+    elif thought and text:
+        out.append(envelope.as_reasoning(proof, text))
+    elif text:
+        out.extend((envelope.as_reasoning(proof, ""), ir.Text(text)))
+    else:
+        shown: list[str] = []
+        while out and _unsigned_thought(out[-1]):
+            shown.append(out.pop().text)  # type: ignore[union-attr]
+        out.append(envelope.as_reasoning(proof, "".join(reversed(shown))))
+
+
+def _unsigned_thought(part: ir.Part) -> bool:
+    return isinstance(part, ir.Reasoning) and part.dialect == "gemini" and not part.signature and not part.redacted
 
 
 def _function_call(raw: Any, where: str, signature: str | None, seed: str, index: int, upstream: bool) -> ir.ToolCall:
@@ -321,6 +361,10 @@ def encode_contents(messages: tuple[ir.Message, ...]) -> list[dict[str, Any]]:
             parts = encode_model_parts(message.parts, request=True, show=False, where=f"messages[{i}]")
             names.update((p.id, p.name) for p in message.parts if isinstance(p, ir.ToolCall))
             role = "model"
+        elif message.role == "system":  # an instruction mid-conversation: marked user text in its place
+            text = instructions.instruction_text(message)
+            parts = [{"text": text}] if text else []
+            role = "user"
         else:
             parts = _user_parts_out(message.parts, names, i)
             role = "user"
@@ -410,9 +454,19 @@ def encode_model_parts(
             arguments = arguments_object(part.arguments)
             if arguments is None and request:
                 raise bad_request("tool call arguments must be a JSON object for Gemini", f"{where}.parts[{j}]")
-            signature = part.signature if part.signature_dialect == "gemini" else None
+            if part.signature_dialect == "gemini":
+                signature = part.signature
+            else:  # another dialect's proof: wrapped for a client, never sent to Gemini
+                proof = (part.signature, part.signature_dialect, part.id)
+                signature = None if request else envelope.call_envelope(*proof, "gemini")
             out.append(function_call_part(part.id, part.name, arguments or {}, signature))
         elif isinstance(part, ir.Reasoning):
+            wrapped = None if request else envelope.reasoning_envelope(part, "gemini", with_text=not show)
+            if wrapped is not None:  # another dialect's proof, for a client: on the thought part
+                shown = show and bool(part.text)
+                out.append({"text": part.text, "thought": True} if shown else {"text": ""})
+                out[-1]["thoughtSignature"] = wrapped
+                continue
             following = parts[j + 1] if j + 1 < len(parts) else None
             skip = _reasoning_out(part, following, out, show=show)
         elif request and isinstance(part, ir.Image):

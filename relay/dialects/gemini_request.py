@@ -11,7 +11,8 @@ Choices made on the users' behalf:
   ``response``). Fields with no IR slot go to ``extra`` and are sent again only to a Gemini upstream:
   top-level ones as they are (``safetySettings``, ``cachedContent``, ``labels``…), the rest of
   ``generationConfig`` (``seed``, penalties, ``responseModalities``, a ``responseMimeType`` other than JSON
-  or text…), non-function tools (``googleSearch``, ``codeExecution``…) and ``toolConfig.retrievalConfig``.
+  or text…), non-function tools (``googleSearch``, ``codeExecution``…: for another dialect they are also
+  ``HostedTool``s, a search mapped and the rest dropped) and ``toolConfig.retrievalConfig``.
   ``candidateCount`` > 1 and both ``thinkingBudget`` and ``thinkingLevel`` are a 400. For another dialect
   ``require_kept`` refuses every field of ``extra`` but those ignored by design or at their neutral value.
 - ``functionCallingConfig``: AUTO / VALIDATED → auto, NONE → none, ANY → required, ANY with one allowed
@@ -33,7 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from relay.dialects import ir
+from relay.dialects import hosted_tools, ir
 from relay.dialects.common import bad_request, budget_for, dropped, json_body, load_object, refuse_dropped
 from relay.dialects.gemini_contents import (
     camel,
@@ -103,9 +104,7 @@ def require_kept(req: ir.Request) -> None:
     own tools, ``generationConfig.seed``…)."""
     extra = req.extra
     top = {k: v for k, v in extra.items() if k not in ("tools", "toolConfig", "generationConfig")}
-    path = dropped(top, IGNORED, {}, name=camel)
-    if path is None and extra.get("tools"):
-        path = "tools"  # googleSearch, codeExecution, urlContext…
+    path = dropped(top, IGNORED, {}, name=camel)  # Google's own tools: hosted tools, mapped or dropped
     generation = extra.get("generationConfig")
     if path is None and isinstance(generation, dict):
         path = dropped(generation, GENERATION_IGNORED, GENERATION_NEUTRAL, prefix="generationConfig.", name=camel)
@@ -150,10 +149,27 @@ def _decode(payload: dict[str, Any], *, model: str, stream: bool, path: str) -> 
         messages=decode_contents(contents, subpath(path, "contents")),
         stream=stream,
         tools=tools,
+        hosted=_hosted(other_tools),
         tool_choice=choice,
         extra=extra,
         **generation,
     )
+
+
+#: Gemini's own search tools (the older ``googleSearchRetrieval`` too): a hosted web search.
+_SEARCH_TOOLS = frozenset({"googleSearch", "googleSearchRetrieval"})
+
+
+def _hosted(others: list[dict[str, Any]]) -> tuple[ir.HostedTool, ...]:
+    """Google's own tools (``googleSearch``, ``codeExecution``, ``urlContext``…) as hosted tools: a search
+    mapped or dropped on another dialect, the others dropped (``hosted_tools``); the raw ones stay in ``extra``."""
+    hosted = []
+    for tool in others:
+        for key, value in tool.items():
+            name = camel(key)
+            kind = "web_search" if name in _SEARCH_TOOLS else name
+            hosted.append(ir.HostedTool(kind=kind, label=name, dialect="gemini", raw={key: value}))
+    return tuple(hosted)
 
 
 def _decode_system(payload: Mapping[str, Any], path: str) -> tuple[ir.Text, ...]:
@@ -360,6 +376,9 @@ def _encode(req: ir.Request, model: str, *, same_dialect: bool) -> dict[str, Any
     if system:
         body["systemInstruction"] = {"parts": system}
     tools = _encode_tools(req.tools)
+    search = hosted_tools.web_search(req, "gemini")
+    if search is not None and search.dialect != "gemini":
+        tools.append({"google_search": {}})  # Gemini's search takes no domain filter, no location
     if isinstance(extra_tools, list):
         tools.extend(extra_tools)
     if tools:

@@ -284,14 +284,30 @@ def decode_response(body: bytes) -> ir.Response:
         raise bad_upstream("the upstream's candidate parts are not a list")
     decoded = decode_model_parts(parts or [], "candidates[0].content.parts", rid, upstream=True)
     has_calls = any(isinstance(p, ir.ToolCall) for p in decoded)
+    search = grounding_search(candidate.get("groundingMetadata"))
     return ir.Response(
         id=rid,
         model=model,
-        parts=tuple(decoded),  # type: ignore[arg-type]  # answers hold no media (skipped above)
+        parts=((search,) if search is not None else ()) + tuple(decoded),  # type: ignore[arg-type]  # no media
         finish_reason=finish_reason(candidate.get("finishReason"), has_calls),
         usage=usage,
         created=created,
     )
+
+
+def grounding_search(meta: Any) -> ir.WebSearch | None:
+    """A candidate's ``groundingMetadata`` as the web search Google ran: its queries and the sources' URLs
+    (the spans of text each source supports are not carried)."""
+    if not isinstance(meta, dict):
+        return None
+    raw_queries = meta.get("webSearchQueries")
+    queries = tuple(q for q in raw_queries if isinstance(q, str)) if isinstance(raw_queries, list) else ()
+    chunks = meta.get("groundingChunks")
+    webs = [c.get("web") for c in chunks if isinstance(c, dict)] if isinstance(chunks, list) else []
+    sources = tuple(w["uri"] for w in webs if isinstance(w, dict) and isinstance(w.get("uri"), str))
+    if not queries and not sources:
+        return None
+    return ir.WebSearch(id="", queries=queries, sources=sources)
 
 
 def _created(value: Any) -> int:

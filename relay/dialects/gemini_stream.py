@@ -37,8 +37,9 @@ Encoder choices:
   "responseId"}`` with the client's model name and ``Start.id`` stripped of other dialects' prefixes.
 - Text deltas go out at once, one chunk each. Reasoning deltas go out as ``thought: true`` parts only when
   the client asked for thoughts (``includeThoughts``, IR ``reasoning.include``). A Gemini signature goes out
-  as ``{"text": "", "thoughtSignature"}`` (Gemini's own form); other dialects' signatures and redacted
-  reasoning are dropped.
+  as ``{"text": "", "thoughtSignature"}`` (Gemini's own form); another dialect's proof goes the same way at
+  its block's end, as Relay's envelope (``envelope``, with the reasoning text when that dialect needs it), and
+  another dialect's proof of a call as the envelope on its ``functionCall`` part.
 - Gemini has no partial function calls: a tool call's argument fragments are the one thing held, until its
   ``BlockEnd`` (or the next block, or the finish), then sent as one ``functionCall`` part (``args`` parsed;
   arguments that are not a JSON object are sent as ``{}``). A call still open at a ``length`` finish whose
@@ -54,9 +55,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import orjson
 
-from relay.dialects import common, ir
+from relay.dialects import common, envelope, ir
 from relay.dialects.gemini_contents import DERIVED_ID_PREFIX as DERIVED_ID_PREFIX
 from relay.dialects.gemini_contents import call_id, function_call_part
 from relay.dialects.gemini_contents import wire_call_id as wire_call_id
@@ -66,6 +68,7 @@ from relay.dialects.gemini_response import (
     error_payload,
     finish_reason,
     finish_to_wire,
+    grounding_search,
     response_id,
     sse_frame,
     stream_error,
@@ -234,6 +237,7 @@ class StreamDecoder:
         "_next",
         "_open",
         "_parser",
+        "_search",
         "_signed",
         "_splitter",
         "_started",
@@ -253,6 +257,8 @@ class StreamDecoder:
         self._signed = False
         self._calls = 0
         self._usage: Mapping[str, Any] | None = None
+        #: The latest ``groundingMetadata`` as a web search: sent whole at the finish.
+        self._search: ir.WebSearch | None = None
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
@@ -325,6 +331,8 @@ class StreamDecoder:
                             out.append(ir.TextDelta(index, text))
                     else:
                         self._part(part, out)
+            if "groundingMetadata" in candidate:
+                self._search = grounding_search(candidate["groundingMetadata"]) or self._search
             reason = candidate.get("finishReason")
             if reason:
                 self._finish(reason, out)
@@ -335,6 +343,9 @@ class StreamDecoder:
 
     def _finish(self, reason: Any, out: list[ir.Event]) -> None:
         self._end(out)
+        if self._search is not None:
+            out.append(ir.WebSearched(self._next, self._search))
+            self._next += 1
         usage = usage_from_wire(self._usage) if self._usage is not None else None
         self._done = True
         out.append(ir.Finish(finish_reason(reason, self._calls > 0), usage))
@@ -419,6 +430,7 @@ class StreamEncoder:
         "_elements",
         "_foreign",
         "_model",
+        "_proof",
         "_show",
         "_skip",
         "_sse",
@@ -435,8 +447,10 @@ class StreamEncoder:
         self._done = False
         #: The tool call being held: [index, id, name, signature, argument fragments].
         self._call: list[Any] | None = None
-        #: Index of a reasoning block made by another dialect (its signature is not sent), or of a redacted one.
+        #: Index of a reasoning block made by another dialect (its proof goes out wrapped at its end), and that
+        #: reasoning: its proof, and its text when the proof's dialect needs it back.
         self._foreign = -1
+        self._proof: tuple[ir.Reasoning, list[str]] | None = None
         self._skip = -1
 
     def _set_tail(self, tail: bytes) -> None:
@@ -454,7 +468,11 @@ class StreamEncoder:
                 return _TEXT_FRAME_HEAD + orjson.dumps(event.text) + self._text_end
             return self._chunk(orjson.dumps({"text": event.text}))
         if isinstance(event, ir.ReasoningDelta):
-            if not event.text or not self._show or event.index == self._skip:
+            if not event.text or event.index == self._skip:
+                return b""
+            if event.index == self._foreign and self._proof is not None:
+                self._proof[1].append(event.text)
+            if not self._show:
                 return b""
             return self._chunk(orjson.dumps({"text": event.text, "thought": True}))
         if isinstance(event, ir.ToolCallDelta):
@@ -467,22 +485,43 @@ class StreamEncoder:
                 self._set_tail(b',"modelVersion":' + self._model + b',"responseId":' + orjson.dumps(rid) + b"}")
             return b""
         if isinstance(event, ir.Finish):
-            return self._finish(event)
+            return self._wrapped_proof() + self._finish(event)
         if isinstance(event, ir.StreamError):
             return self._error(event.status, event.message, event.code)
         out = self._flush_call()
         if isinstance(event, ir.ToolCallStart):
-            signature = event.signature if event.signature_dialect == "gemini" else None
+            if event.signature_dialect == "gemini":
+                signature = event.signature
+            else:  # another dialect's proof of the call: wrapped, on the functionCall part
+                signature = envelope.call_envelope(event.signature, event.signature_dialect, event.id, "gemini")
             self._call = [event.index, event.id, event.name, signature, []]
         elif isinstance(event, ir.ReasoningStart):
-            if event.redacted is not None:
-                self._skip = event.index
-            elif event.dialect != "gemini":
+            out += self._wrapped_proof()
+            if event.dialect != "gemini":
                 self._foreign = event.index
+                self._proof = (ir.Reasoning(redacted=event.redacted, dialect=event.dialect, id=event.id), [])
+            if event.redacted is not None:
+                self._skip = event.index  # opaque: no text to show
         elif isinstance(event, ir.ReasoningSignature):
-            if event.index != self._foreign and event.index != self._skip and event.signature:
+            if event.index == self._foreign and self._proof is not None:
+                self._proof = (attrs.evolve(self._proof[0], signature=event.signature), self._proof[1])
+            elif event.index != self._skip and event.signature:
                 out += self._chunk(orjson.dumps({"text": "", "thoughtSignature": event.signature}))
-        return out  # TextStart, BlockEnd: nothing to send
+        elif isinstance(event, ir.BlockEnd) and event.index == self._foreign:
+            out += self._wrapped_proof()
+        return out  # TextStart, other BlockEnds: nothing to send
+
+    def _wrapped_proof(self) -> bytes:
+        """Another dialect's reasoning proof, once its block ended: ``{"text": "", "thoughtSignature": envelope}``.
+
+        The reasoning text goes inside the envelope when the proof's dialect needs it back: the client got it
+        in pieces (thought parts), or not at all.
+        """
+        if self._proof is None:
+            return b""
+        (part, texts), self._proof, self._foreign = self._proof, None, -1
+        wrapped = envelope.reasoning_envelope(attrs.evolve(part, text="".join(texts)), "gemini", with_text=True)
+        return self._chunk(orjson.dumps({"text": "", "thoughtSignature": wrapped})) if wrapped else b""
 
     def finish(self) -> bytes:
         if self._done:

@@ -9,9 +9,13 @@ Messages, Gemini) convert into each other:
   streams deliver them as fragments, and a byte-exact round trip must not reorder keys.
 - Reasoning carries its provider-bound proofs untouched (Anthropic ``signature`` and redacted
   ``data``, Gemini ``thoughtSignature``, OpenAI ``encrypted_content``), tagged with the dialect that
-  made them, so an encoder sends them back only to that dialect and drops them for another.
+  made them, so an upstream encoder sends them back only to that dialect and drops them for another; a
+  client encoder of another dialect wraps them in its own opaque field (``relay.dialects.envelope``).
 - Usage follows one convention: ``input_tokens`` *includes* cached tokens and ``output_tokens``
   *includes* reasoning tokens (OpenAI and Gemini's sums); the Anthropic codec adds and subtracts.
+- Tools every dialect has are plain functions: a client's tool of another shape (an OpenAI Responses
+  namespace member, a custom tool) is a ``Tool`` with a flat name and its ``ToolOrigin``, so answers can name
+  its calls the client's way; provider-run tools are ``HostedTool``s, sent or dropped per upstream.
 - ``extra`` keeps a request's fields that have no IR slot, so a same-dialect path loses nothing;
   an encoder of another dialect ignores them (each codec's docs/ table says which fields those are).
 """
@@ -24,7 +28,7 @@ from typing import Any, Literal
 import attrs
 
 Dialect = Literal["openai_chat", "openai_responses", "anthropic", "gemini"]
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "system"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
@@ -32,8 +36,18 @@ Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
 @attrs.frozen
+class Citation:
+    """A web source an answer's text block cites (Anthropic ``web_search_result_location``): the whole block."""
+
+    url: str
+    title: str = ""
+
+
+@attrs.frozen
 class Text:
     text: str
+    #: The web sources the text cites (answers only; a decoder of requests never fills it).
+    citations: tuple[Citation, ...] = ()
 
 
 @attrs.frozen
@@ -97,7 +111,13 @@ Part = Text | Image | Document | ToolCall | ToolResult | Reasoning
 
 @attrs.frozen
 class Message:
-    """One turn. Tool results travel in ``user`` turns (as Anthropic and Gemini have them)."""
+    """One turn. Tool results travel in ``user`` turns (as Anthropic and Gemini have them).
+
+    A ``system`` turn is an instruction given mid-conversation, kept in its place (``Text`` parts only):
+    Anthropic's ``{"role": "system"}`` messages, Chat's and Responses' system/developer messages after the
+    conversation began. Those before it are ``Request.system``. Each encoder writes it as its dialect's
+    nearest equivalent (docs/conversions/README.md).
+    """
 
     role: Role
     parts: tuple[Part, ...]
@@ -107,12 +127,56 @@ class Message:
 
 
 @attrs.frozen
+class ToolOrigin:
+    """How the client spelled a tool that every dialect receives as a plain function (``Tool.name`` is then the
+    flat name ``relay.dialects.tool_names`` made): answers name it back the client's way."""
+
+    #: The client's own name of the tool (inside its namespace).
+    name: str
+    #: The OpenAI Responses ``namespace`` that groups it, if any.
+    namespace: str | None = None
+    #: An OpenAI Responses custom (freeform) tool: sent as a function of one string argument ``input``.
+    custom: bool = False
+
+
+@attrs.frozen
 class Tool:
     name: str
     description: str | None
     #: The JSON schema of the arguments, as the client gave it.
     parameters: Mapping[str, Any]
     strict: bool | None = None
+    #: Set when the client's tool was not a plain function (a namespace member, a custom tool).
+    origin: ToolOrigin | None = None
+
+
+@attrs.frozen
+class HostedTool:
+    """A tool the provider runs itself (web search, file search, code interpreter, MCP…), as the client asked.
+
+    ``relay.dialects.hosted_tools`` decides per upstream dialect whether it is sent (as that dialect's own) or
+    dropped. Only ``web_search`` has equivalents; every other ``kind`` is dropped on any other dialect.
+    """
+
+    #: ``web_search``, or the client's own type of a tool no other dialect runs (``file_search``, ``mcp``…).
+    kind: str
+    #: The client's name of it (its type), said in the ``x-relay-dropped-tools`` header when dropped.
+    label: str
+    #: The client's tool choice forces this tool: dropping it is a 400, not a silent change.
+    forced: bool = False
+    #: Web search: only these domains (and their subdomains); none means any.
+    allowed_domains: tuple[str, ...] = ()
+    blocked_domains: tuple[str, ...] = ()
+    #: Web search: the most searches one answer may run.
+    max_uses: int | None = None
+    #: Web search: the user's approximate location (``city``, ``region``, ``country``, ``timezone``).
+    location: Mapping[str, str] | None = None
+    #: Web search: False when the client asked for cached results only (no live access to the web).
+    live: bool = True
+    #: The dialect whose client declared it, and its declaration there: an upstream of that dialect gets it as
+    #: it was (None: the client's raw tools travel in ``extra``, as OpenAI Responses' do).
+    dialect: Dialect | None = None
+    raw: Mapping[str, Any] | None = None
 
 
 @attrs.frozen
@@ -153,6 +217,8 @@ class Request:
     top_k: int | None = None
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
+    #: Provider-run tools the client offered (sent or dropped per upstream: ``relay.dialects.hosted_tools``).
+    hosted: tuple[HostedTool, ...] = ()
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     output: OutputFormat | None = None
@@ -178,11 +244,23 @@ class Usage:
 
 
 @attrs.frozen
+class WebSearch:
+    """A web search the upstream ran itself (Anthropic's server tool, Gemini's grounding): what it looked for
+    and the URLs it found. Only OpenAI Responses clients are shown it (a ``web_search_call`` item)."""
+
+    id: str
+    queries: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    #: The search failed (Anthropic's ``web_search_tool_result_error``).
+    failed: bool = False
+
+
+@attrs.frozen
 class Response:
     id: str
     model: str
     #: What the assistant produced, in order: Reasoning, Text, ToolCall.
-    parts: tuple[Reasoning | Text | ToolCall, ...]
+    parts: tuple[Reasoning | Text | ToolCall | WebSearch, ...]
     finish_reason: FinishReason
     usage: Usage | None = None
     #: The stop sequence that ended the answer, when one did.
@@ -258,6 +336,22 @@ class ToolCallDelta:
 
 
 @attrs.frozen
+class TextCitation:
+    """A web source the text block ``index`` cites (its whole text); it comes before the block's end."""
+
+    index: int
+    citation: Citation
+
+
+@attrs.frozen
+class WebSearched:
+    """A web search the upstream ran, whole: a block of its own, with no deltas and no ``BlockEnd``."""
+
+    index: int
+    search: WebSearch
+
+
+@attrs.frozen
 class BlockEnd:
     index: int
 
@@ -287,6 +381,8 @@ Event = (
     | ReasoningSignature
     | ToolCallStart
     | ToolCallDelta
+    | TextCitation
+    | WebSearched
     | BlockEnd
     | Finish
     | StreamError

@@ -4,12 +4,16 @@
 ``encode_messages``). Choices made on the users' behalf (docs/conversions/openai_chat.md):
 
 - Leading system/developer messages form ``Request.system``; one that comes after another message
-  becomes a user turn of its own (plain text, no prefix), as Gemini has it.
+  is a ``system`` turn in its place (each upstream dialect writes it as its nearest equivalent).
+  Encoding, a ``system`` turn is a ``system`` message in its place, after the tool messages of the calls
+  right before it.
 - Consecutive ``tool`` messages become one user turn of ``ToolResult`` parts, each named after the
   matching call in the history.
 - Refused (400): ``input_audio`` parts, files by ``file_id``, assistant ``audio`` and ``function_call``,
   tool calls of another type than ``function``.
 - Not kept: message ``name``, content parts' ``prompt_cache_breakpoint``, the refusal/text distinction.
+- An assistant's ``reasoning_details`` entries holding Relay's envelopes are other dialects' reasoning and
+  proofs (``openai_chat_reasoning``); ``reasoning_content`` is then not read.
 - Encoding: tool results marked ``is_error`` are sent as ``Error: <text>``; images in tool results go
   into a user message right after the tool messages; reasoning text goes back (as
   ``reasoning_content``) only when a Chat upstream produced it.
@@ -19,8 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.common import bad_request, data_url, optional, want
+from relay.dialects.openai_chat_reasoning import decode_details
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _NOT_CONVERTED = "cannot be converted for this model's API"
@@ -91,14 +96,16 @@ def _user(message: dict[str, Any], param: str) -> ir.Message:
     return ir.Message("user", tuple(_user_part(part, f"{param}.content[{j}]") for j, part in enumerate(content)))
 
 
-def _assistant_content(message: dict[str, Any], param: str) -> list[ir.Part]:
-    parts: list[ir.Part] = []
+def _assistant_content(message: dict[str, Any], param: str) -> list[ir.Part | envelope.Proof]:
+    parts: list[ir.Part | envelope.Proof] = []
+    details = decode_details(message.get("reasoning_details"), param)  # other providers' proofs, wrapped
     for key in ("reasoning_content", "reasoning"):
         reasoning = message.get(key)
         if reasoning is not None:
             text = want(reasoning, str, f"{param}.{key}", "a string")
-            parts.extend([ir.Reasoning(text, dialect="openai_chat")] if text else [])
+            parts.extend([ir.Reasoning(text, dialect="openai_chat")] if text and details is None else [])
             break
+    parts.extend(details or ())
     content = message.get("content")
     if isinstance(content, str):
         parts.extend([ir.Text(content)] if content else [])
@@ -134,7 +141,7 @@ def _assistant(message: dict[str, Any], param: str, names: dict[str, str]) -> ir
         arguments = optional(function, "arguments", str, f"{where}.function.arguments", "a string of JSON")
         parts.append(ir.ToolCall(id=call_id, name=name, arguments=arguments or "{}"))
         names[call_id] = name
-    return ir.Message("assistant", tuple(parts))
+    return ir.Message("assistant", tuple(envelope.settle(parts)))
 
 
 def decode_messages(raw: list[Any]) -> tuple[tuple[ir.Text, ...], tuple[ir.Message, ...]]:
@@ -155,7 +162,7 @@ def decode_messages(raw: list[Any]) -> tuple[tuple[ir.Text, ...], tuple[ir.Messa
         if role in ("system", "developer"):
             texts = _texts(message.get("content"), f"{param}.content")
             if messages:
-                messages.append(ir.Message("user", texts))
+                messages.append(ir.Message("system", texts))  # an instruction mid-conversation, kept in place
             else:
                 system.extend(texts)
         elif role == "user":
@@ -250,13 +257,31 @@ def _encode_assistant(message: ir.Message, where: str) -> dict[str, Any]:
     return out
 
 
+def _encode_system(message: ir.Message) -> list[dict[str, Any]]:
+    """A ``system`` turn: a system message in its place (none when it has no text)."""
+    texts = [{"type": "text", "text": p.text} for p in message.parts if isinstance(p, ir.Text) and p.text]
+    return [{"role": "system", "content": _content(texts)}] if texts else []
+
+
 def encode_messages(req: ir.Request) -> list[dict[str, Any]]:
-    """``Request.system`` and ``Request.messages`` → a Chat ``messages`` array."""
+    """``Request.system`` and ``Request.messages`` → a Chat ``messages`` array.
+
+    A system message that would come between an assistant's tool calls and their tool messages goes right after
+    those (Chat wants the tool messages straight after the calls).
+    """
     messages: list[dict[str, Any]] = [{"role": "system", "content": t.text} for t in req.system]
+    held: list[dict[str, Any]] = []  # system messages waiting for the tool messages of the calls before them
     for i, message in enumerate(req.messages):
         where = f"messages[{i}]"
-        if message.role == "user":
-            messages.extend(_encode_user(message, where))
+        if message.role == "system":
+            waiting = held or (messages and messages[-1].get("tool_calls"))
+            (held if waiting else messages).extend(_encode_system(message))
+        elif message.role == "user":
+            encoded = _encode_user(message, where)
+            results = next((k for k, m in enumerate(encoded) if m["role"] != "tool"), len(encoded))
+            messages.extend([*encoded[:results], *held, *encoded[results:]])
+            held = []
         else:
-            messages.append(_encode_assistant(message, where))
-    return messages
+            messages.extend([*held, _encode_assistant(message, where)])
+            held = []
+    return messages + held

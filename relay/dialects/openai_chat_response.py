@@ -11,8 +11,8 @@ Also the passthrough helpers for answers sent on unchanged (``rename_model``, ``
   ``length`` and ``content_filter`` are kept as they are (a call cut by ``length`` is never reported
   as ``tool_calls``); ``tool_calls`` with no call becomes ``stop``; unknown values become ``stop``.
 - Reasoning is read from ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning`` (OpenRouter) and
-  written as ``reasoning_content``; reasoning signatures and redacted reasoning (other dialects'
-  proofs) are not sent to Chat clients.
+  written as ``reasoning_content``; other dialects' reasoning and proofs also as ``reasoning_details``
+  (``openai_chat_reasoning``).
 - Usage: ``prompt_tokens_details.cached_tokens`` (DeepSeek's ``prompt_cache_hit_tokens`` when absent),
   ``cache_write_tokens`` and ``completion_tokens_details.reasoning_tokens`` are read and written.
 - Tool calls without an id (some OpenAI-compatible servers) get ``common.derived_id(answer id, n, "call_")``.
@@ -36,6 +36,7 @@ from relay.dialects.common import (
     token_count,
     upstream_error,
 )
+from relay.dialects.openai_chat_reasoning import encode_details
 from relay.errors import ErrorKind, RelayError
 from relay.http.messages import Headers
 
@@ -275,6 +276,9 @@ def encode_response(resp: ir.Response, req: ir.Request) -> bytes:
     reasoning = "".join(p.text for p in resp.parts if isinstance(p, ir.Reasoning))
     if reasoning:
         message["reasoning_content"] = reasoning
+    details = encode_details(resp.parts)  # each reasoning block, other providers' proofs wrapped
+    if details:
+        message["reasoning_details"] = details
     choice = {
         "index": 0,
         "message": message,

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import orjson
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.common import derived_id, prefixed
+from relay.dialects.openai_chat_reasoning import encrypted, foreign, text_entry
 from relay.dialects.openai_chat_response import (
     COMPLETION_PREFIX,
     decode_usage,
@@ -242,6 +244,7 @@ class StreamEncoder:
     __slots__ = (
         "_calls",
         "_delta_end",
+        "_details",
         "_ended",
         "_include_usage",
         "_meta",
@@ -249,6 +252,7 @@ class StreamEncoder:
         "_reasoning_head",
         "_tail",
         "_text_head",
+        "_thinking",
     )
 
     def __init__(self, req: ir.Request) -> None:
@@ -264,6 +268,10 @@ class StreamEncoder:
         #: IR block index → the start of its argument deltas' chunk (up to the JSON string), the call's index
         #: in ``delta.tool_calls`` (0, 1, … in order of the blocks) in it.
         self._calls: dict[int, bytes] = {}
+        #: ``reasoning_details`` entries sent so far (the next one's ``index``), and the open reasoning block:
+        #: its IR index, its entry's index, the reasoning (its proof, sent wrapped at its end), whether it had text.
+        self._details = 0
+        self._thinking: list[Any] | None = None
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._meta + _OPEN_CHOICE + delta + _CLOSE_CHOICE + self._tail
@@ -290,8 +298,21 @@ class StreamEncoder:
                 out += head + orjson.dumps(event.arguments) + _ARGUMENTS_END + _CLOSE_CHOICE + self._tail
         elif isinstance(event, ir.ReasoningDelta):
             if event.text:
-                out += self._reasoning_head + orjson.dumps(event.text) + self._delta_end
+                out += self._reasoning_delta(event)
+        elif isinstance(event, ir.ReasoningStart):
+            out += self._reasoning_end() + self._reasoning_start(event)
+        elif isinstance(event, ir.ReasoningSignature):
+            if self._thinking is not None and self._thinking[0] == event.index:
+                self._thinking[2] = attrs.evolve(self._thinking[2], signature=event.signature)
+        elif isinstance(event, ir.BlockEnd):
+            if self._thinking is not None and self._thinking[0] == event.index:
+                out += self._reasoning_end()
         elif isinstance(event, ir.ToolCallStart):
+            out += self._reasoning_end()
+            wrapped = envelope.call_envelope(event.signature, event.signature_dialect, event.id, "openai_chat")
+            if wrapped:  # another provider's proof of the call, in the entry before it
+                out += self._details_chunk(encrypted(wrapped, self._details))
+                self._details += 1
             position = len(self._calls)
             self._calls[event.index] = (
                 self._meta + _OPEN_CHOICE + b'{"tool_calls":[{"index":%d,"function":{"arguments":' % position
@@ -304,8 +325,52 @@ class StreamEncoder:
             }
             out += self._chunk(b'{"tool_calls":[' + orjson.dumps(call) + b"]}")
         elif isinstance(event, ir.Finish):
-            out += self._finish(event)
+            out += self._reasoning_end() + self._finish(event)
         return out
+
+    # ---- reasoning_details (openai_chat_reasoning)
+
+    def _details_chunk(self, entry: dict[str, Any]) -> bytes:
+        return self._chunk(b'{"reasoning_details":[' + orjson.dumps(entry) + b"]}")
+
+    def _reasoning_start(self, event: ir.ReasoningStart) -> bytes:
+        if not foreign(event.dialect):
+            return b""  # a Chat upstream's own reasoning: reasoning_content alone, as it came
+        part = ir.Reasoning(redacted=event.redacted, dialect=event.dialect, id=event.id)
+        if event.redacted is None:
+            self._thinking = [event.index, self._details, part, False]
+            self._details += 1
+            return b""
+        wrapped = envelope.reasoning_envelope(part, "openai_chat")  # opaque reasoning: its proof alone, whole
+        if not wrapped:
+            return b""
+        self._details += 1
+        return self._details_chunk(encrypted(wrapped, self._details - 1))
+
+    def _reasoning_delta(self, event: ir.ReasoningDelta) -> bytes:
+        """The text as ``reasoning_content`` and as a fragment of its block's ``reasoning_details`` entry."""
+        thinking = self._thinking
+        if thinking is None or thinking[0] != event.index:  # not another provider's reasoning
+            return self._reasoning_head + orjson.dumps(event.text) + self._delta_end
+        entry = text_entry(event.text, thinking[1])
+        if thinking[3]:
+            del entry["format"]  # said once per entry: the SDK's accumulator joins repeated strings
+        thinking[3] = True
+        details = b',"reasoning_details":[' + orjson.dumps(entry) + b"]"
+        return self._reasoning_head + orjson.dumps(event.text) + details + self._delta_end
+
+    def _reasoning_end(self) -> bytes:
+        """The open reasoning block's last fragment: its proof, wrapped (nothing when it has none)."""
+        thinking, self._thinking = self._thinking, None
+        if thinking is None:
+            return b""
+        wrapped = envelope.reasoning_envelope(thinking[2], "openai_chat", has_text=thinking[3])
+        if not wrapped:
+            return b""
+        entry: dict[str, Any] = {"type": "reasoning.text", "signature": wrapped, "index": thinking[1]}
+        if not thinking[3]:
+            entry = {**text_entry("", thinking[1]), "signature": wrapped}
+        return self._details_chunk(entry)
 
     def _start(self, start: ir.Start) -> bytes:
         head = {

@@ -3,13 +3,16 @@ and reasoning items (a request's ``input``; ``openai_responses_request`` reads a
 
 What only OpenAI can serve (``item_reference`` and built-in tool items in ``input``, files or images given by
 ``file_id``) is left out of the turns: the request keeps the raw ``input`` in ``extra`` and ``convertible``
-names it.
+names it. Items the IR holds in another form (``function_call`` with a ``namespace``, ``custom_tool_call`` and
+its output, ``additional_tools``, ``web_search_call``: ``openai_responses_tools`` says how) keep the raw
+``input`` too, for a Responses upstream.
 
 Choices made on users' behalf (docs/conversions/openai_responses.md has the table):
 
 - ``instructions`` and the system/developer messages that open ``input`` form ``Request.system``; a
-  system/developer message after the first other item becomes a user turn of its own. Encoding, the first
-  system text becomes ``instructions`` and the others leading ``developer`` messages.
+  system/developer message after the first other item is a ``system`` turn in its place. Encoding, the first
+  system text becomes ``instructions`` and the others leading ``developer`` messages; a ``system`` turn is a
+  ``developer`` message in its place.
 - Consecutive assistant-side items (``reasoning``, assistant ``message``, ``function_call``) form one assistant
   turn; consecutive ``function_call_output`` items one user turn of tool results (named from the matching call,
   else the item's ``name``). Consecutive assistant texts are encoded as one message, its text joined (a
@@ -20,7 +23,8 @@ Choices made on users' behalf (docs/conversions/openai_responses.md has the tabl
 - Reasoning items: the summary texts, joined with a blank line (the raw ``content`` texts when there is no
   summary), ``encrypted_content`` as the signature and the ``rs_…`` id. They are sent back only when they came
   from this dialect and have an id; others' reasoning is dropped from requests. In responses, any reasoning
-  text becomes a summary; ``encrypted_content`` only when it is this dialect's.
+  text becomes a summary; ``encrypted_content`` is this dialect's, or another dialect's proof in Relay's
+  envelope (``envelope``), which a client's reasoning item brings back (a call's proof onto its call).
 - Tool results marked as errors are sent as ``Error: <text>`` (Responses has no error flag).
 """
 
@@ -29,11 +33,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.common import bad_request, data_url, optional, want
+from relay.dialects.openai_responses_tools import custom_arguments
+from relay.dialects.tool_names import flat_name
 
 DIALECT: ir.Dialect = "openai_responses"
-_ITEM_KINDS = ("message", "function_call", "function_call_output", "reasoning")
+_ITEM_KINDS = (
+    "message", "function_call", "function_call_output", "reasoning",
+    "custom_tool_call", "custom_tool_call_output", "web_search_call", "additional_tools",
+)  # fmt: skip
+#: Items the IR holds only in another form (namespaces, custom tools, searches, tools declared in ``input``): a
+#: request with one keeps its raw ``input`` for a Responses upstream.
+_RESHAPED = frozenset({"custom_tool_call", "custom_tool_call_output", "web_search_call", "additional_tools"})
+_OUTPUTS = ("function_call_output", "custom_tool_call_output")
 
 # ---- decode ------------------------------------------------------------------------------------------
 
@@ -81,11 +94,11 @@ def _item_blocker(item: Any) -> str | None:
     kind = item.get("type", "message" if "role" in item else "item_reference")
     if kind not in _ITEM_KINDS:
         return ""
-    content = item.get("output") if kind == "function_call_output" else item.get("content")
-    key = "output" if kind == "function_call_output" else "content"
+    content = item.get("output") if kind in _OUTPUTS else item.get("content")
+    key = "output" if kind in _OUTPUTS else "content"
     if isinstance(content, list):
         for j, part in enumerate(content):
-            if _part_blocker(part) or (kind == "function_call_output" and _kind(part) == "input_file"):
+            if _part_blocker(part) or (kind in _OUTPUTS and _kind(part) == "input_file"):
                 return f".{key}[{j}]"
     return None
 
@@ -169,7 +182,12 @@ def _reasoning(item: Mapping[str, Any], where: str) -> ir.Reasoning:
 def _function_call(item: Mapping[str, Any], where: str) -> ir.ToolCall:
     call_id = want(item.get("call_id"), str, f"{where}.call_id", "a string")
     name = want(item.get("name"), str, f"{where}.name", "a string")
-    arguments = want(item.get("arguments", "{}"), str, f"{where}.arguments", "a JSON string")
+    namespace = optional(item, "namespace", str, f"{where}.namespace", "a string")
+    if item.get("type") == "custom_tool_call":
+        arguments = custom_arguments(want(item.get("input"), str, f"{where}.input", "a string"))
+    else:
+        arguments = want(item.get("arguments", "{}"), str, f"{where}.arguments", "a JSON string")
+    name = flat_name(namespace, name)
     item_id = optional(item, "id", str, f"{where}.id", "a string")
     dialect: ir.Dialect | None = DIALECT if item_id else None
     return ir.ToolCall(id=call_id, name=name, arguments=arguments or "{}", signature=item_id, signature_dialect=dialect)
@@ -195,15 +213,17 @@ class _Turns:
         self.system: list[ir.Text] = []
         self.messages: list[ir.Message] = []
         self.names: dict[str, str] = {}
+        #: The tools of ``additional_tools`` items: (their path, the raw list).
+        self.added_tools: list[tuple[str, list[Any]]] = []
         self._role: str | None = None  # "assistant", "results" or None (the last turn is closed)
-        self._parts: list[ir.Part] = []
+        self._parts: list[ir.Part | envelope.Proof] = []
 
     @property
     def started(self) -> bool:
         """Whether an item other than a leading system/developer message has been read."""
         return bool(self.messages) or self._role is not None
 
-    def add(self, kind: str, parts: Iterable[ir.Part]) -> None:
+    def add(self, kind: str, parts: Iterable[ir.Part | envelope.Proof]) -> None:
         if kind != self._role:
             self.flush()
             self._role = kind
@@ -211,7 +231,8 @@ class _Turns:
 
     def flush(self) -> None:
         if self._role is not None:
-            self.messages.append(ir.Message("assistant" if self._role == "assistant" else "user", tuple(self._parts)))
+            parts = tuple(envelope.settle(self._parts))  # wrapped proofs of calls, on their calls
+            self.messages.append(ir.Message("assistant" if self._role == "assistant" else "user", parts))
         self._role = None
         self._parts = []
 
@@ -230,8 +251,9 @@ def _decode_item(item: Any, where: str, turns: _Turns) -> None:
         content = item.get("content")
         if role in ("system", "developer"):
             texts = _system_texts(content, f"{where}.content")
-            if turns.started:
-                turns.user(texts)
+            if turns.started:  # an instruction mid-conversation, kept in place
+                turns.flush()
+                turns.messages.append(ir.Message("system", texts))
             else:
                 turns.system.extend(texts)
         elif role == "user":
@@ -240,14 +262,33 @@ def _decode_item(item: Any, where: str, turns: _Turns) -> None:
             turns.add("assistant", _assistant_texts(content, f"{where}.content"))
         else:
             raise bad_request(f"'{where}.role' must be user, assistant, system or developer", f"{where}.role")
-    elif kind == "function_call":
+    elif kind in ("function_call", "custom_tool_call"):
         call = _function_call(item, where)
         turns.names[call.id] = call.name
         turns.add("assistant", (call,))
-    elif kind == "function_call_output":
+    elif kind in _OUTPUTS:
         turns.add("results", (_tool_result(item, where, turns.names),))
+    elif kind == "additional_tools":
+        turns.added_tools.append((f"{where}.tools", want(item.get("tools"), list, f"{where}.tools", "an array")))
+    elif kind == "web_search_call":
+        pass  # a search the provider ran: the upstream runs its own
     else:
-        turns.add("assistant", (_reasoning(item, where),))
+        turns.add("assistant", (_client_reasoning(item, where),))
+
+
+def _client_reasoning(item: Mapping[str, Any], where: str) -> ir.Reasoning | envelope.Proof:
+    """A client's reasoning item: its ``encrypted_content`` may be Relay's envelope of another dialect's proof
+    (the reasoning it carries, or a tool call's proof, attached to its call when the turn ends)."""
+    part = _reasoning(item, where)
+    if not envelope.is_envelope(part.signature):
+        return part
+    proof = envelope.opened(part.signature, f"{where}.encrypted_content")  # type: ignore[arg-type]
+    return proof if proof.kind == "call" else envelope.as_reasoning(proof, part.text)
+
+
+def _reshaped(item: Any) -> bool:
+    """Whether the IR holds ``item`` only in another form (a Responses upstream gets the raw ``input``)."""
+    return isinstance(item, dict) and (item.get("type") in _RESHAPED or item.get("namespace") is not None)
 
 
 def _decode_input(payload: Mapping[str, Any], extra: dict[str, Any]) -> tuple[tuple[ir.Text, ...], _Turns]:
@@ -262,7 +303,7 @@ def _decode_input(payload: Mapping[str, Any], extra: dict[str, Any]) -> tuple[tu
         for i, item in enumerate(want(raw, list, "input", "a string or an array of items")):
             _decode_item(item, f"input[{i}]", turns)
         turns.flush()
-        if any(_item_blocker(item) is not None for item in raw):
+        if any(_item_blocker(item) is not None or _reshaped(item) for item in raw):
             extra["input"] = raw  # sent as is to a Responses upstream, with the instructions it goes with
             if instructions is not None:
                 extra["instructions"] = instructions
@@ -320,13 +361,16 @@ def _encode_user(message: ir.Message, i: int, items: list[dict[str, Any]]) -> No
         items.append({"type": "message", "role": "user", "content": _content(content)})
 
 
-def reasoning_item(part: ir.Reasoning, item_id: str) -> dict[str, Any]:
-    """A reasoning item (request input or response output); ``encrypted_content`` only when it is ours."""
+def reasoning_item(part: ir.Reasoning, item_id: str, wrapped: str | None = None) -> dict[str, Any]:
+    """A reasoning item (request input or response output); ``encrypted_content`` only when it is ours, or
+    ``wrapped``: another dialect's proof in Relay's envelope (for a client)."""
     item: dict[str, Any] = {"type": "reasoning", "id": item_id, "summary": []}
     if part.text:
         item["summary"] = [{"type": "summary_text", "text": part.text}]
     if part.signature and part.dialect == DIALECT:
         item["encrypted_content"] = part.signature
+    elif wrapped:
+        item["encrypted_content"] = wrapped
     return item
 
 
@@ -370,6 +414,14 @@ def encode_input(req: ir.Request) -> list[dict[str, Any]]:
     for i, message in enumerate(req.messages):
         if message.role == "user":
             _encode_user(message, i, items)
+        elif message.role == "system":
+            items.extend(_system_item(message))
         else:
             _encode_assistant(message, items)
     return items
+
+
+def _system_item(message: ir.Message) -> list[dict[str, Any]]:
+    """A ``system`` turn: a ``developer`` message in its place (none when it has no text)."""
+    parts = [{"type": "input_text", "text": p.text} for p in message.parts if isinstance(p, ir.Text) and p.text]
+    return [{"type": "message", "role": "developer", "content": _content(parts)}] if parts else []

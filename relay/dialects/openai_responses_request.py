@@ -6,9 +6,9 @@ The body's top-level fields, tools, tool choice, text format and reasoning are h
 What cannot cross to another dialect stays in ``extra`` (sent again only to a Responses upstream) and
 ``convertible(req)`` names it: the endpoint calls it before converting and answers a 400 naming the field
 (``require_convertible`` does both). Those fields: ``previous_response_id``, ``conversation``, ``prompt``,
-``background: true``, built-in tools (web_search, file_search, computer, mcp, custom, …), tool choices
-that name them, ``item_reference`` and built-in tool items in ``input``, and files or images given by
-``file_id``.
+``background: true``, ``item_reference`` and built-in tool items in ``input`` (but ``web_search_call``), and
+files or images given by ``file_id``. Tools are never among them: namespaces, custom tools and hosted tools
+are converted or dropped (``openai_responses_tools``, ``hosted_tools``).
 
 Choices made on users' behalf (docs/conversions/openai_responses.md has the table):
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from relay.dialects import ir
+from relay.dialects import hosted_tools, ir
 from relay.dialects.common import (
     bad_request,
     dropped,
@@ -44,6 +44,7 @@ from relay.dialects.common import (
     want,
 )
 from relay.dialects.openai_responses_items import _decode_input, _item_blocker, encode_input
+from relay.dialects.openai_responses_tools import decode_choice, decode_tools, refuse_clashes, web_search_tool
 
 #: OpenAI refuses ``max_output_tokens`` below this.
 MIN_OUTPUT_TOKENS = 16
@@ -57,7 +58,6 @@ _IR_FIELDS = frozenset(
 )
 #: Fields that tie a request to state kept by OpenAI (or to OpenAI-only machinery): never converted.
 _STATEFUL = ("previous_response_id", "conversation", "prompt")
-_TOOL_KEYS = frozenset({"type", "name", "description", "parameters", "strict"})
 #: Fields an input-token count body may carry (``/v1/responses/input_tokens``).
 _COUNT_FIELDS = frozenset(
     {
@@ -69,55 +69,21 @@ _COUNT_FIELDS = frozenset(
 # ---- decode ------------------------------------------------------------------------------------------
 
 
-def _function_tool(tool: Mapping[str, Any], where: str) -> ir.Tool:
-    name = want(tool.get("name"), str, f"{where}.name", "a string")
-    description = optional(tool, "description", str, f"{where}.description", "a string")
-    parameters = optional(tool, "parameters", dict, f"{where}.parameters", "an object")
-    strict = optional(tool, "strict", bool, f"{where}.strict", "a boolean")
-    return ir.Tool(name=name, description=description, parameters=parameters or {}, strict=strict)
-
-
-def _decode_tools(payload: Mapping[str, Any], extra: dict[str, Any]) -> tuple[tuple[ir.Tool, ...], bool]:
-    """The function tools; the raw list goes to ``extra`` when some tool has no IR form."""
+def _decode_tools(
+    payload: Mapping[str, Any], added: list[tuple[str, list[Any]]]
+) -> tuple[list[ir.Tool], list[ir.HostedTool], bool]:
+    """The tools (``tools``, then those of ``additional_tools`` input items) and whether all were plain functions
+    given in ``tools`` (else the raw ``tools`` and ``tool_choice`` stay in ``extra`` for a Responses upstream)."""
     raw = payload.get("tools")
-    if raw is None:
-        return (), True
-    tools = []
-    lossless = True
-    for i, tool in enumerate(want(raw, list, "tools", "an array")):
-        where = f"tools[{i}]"
-        want(tool, dict, where, "an object")
-        if tool.get("type") == "function":
-            tools.append(_function_tool(tool, where))
-            lossless = lossless and tool.keys() <= _TOOL_KEYS
-        else:
-            want(tool.get("type"), str, f"{where}.type", "a string")
-            lossless = False
-    return tuple(tools), lossless
-
-
-def _decode_choice(
-    payload: Mapping[str, Any], tools: tuple[ir.Tool, ...]
-) -> tuple[ir.ToolChoice | None, tuple[ir.Tool, ...], bool]:
-    """The tool choice, the tools it leaves (``allowed_tools`` narrows them), and whether it is exact."""
-    raw = payload.get("tool_choice")
-    if raw is None:
-        return None, tools, True
-    if raw in ("auto", "none", "required"):
-        return ir.ToolChoice(mode=raw), tools, True
-    want(raw, dict, "tool_choice", "auto, none, required or an object")
-    kind = raw.get("type")
-    if kind == "function":
-        return ir.ToolChoice("named", want(raw.get("name"), str, "tool_choice.name", "a string")), tools, True
-    if kind == "allowed_tools":
-        mode = raw.get("mode")
-        if mode not in ("auto", "required"):
-            raise bad_request("'tool_choice.mode' must be auto or required", "tool_choice.mode")
-        allowed = want(raw.get("tools"), list, "tool_choice.tools", "an array")
-        names = {t.get("name") for t in allowed if isinstance(t, dict) and t.get("type") == "function"}
-        return ir.ToolChoice(mode=mode), tuple(t for t in tools if t.name in names), False
-    want(kind, str, "tool_choice.type", "a string")
-    return None, tools, False  # a built-in tool: convertible() names it
+    listed = want(raw, list, "tools", "an array") if raw is not None else []
+    max_uses = optional(payload, "max_tool_calls", int, "max_tool_calls", "an integer")
+    tools, hosted, plain = decode_tools(listed, "tools", max_uses)
+    for where, more in added:
+        extra_tools, extra_hosted, _ = decode_tools(more, where, max_uses)
+        tools.extend(extra_tools)
+        hosted.extend(extra_hosted)
+    refuse_clashes(tools)
+    return tools, hosted, plain and not added
 
 
 def _decode_text(payload: Mapping[str, Any]) -> ir.OutputFormat | None:
@@ -166,11 +132,13 @@ def _decode(payload: dict[str, Any], fields: frozenset[str] | None) -> ir.Reques
     if fields is not None:
         extra = {k: v for k, v in extra.items() if k in fields}
     system, turns = _decode_input(payload, extra)
-    tools, tools_exact = _decode_tools(payload, extra)
-    choice, tools, choice_exact = _decode_choice(payload, tools)
+    tools, hosted, tools_exact = _decode_tools(payload, turns.added_tools)
+    choice, tools, hosted, choice_exact = decode_choice(payload.get("tool_choice"), tools, hosted)
     if tools_exact and choice_exact:  # else the raw tools and choice go to a Responses upstream as they are
         extra.pop("tools", None)
         extra.pop("tool_choice", None)
+    else:
+        extra.setdefault("tools", [])  # a Response echoes the client's own tools (none: ``additional_tools``)
     stream = optional(payload, "stream", bool, "stream", "a boolean")
     max_tokens = optional(payload, "max_output_tokens", int, "max_output_tokens", "an integer")
     return ir.Request(
@@ -181,7 +149,8 @@ def _decode(payload: dict[str, Any], fields: frozenset[str] | None) -> ir.Reques
         max_tokens=max_tokens,
         temperature=optional(payload, "temperature", (int, float), "temperature", "a number"),
         top_p=optional(payload, "top_p", (int, float), "top_p", "a number"),
-        tools=tools,
+        tools=tuple(tools),
+        hosted=tuple(hosted),
         tool_choice=choice,
         parallel_tool_calls=optional(payload, "parallel_tool_calls", bool, "parallel_tool_calls", "a boolean"),
         output=_decode_text(payload),
@@ -211,12 +180,6 @@ def convertible(req: ir.Request) -> str | None:
             return name
     if extra.get("background"):
         return "background"
-    for i, tool in enumerate(extra.get("tools") or ()):
-        if isinstance(tool, dict) and tool.get("type") != "function":
-            return f"tools[{i}]"
-    choice = extra.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") not in ("function", "allowed_tools"):
-        return "tool_choice"
     for i, item in enumerate(extra.get("input") or ()):
         blocker = _item_blocker(item)
         if blocker is not None:
@@ -225,11 +188,12 @@ def convertible(req: ir.Request) -> str | None:
 
 
 #: Fields with no effect on the answer, not sent when converting (docs/conversions/openai_responses.md).
-#: ``max_tool_calls`` bounds built-in tools only, which cannot be converted anyway.
+#: ``max_tool_calls`` bounds built-in tools only: it is a web search's ``max_uses`` (``HostedTool``).
+#: ``client_metadata`` is Codex's: its own bookkeeping, like ``metadata``.
 IGNORED = frozenset(
     {
-        "include", "metadata", "store", "service_tier", "user", "safety_identifier", "prompt_cache_key",
-        "prompt_cache_retention", "stream_options", "truncation", "max_tool_calls",
+        "include", "metadata", "client_metadata", "store", "service_tier", "user", "safety_identifier",
+        "prompt_cache_key", "prompt_cache_retention", "stream_options", "truncation", "max_tool_calls",
     }
 )  # fmt: skip
 #: Fields decoded into the IR although kept in ``extra`` (for a Responses upstream), and the stateful ones
@@ -313,8 +277,11 @@ def _encode_body(req: ir.Request, model: str, same_dialect: bool) -> dict[str, A
             body["instructions"] = req.system[0].text
     if req.stop:
         raise bad_request("stop sequences cannot be expressed by the OpenAI Responses API", "stop")
-    if "tools" not in extra and req.tools:
+    search = None if same_dialect else hosted_tools.web_search(req, "openai_responses")
+    if "tools" not in extra and (req.tools or search is not None):
         body["tools"] = [encode_tool(t, same_dialect=same_dialect) for t in req.tools]
+        if search is not None:
+            body["tools"].append(web_search_tool(search))
     if "tool_choice" not in extra and req.tool_choice is not None and req.tools:
         body["tool_choice"] = encode_choice(req.tool_choice)
     if req.parallel_tool_calls is not None and (req.tools or "tools" in extra):

@@ -13,12 +13,12 @@ Choices made on users' behalf (docs/conversions/openai_responses.md has the tabl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.common import (
     bad_upstream,
     count_response,
@@ -40,6 +40,8 @@ from relay.dialects.openai_responses_request import (
     encode_reasoning,
     encode_tool,
 )
+from relay.dialects.openai_responses_tools import annotations, client_call, search_id, search_item
+from relay.dialects.tool_names import origins
 from relay.errors import RelayError, kind_for_status
 from relay.http.messages import Headers
 
@@ -269,8 +271,15 @@ def status_of(reason: ir.FinishReason) -> tuple[str, dict[str, str] | None]:
     return "completed", None
 
 
-def message_item(item_id: str, texts: list[str], status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "output_text", "text": t, "annotations": [], "logprobs": []} for t in texts]
+def _output_text(text: str | ir.Text) -> dict[str, Any]:
+    if isinstance(text, str):
+        return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    notes = annotations(text, text.citations)
+    return {"type": "output_text", "text": text.text, "annotations": notes, "logprobs": []}
+
+
+def message_item(item_id: str, texts: Sequence[str | ir.Text], status: str = "completed") -> dict[str, Any]:
+    content = [_output_text(t) for t in texts]
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
@@ -296,16 +305,29 @@ def reasoning_id(seed: str, index: int, dialect: ir.Dialect | None, own_id: str 
     return derived_id(seed, index, "rs_")
 
 
+def proof_item(call: ir.ToolCall, seed: str, index: int) -> dict[str, Any] | None:
+    """The reasoning item (at output ``index``) that carries another dialect's proof of ``call``, wrapped."""
+    if call.signature_dialect == DIALECT or not call.signature:
+        return None
+    call_id, _ = call_ids(seed, index + 1, call.id, None)
+    wrapped = envelope.call_envelope(call.signature, call.signature_dialect, call_id, DIALECT)
+    return reasoning_item(ir.Reasoning(), derived_id(seed, index, "rs_"), wrapped) if wrapped else None
+
+
 def output_items(
-    parts: Iterable[ir.Reasoning | ir.Text | ir.ToolCall], seed: str, last_status: str = "completed"
+    parts: Iterable[ir.Reasoning | ir.Text | ir.ToolCall | ir.WebSearch],
+    seed: str,
+    last_status: str = "completed",
+    origins: Mapping[str, ir.ToolOrigin] | None = None,
 ) -> list[dict[str, Any]]:
     """A response's parts → output items; consecutive texts share one message.
 
     ``last_status`` is the status of a message that ends the output (``incomplete`` when the answer was cut,
-    as OpenAI marks the message it was writing).
+    as OpenAI marks the message it was writing). ``origins`` (``tool_names.origins``) names calls of flattened
+    tools back the client's way.
     """
     items: list[dict[str, Any]] = []
-    texts: list[str] | None = None  # the texts of the message being built
+    texts: list[ir.Text] | None = None  # the texts of the message being built
     for part in parts:
         if isinstance(part, ir.Text):
             if not part.text:
@@ -313,15 +335,24 @@ def output_items(
             if texts is None:
                 texts = []
                 items.append({"_texts": texts})
-            texts.append(part.text)
+            texts.append(part)
             continue
         texts = None
         index = len(items)
         if isinstance(part, ir.ToolCall):
+            proof = proof_item(part, seed, index)
+            if proof is not None:  # another provider's proof of the call: a reasoning item right before it
+                items.append(proof)
+                index += 1
             call_id, item_id = call_ids(seed, index, part.id, _call_item_id(part))
-            items.append(call_item(call_id, item_id, part.name, part.arguments))
-        elif part.redacted is None and (part.text or (part.signature and part.dialect == DIALECT)):
-            items.append(reasoning_item(part, reasoning_id(seed, index, part.dialect, part.id)))
+            origin = origins.get(part.name) if origins else None
+            items.append(client_call(call_id, item_id, part.name, part.arguments, origin))
+        elif isinstance(part, ir.WebSearch):
+            items.append(search_item(part, search_id(part, seed, index)))
+        else:
+            wrapped = envelope.reasoning_envelope(part, DIALECT, with_text=True)
+            if wrapped or (part.redacted is None and (part.text or (part.signature and part.dialect == DIALECT))):
+                items.append(reasoning_item(part, reasoning_id(seed, index, part.dialect, part.id), wrapped))
     last = len(items) - 1
     return [
         message_item(derived_id(seed, i, "msg_"), item["_texts"], last_status if i == last else "completed")
@@ -398,7 +429,7 @@ def encode_response(resp: ir.Response, req: ir.Request) -> bytes:
     """``ir.Response`` → a Response body for the client that sent ``req`` (its ``model`` is the one shown)."""
     id = response_id(resp.id)
     status, incomplete = status_of(resp.finish_reason)
-    output = output_items(resp.parts, id, status)
+    output = output_items(resp.parts, id, status, origins(req))
     return orjson.dumps(
         response_object(
             id,

@@ -16,9 +16,10 @@ skipped. ``response.failed`` and ``error`` give a ``StreamError`` with the statu
 
 Encoding: consecutive text blocks share one message item (a new content part each), closed when another kind
 of block starts or at the end; reasoning text is sent as a summary (``reasoning_summary_*`` events);
-``encrypted_content`` only when the reasoning came from this dialect; redacted reasoning is not sent. A reasoning
-item is sent at its block's first text (or, with only this dialect's ``encrypted_content``, at its end): a block
-with nothing to show (Gemini's trailing ``thoughtSignature``) sends no item, as ``encode_response`` makes none.
+``encrypted_content`` is this dialect's, or another dialect's proof in Relay's envelope (``envelope``), in the
+item's ``output_item.done``; redacted reasoning and another dialect's proof of a call (before the call) are whole
+items of their own. A reasoning item is sent at its block's first text (or, with only a proof, at its end): a
+block with neither sends no item, as ``encode_response`` makes none.
 An answer cut by length or a content filter (``response.incomplete``) closes its open message ``incomplete``. A
 tool call without argument fragments gets ``{}``. Deltas go out as they come; only the ``*.done`` events and the
 final response carry the running copies. ``StreamError`` closes the open items (status ``incomplete``), then
@@ -34,12 +35,11 @@ from typing import Any
 
 import orjson
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.common import derived_id
 from relay.dialects.openai_responses_items import DIALECT, reasoning_item
 from relay.dialects.openai_responses_response import (
     call_ids,
-    call_item,
     error_event,
     failure,
     message_item,
@@ -51,6 +51,8 @@ from relay.dialects.openai_responses_response import (
     status_of,
     usage_from_wire,
 )
+from relay.dialects.openai_responses_tools import annotations, client_call, search_id, search_item
+from relay.dialects.tool_names import origins
 from relay.http.sse import Parser
 
 # ---- decoder -----------------------------------------------------------------------------------------
@@ -394,13 +396,15 @@ def _delta_prefix(kind: str, fields: dict[str, Any]) -> bytes:
 
 #: The end of a delta event, after its ``delta`` value.
 _DELTA_END = b',"sequence_number":%d}\n\n'
-_TEXT, _REASONING, _CALL = "text", "reasoning", "function_call"
+_TEXT, _REASONING, _CALL, _CUSTOM = "text", "reasoning", "function_call", "custom_tool_call"
 
 
 class _Block:
     """The open output item or content part of the encoder."""
 
-    __slots__ = ("chunks", "dialect", "fast", "id", "ir_index", "item", "kind", "part_open", "prefix", "signature")
+    __slots__ = (
+        "chunks", "citations", "dialect", "fast", "id", "ir_index", "item", "kind", "part_open", "prefix", "signature",
+    )  # fmt: skip
 
     def __init__(self, kind: str, ir_index: int, item: dict[str, Any] | None, prefix: bytes) -> None:
         self.kind = kind
@@ -416,14 +420,16 @@ class _Block:
         self.dialect: ir.Dialect | None = None
         self.id: str | None = None
         self.signature: str | None = None
+        #: A text block's cited web sources (``ir.TextCitation``).
+        self.citations: list[ir.Citation] = []
 
 
 class StreamEncoder:
     """IR events to the Responses SSE grammar for the client that sent ``req``; one event in, its frames out.
 
-    A reasoning block's item is sent at its first text (or, holding only this dialect's ``encrypted_content``,
-    at its end): a block with nothing this dialect can show (another provider's signature alone, as Gemini
-    sends after the answer) sends no item, as ``encode_response`` makes none.
+    A reasoning block's item is sent at its first text (or, holding only a proof, its own ``encrypted_content``
+    or another provider's wrapped, at its end): a block with neither sends no item, as ``encode_response``
+    makes none.
     """
 
     __slots__ = (
@@ -434,6 +440,7 @@ class StreamEncoder:
         "_id",
         "_message",
         "_model",
+        "_origins",
         "_output",
         "_seq",
         "_skipped",
@@ -456,6 +463,8 @@ class StreamEncoder:
         self._split = False
         self._block: _Block | None = None
         self._skipped: int | None = None
+        #: Flat tool name → the client's spelling (namespaced and custom tools).
+        self._origins = origins(req)
 
     # ---- frames
 
@@ -510,7 +519,15 @@ class StreamEncoder:
             self._open_call(event, out)
         elif isinstance(event, ir.ReasoningSignature):
             if block is not None and block.ir_index == event.index and block.kind == _REASONING:
-                block.signature = event.signature if block.dialect == DIALECT else None
+                block.signature = event.signature  # another dialect's goes out wrapped
+        elif isinstance(event, ir.ToolCallDelta):
+            if block is not None and block.ir_index == event.index and block.kind == _CUSTOM:
+                block.chunks.append(event.arguments)  # a custom call's input goes out whole, at its end
+        elif isinstance(event, ir.TextCitation):
+            if block is not None and block.ir_index == event.index and block.kind == _TEXT:
+                block.citations.append(event.citation)
+        elif isinstance(event, ir.WebSearched):
+            self._search(event.search, out)
         elif isinstance(event, ir.BlockEnd):
             if block is not None and block.ir_index == event.index:
                 self._close_block(out)
@@ -583,8 +600,11 @@ class StreamEncoder:
     def _open_reasoning(self, event: ir.ReasoningStart, out: list[bytes]) -> None:
         self._close_block(out)
         self._split = True  # reasoning ends the message before it, whether or not it shows
-        if event.redacted is not None:
-            self._skipped = event.index  # opaque to every client but Anthropic's
+        if event.redacted is not None:  # Anthropic's opaque reasoning: whole, its data wrapped
+            self._skipped = event.index
+            wrapped = envelope.reasoning_envelope(ir.Reasoning(redacted=event.redacted, dialect=event.dialect), DIALECT)
+            if wrapped:
+                self._proof_item(wrapped, out)
             return
         block = self._block = _Block(_REASONING, event.index, None, b"")
         block.dialect = event.dialect
@@ -603,14 +623,44 @@ class StreamEncoder:
     def _open_call(self, event: ir.ToolCallStart, out: list[bytes]) -> None:
         self._close_block(out)
         self._close_message(out)
-        index = len(self._output)
         own = event.signature if event.signature_dialect == DIALECT and event.signature else None
+        if event.signature and not own:  # another dialect's proof of the call: a reasoning item right before it
+            call_id, _ = call_ids(self._id, len(self._output) + 1, event.id, None)
+            wrapped = envelope.call_envelope(event.signature, event.signature_dialect, call_id, DIALECT)
+            if wrapped:
+                self._proof_item(wrapped, out)
+        index = len(self._output)
         call_id, item_id = call_ids(self._id, index, event.id, own if own and own.startswith("fc_") else None)
-        item = call_item(call_id, item_id, event.name, "", "in_progress")
+        origin = self._origins.get(event.name)
+        item = client_call(call_id, item_id, event.name, "", origin, "in_progress")
         self._add_item(item, out)
-        fields = {"item_id": item_id, "output_index": index}
+        fields = {"item_id": item["id"], "output_index": index}
+        if origin is not None and origin.custom:
+            self._block = _Block(_CUSTOM, event.index, {**fields, "item": item, "origin": origin}, b"")
+            self._block.fast = None  # its arguments' JSON is not its input: read whole at the end
+            return
         prefix = _delta_prefix("response.function_call_arguments.delta", fields)
         self._block = _Block(_CALL, event.index, {**fields, "item": item}, prefix)
+
+    def _proof_item(self, wrapped: str, out: list[bytes]) -> None:
+        """A whole reasoning item, no summary, whose ``encrypted_content`` is another dialect's proof, wrapped."""
+        self._close_message(out)
+        index = len(self._output)
+        item = reasoning_item(ir.Reasoning(), derived_id(self._id, index, "rs_"), wrapped)
+        self._add_item(item, out)
+        self._done_item(index, item, out)
+
+    def _search(self, search: ir.WebSearch, out: list[bytes]) -> None:
+        """A web search the upstream ran: a ``web_search_call`` item, whole, with its status events."""
+        self._close_block(out)
+        self._close_message(out)
+        index = len(self._output)
+        item_id = search_id(search, self._id, index)
+        self._add_item(search_item(search, item_id, "in_progress"), out)
+        fields = {"item_id": item_id, "output_index": index}
+        for step in ("in_progress", "searching", "completed"):
+            self._emit(out, f"response.web_search_call.{step}", **fields)
+        self._done_item(index, search_item(search, item_id), out)
 
     def _reasoning_delta(self, event: ir.ReasoningDelta, out: list[bytes]) -> None:
         block = self._block
@@ -632,19 +682,31 @@ class StreamEncoder:
         fields = block.item
         if block.kind == _TEXT:
             assert fields is not None and self._message is not None
+            notes = annotations(text, tuple(block.citations))
+            for i, note in enumerate(notes):
+                self._emit(out, "response.output_text.annotation.added", **fields, annotation_index=i, annotation=note)
             self._emit(out, "response.output_text.done", **fields, text=text, logprobs=[])
-            self._emit(out, "response.content_part.done", **fields, part=_text_part(text))
-            self._message["texts"].append(text)
+            self._emit(out, "response.content_part.done", **fields, part={**_text_part(text), "annotations": notes})
+            self._message["texts"].append(ir.Text(text, tuple(block.citations)))
         elif block.kind == _REASONING:
+            part = ir.Reasoning(text=text, signature=block.signature, dialect=block.dialect, id=block.id)
+            wrapped = envelope.reasoning_envelope(part, DIALECT, with_text=True)  # another dialect's proof
             if fields is None:
-                if not block.signature:
+                if not wrapped and not (block.signature and block.dialect == DIALECT):
                     return  # nothing this dialect can show: no item
                 fields = self._show_reasoning(block, out)
             if block.part_open:
                 self._emit(out, "response.reasoning_summary_text.done", **fields, text=text)
                 self._emit(out, "response.reasoning_summary_part.done", **fields, part=_summary_part(text))
-            part = ir.Reasoning(text=text, signature=block.signature, dialect=block.dialect)
-            item = reasoning_item(part, fields["item_id"])
+            item = reasoning_item(part, fields["item_id"], wrapped)
+            self._done_item(fields["output_index"], item, out)
+        elif block.kind == _CUSTOM:
+            assert fields is not None
+            item = client_call(fields["item"]["call_id"], fields["item_id"], "", text, fields["origin"])
+            ids = {"item_id": fields["item_id"], "output_index": fields["output_index"]}
+            if item["input"]:
+                self._emit(out, "response.custom_tool_call_input.delta", **ids, delta=item["input"])
+            self._emit(out, "response.custom_tool_call_input.done", **ids, input=item["input"])
             self._done_item(fields["output_index"], item, out)
         else:
             assert fields is not None

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from relay.dialects import estimate, ir, openai_responses
+from relay.dialects import envelope, estimate, foreign_proofs, ir, openai_responses
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object
 from relay.errors import RelayError
 from relay.gateway.auth import check_model
 from relay.http.messages import Request, Response, StreamResponse
+from relay.upstream.channels import forwarded
 from relay.upstream.exchange import Exchange
 
 from .generate import authenticate, tally
@@ -70,6 +71,9 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
     if target == dialect:  # the same API: the request passes unchanged, but for an aliased model's name
         req = None
         body = request.body
+        cleaned = foreign_proofs.stripped(dialect, load_object(body)) if envelope.MARK in body else None
+        if cleaned is not None:  # other providers' proofs, wrapped by Relay: unwrapped or dropped
+            body = orjson.dumps(cleaned)
         if dialect != "gemini" and route.upstream_model != model:
             body = orjson.dumps({**orjson.loads(body), "model": route.upstream_model})
     else:
@@ -77,7 +81,8 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
         if dialect == "openai_responses":
             openai_responses.require_convertible(req)
         body = upstream_codec.encode_count_request(req, route.upstream_model)
-    exchange = Exchange(channel, router.keys(channel.name).take() or "")
+    headers = forwarded(request.headers, dialect) if target == dialect else ()  # Anthropic's betas, passing through
+    exchange = Exchange(channel, router.keys(channel.name).take() or "", headers)
     upstream = await exchange.open(channel.count_path(target, route.upstream_model), body)
     try:
         if upstream.status_code in (404, 405) and target == "openai_responses":

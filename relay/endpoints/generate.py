@@ -16,7 +16,17 @@ import attrs
 import httpx
 import orjson
 
-from relay.dialects import estimate, gemini, ir, openai_chat, openai_responses
+from relay.dialects import (
+    context_edits,
+    envelope,
+    estimate,
+    foreign_proofs,
+    gemini,
+    hosted_tools,
+    ir,
+    openai_chat,
+    openai_responses,
+)
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, as_error, convert_response
@@ -25,9 +35,9 @@ from relay.gateway.auth import check_model
 from relay.gateway.breaker import Breaker
 from relay.gateway.routing import Candidate
 from relay.gateway.tally import Tally
-from relay.http.messages import Request, Response, StreamResponse
+from relay.http.messages import Headers, Request, Response, StreamResponse
 from relay.redact import redact
-from relay.upstream.channels import POOL_EXHAUSTED, Channel
+from relay.upstream.channels import POOL_EXHAUSTED, Channel, forwarded
 from relay.upstream.exchange import Exchange
 
 from .ending import CHANNEL_FAULTS, End, end_of
@@ -336,6 +346,7 @@ async def _passthrough(
 ) -> Response | None:
     codec = CODECS[call.dialect]
     record = tally(request)
+    call = _without_foreign_proofs(call)
     body = call.body
     hide_usage = call.dialect == "openai_chat" and call.stream and not _asks_usage(call.payload)
     if hide_usage:  # the usage is what the request is charged: ask for it, and keep it from the client
@@ -344,7 +355,7 @@ async def _passthrough(
         body = orjson.dumps({**call.payload, "model": model, "stream_options": {**options, "include_usage": True}})
     elif call.payload is not None and model != call.model:
         body = orjson.dumps({**call.payload, "model": model})
-    exchange = Exchange(channel, api_key)
+    exchange = Exchange(channel, api_key, forwarded(request.headers, call.dialect))  # Anthropic's betas
     relayed = Relayed(out, exchange, SSE if call.sse else JSON)
     path = channel.path(call.dialect, model, call.stream, sse=call.sse)
     watch: Passthrough | ArrayPassthrough | None = None
@@ -391,6 +402,18 @@ async def _passthrough(
     return None
 
 
+def _without_foreign_proofs(call: Call) -> Call:
+    """``call`` with the reasoning envelopes in its body unwrapped or dropped (``foreign_proofs``): other
+    providers' proofs never pass through; the body is the same bytes when it holds none."""
+    if envelope.MARK not in call.body:
+        return call
+    payload = call.payload if call.payload is not None else load_object(call.body)  # (Gemini's: read here)
+    cleaned = foreign_proofs.stripped(call.dialect, payload)
+    if cleaned is None:
+        return call
+    return attrs.evolve(call, body=orjson.dumps(cleaned), payload=cleaned if call.payload is not None else None)
+
+
 async def _convert(
     request: Request,
     out: StreamResponse,
@@ -404,9 +427,10 @@ async def _convert(
     upstream_codec = CODECS[target]
     record = tally(request)
     req = _decode(client, call)
+    notice = _dropped_tools(record, req, target)
     body = upstream_codec.encode_request(req, model)
     exchange = Exchange(channel, api_key)
-    relayed = Relayed(out, exchange, SSE if call.sse else JSON)
+    relayed = Relayed(out, exchange, (SSE if call.sse else JSON) + notice)
     now = int(time.time())
     converter: StreamConverter | None = None
     failure: BaseException | None = None
@@ -420,7 +444,7 @@ async def _convert(
                 data, response = convert_response(await exchange.read_body(upstream), upstream_codec, client, req, now)
                 request.usage = response.usage
                 record.end = "completed"
-                return Response(200, data, JSON)
+                return Response(200, data, JSON + notice)
             encoder = client.StreamEncoder(req, sse=call.sse) if call.dialect == "gemini" else client.StreamEncoder(req)
             converter = StreamConverter(upstream_codec.StreamDecoder(), encoder, now)
             await relayed.pump(upstream, Converting(converter))
@@ -446,6 +470,17 @@ async def _convert(
     return None
 
 
+def _dropped_tools(record: Tally, req: ir.Request, target: ir.Dialect) -> Headers:
+    """The header naming the hosted tools the upstream will not run (noted in the request log too); a 400 when
+    the tool choice forces one of them (``relay.dialects.hosted_tools``)."""
+    dropped = hosted_tools.dropped(req, target)
+    if not dropped:
+        return ()
+    value = hosted_tools.header_value(dropped)
+    record.error_detail = f"tools not sent to the {target} upstream (no equivalent there): {value.decode()}"
+    return ((hosted_tools.HEADER, value),)
+
+
 class Converting:
     """The steps of a converted stream (``Relayed.pump``): each upstream chunk through the converter."""
 
@@ -469,5 +504,7 @@ def _decode(client: ModuleType, call: Call) -> ir.Request:
         req = client.decode_request(call.body)
     if call.dialect == "openai_responses":
         openai_responses.require_convertible(req)
+    elif call.dialect == "anthropic":
+        req = context_edits.apply(req)  # what an Anthropic upstream would do, done here for another
     client.require_kept(req)  # a field the conversion would drop is a 400, never lost silently
     return req

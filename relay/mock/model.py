@@ -11,25 +11,31 @@ reads its own request body into a dialect-neutral ``Prompt``; ``answer`` turns t
 - the text cut at the first stop sequence, or at ``max_tokens`` (finish ``length``);
 - usage: a token is four characters, rounded up; output tokens include reasoning tokens.
 
-Directives in the last user message steer it, whatever dialect carried them:
+Directives in the last user turn steer it, whatever dialect carried them (the turn is the last user
+message with text and the user messages right before it, instructions between them skipped, so a prompt
+split over several blocks or messages is read whole; see ``directives.py`` for the syntax):
 
-==================  ===========================================================
-``mock:chunks=N``   split a streamed answer into N chunks
-``mock:delay_ms=N`` wait N ms between chunks
+========================  ===========================================================
+``mock:chunks=N``         split a streamed answer into N chunks
+``mock:delay_ms=N``       wait N ms between chunks
 ``mock:first_byte_ms=N``  wait N ms before answering at all
-``mock:status=NNN`` answer with this HTTP error status instead
+``mock:status=NNN``       answer with this HTTP error status instead
 ``mock:stall_after=N``    send N chunks, then go silent forever
 ``mock:drop_after=N``     send N chunks, then end the stream without its terminal event
-``mock:parallel``   call every offered tool, not just the first
-``mock:cached=N``   report N of the input tokens as read from the prompt cache
-==================  ===========================================================
+``mock:parallel``         call every offered tool, not just the first
+``mock:cached=N``         report N of the input tokens as read from the prompt cache
+``mock:text``             answer with text even when tools are offered (a required call still calls)
+``mock:tool=NAME``        call the tool NAME (or ``namespace__NAME``, or one whose name ends ``__NAME``);
+                          when no offered tool matches, answer with text
+``mock:args={…}``         the call's arguments: the JSON object written there (not built from the schema);
+                          a custom (freeform) tool gets its ``"input"`` string, or else the object's JSON
+========================  ===========================================================
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -37,45 +43,15 @@ import attrs
 import orjson
 
 from relay.config import MockOptions
+from relay.mock.directives import MAX_DIRECTIVE as MAX_DIRECTIVE
+from relay.mock.directives import Directives, parse_directives
+from relay.mock.examples import example
 
 CREATED = 1_700_000_000
-_DIRECTIVE = re.compile(r"mock:([a-z_]+)(?:=(\d+))?")
 
 Headers = Sequence[tuple[bytes, bytes]]
 JSON_HEADERS: Headers = ((b"content-type", b"application/json"),)
 SSE_HEADERS: Headers = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
-
-
-@attrs.frozen
-class Directives:
-    chunks: int | None = None
-    delay_ms: int | None = None
-    first_byte_ms: int | None = None
-    status: int | None = None
-    stall_after: int | None = None
-    drop_after: int | None = None
-    parallel: bool = False
-    cached: int | None = None
-
-
-#: The largest number a directive takes (a chunk count, a delay in ms); larger values are clamped.
-MAX_DIRECTIVE = 1_000_000
-
-
-def parse_directives(text: str) -> Directives:
-    """The directives in ``text``; unknown names, missing values and a status that is not 4xx/5xx are ignored."""
-    found: dict[str, Any] = {}
-    fields = {f.name for f in attrs.fields(Directives)}
-    for name, value in _DIRECTIVE.findall(text):
-        if name not in fields:
-            continue
-        if name == "parallel":
-            found[name] = True
-        elif name == "status":
-            found[name] = int(value) if value and 400 <= int(value) <= 599 else None
-        else:
-            found[name] = min(int(value), MAX_DIRECTIVE) if value else None
-    return Directives(**{k: v for k, v in found.items() if v is not None})
 
 
 # ---- the neutral request ---------------------------------------------------------------------------
@@ -88,6 +64,15 @@ class Tool:
     name: str
     #: The JSON schema of the arguments (``{}`` when the tool gave none).
     schema: dict[str, Any]
+    #: The namespace a Responses ``namespace`` tool groups it in.
+    namespace: str | None = None
+    #: A custom (freeform) tool: its call carries raw text (``input``), not JSON arguments.
+    custom: bool = False
+
+    @property
+    def qualified(self) -> str:
+        """``namespace__name`` for a tool in a namespace, else the name."""
+        return f"{self.namespace}__{self.name}" if self.namespace else self.name
 
 
 #: The schema a bare JSON mode (Chat ``json_object``, Gemini ``application/json`` without a schema) gets.
@@ -100,6 +85,8 @@ class Prompt:
 
     #: The text of the last message the user wrote (tool results are not user text).
     text: str = ""
+    #: The text of the last user turn, where directives are read (see ``last_turn``); None: ``text``.
+    turn: str | None = None
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice = "auto"
     #: The tool ``tool_choice`` names, when it names one.
@@ -140,7 +127,10 @@ class ToolCall:
     #: ``call_<hex>``; dialects with another prefix swap it (Anthropic ``toolu_``).
     id: str
     name: str
+    #: JSON text of an object; for a custom tool, its raw input.
     arguments: str
+    namespace: str | None = None
+    custom: bool = False
 
 
 @attrs.frozen
@@ -167,15 +157,12 @@ class Reply:
 
 def answer(prompt: Prompt, options: MockOptions) -> Reply:
     """The mock's answer to a prompt, deterministic."""
-    directives = parse_directives(prompt.text)
+    directives = parse_directives(prompt.turn if prompt.turn is not None else prompt.text)
     ident = prompt.seed
-    answering = prompt.tool_result is not None
-    calls: tuple[ToolCall, ...] = ()
-    if prompt.tools and prompt.tool_choice != "none" and not answering:
-        chosen = _chosen_tools(prompt.tools, prompt.tool_name, directives.parallel and prompt.parallel)
-        calls = tuple(
-            ToolCall(f"call_{ident[:16]}{i}", t.name, _arguments(t.schema, prompt.text)) for i, t in enumerate(chosen)
-        )
+    calls = tuple(
+        ToolCall(f"call_{ident[:16]}{i}", t.name, _arguments(t, prompt.text, directives.args), t.namespace, t.custom)
+        for i, t in enumerate(_calling(prompt, directives))
+    )
     reasoning = f"Thinking about: {prompt.text}" if prompt.reasoning else ""
     text, stop_sequence, finish = "", None, "tool_calls"
     if calls:
@@ -209,7 +196,7 @@ def answer(prompt: Prompt, options: MockOptions) -> Reply:
 def _text(prompt: Prompt) -> str:
     basis = prompt.tool_result if prompt.tool_result is not None else prompt.text
     if prompt.output_schema is not None:
-        return orjson.dumps(_example(prompt.output_schema, basis)).decode()
+        return orjson.dumps(example(prompt.output_schema, basis)).decode()
     if prompt.tool_result is not None:
         return "Tool said: " + prompt.tool_result
     return "Echo: " + prompt.text if prompt.text else "Hello from the mock model."
@@ -234,41 +221,65 @@ def _cut_at_limit(reasoning: str, text: str, limit: int | None) -> tuple[str, st
     return reasoning, text[: room * 4], "length"
 
 
-def _chosen_tools(tools: Sequence[Tool], name: str | None, parallel: bool) -> list[Tool]:
-    named = [t for t in tools if t.name == name] if name is not None else []
-    if named:
-        return named[:1]
-    return list(tools) if parallel else list(tools[:1])
+def _calling(prompt: Prompt, directives: Directives) -> list[Tool]:
+    """The tools the answer calls: none after a tool result or with ``tool_choice`` none; the named one; the one
+    ``mock:tool`` names (none when it names no offered tool); none for ``mock:text`` unless a call is required;
+    else the first, or every one with ``mock:parallel`` where parallel calls are allowed."""
+    if not prompt.tools or prompt.tool_choice == "none" or prompt.tool_result is not None:
+        return []
+    if prompt.tool_choice == "named":
+        named = find_tool(prompt.tools, prompt.tool_name or "")
+        if named is not None:
+            return [named]
+    elif directives.tool is not None:
+        wanted = find_tool(prompt.tools, directives.tool)
+        return [wanted] if wanted is not None else []
+    elif directives.text and prompt.tool_choice != "required":
+        return []
+    return list(prompt.tools) if directives.parallel and prompt.parallel else list(prompt.tools[:1])
 
 
-def _arguments(schema: Any, prompt: str) -> str:
-    return orjson.dumps(_example(schema if isinstance(schema, dict) else {}, prompt)).decode()
+def find_tool(tools: Sequence[Tool], name: str) -> Tool | None:
+    """The tool ``name`` means: by ``namespace__name``, then by its own name, then the first whose qualified name
+    ends with ``__name`` (a namespaced tool a relay flattened)."""
+    for match in (
+        lambda t: t.qualified == name,
+        lambda t: t.name == name,
+        lambda t: t.qualified.endswith("__" + name),
+    ):
+        found = next((t for t in tools if match(t)), None)
+        if found is not None:
+            return found
+    return None
 
 
-def _example(schema: dict[str, Any], prompt: str) -> Any:
-    """A value that satisfies a simple JSON schema, derived from the prompt; odd schemas get a string.
+def _arguments(tool: Tool, prompt: str, given: str | None) -> str:
+    """A call's arguments: ``mock:args`` when given, else built from the schema; a custom tool's raw input."""
+    if tool.custom:
+        if given is None:
+            return prompt
+        value = orjson.loads(given).get("input")
+        return value if isinstance(value, str) else given
+    if given is not None:
+        return given
+    return orjson.dumps(example(tool.schema, prompt)).decode()
 
-    Type names are read case-insensitively (Gemini's ``OBJECT``, ``STRING``).
+
+def last_turn(messages: Iterable[tuple[str, str]]) -> str:
+    """The text of the last user turn, where directives are read: the last ``user`` message with text and the
+    ``user`` messages right before it (``instruction`` ones between them skipped), joined by newlines.
+
+    ``messages`` are (kind, text) in order, kind ``user``, ``instruction`` (system, developer) or ``other``.
     """
-    enum = schema.get("enum")
-    if isinstance(enum, list) and enum:
-        return enum[0]
-    if "const" in schema:
-        return schema["const"]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if isinstance(k, str) and k.lower() != "null"), "null")
-    kind = kind.lower() if isinstance(kind, str) else kind
-    if kind == "object" or "properties" in schema:
-        properties = schema.get("properties")
-        if not isinstance(properties, dict):
-            return {}
-        return {name: _example(sub if isinstance(sub, dict) else {}, prompt) for name, sub in properties.items()}
-    if kind == "array":
-        items = schema.get("items")
-        return [_example(items if isinstance(items, dict) else {}, prompt)]
-    samples: dict[Any, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
-    return samples.get(kind, prompt[:200]) if isinstance(kind, str) else prompt[:200]
+    turn: list[str] = []
+    for kind, text in reversed(list(messages)):
+        if kind == "user" and text:
+            turn.append(text)
+        elif kind == "instruction" or (kind == "user" and not turn):
+            continue
+        elif turn:
+            break
+    return "\n".join(reversed(turn))
 
 
 def split(text: str, parts: int) -> list[str]:

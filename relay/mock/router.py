@@ -211,12 +211,12 @@ def _input_tokens(mock: Mock, call: Call, match: re.Match[str], payload: Any) ->
 
 @_json_route
 def _messages(mock: Mock, call: Call, match: re.Match[str], payload: Any) -> Answer:
-    return wire_anthropic.respond(payload, mock.options)
+    return wire_anthropic.respond(payload, mock.options, call.headers.get(b"anthropic-beta", ""))
 
 
 @_json_route
 def _count_tokens(mock: Mock, call: Call, match: re.Match[str], payload: Any) -> Answer:
-    return wire_anthropic.count_tokens(payload)
+    return wire_anthropic.count_tokens(payload, call.headers.get(b"anthropic-beta", ""))
 
 
 @_json_route

@@ -3,9 +3,13 @@
 ``problem(payload)`` gives ``(param, message)`` for the first thing wrong, or None. Besides shapes
 (model, messages, tools, tool_choice, limits), it holds the rules converters break:
 
-- roles are system, developer, user, assistant, tool or function;
+- top-level parameters are those of the openai SDK's ``CompletionCreateParams`` (and ``stream``); another is
+  ``Unrecognized request argument supplied: x``;
+- roles are system, developer, user, assistant, tool or function (system and developer anywhere);
 - content parts are text, image_url, input_audio, file or refusal (not Responses' ``input_text``);
-- an assistant ``tool_calls[i].function.arguments`` is a string of JSON, not an object;
+- an assistant ``tool_calls[i].function.arguments`` is a string of JSON, not an object (a ``custom`` call
+  carries ``custom.name`` and ``custom.input``);
+- tools are ``function`` tools (``function.name``) or ``custom`` ones (``custom.name``);
 - a ``tool`` message follows an assistant message whose ``tool_calls`` hold its ``tool_call_id``
   (other tool messages may come between), and every tool call of that message gets its tool message;
 - ``reasoning_effort``, ``response_format``, ``stop`` (at most 4) and ``temperature`` (0..2) are valid.
@@ -17,15 +21,29 @@ from typing import Any
 
 Problem = tuple[str | None, str]
 
+_CREATE = frozenset(
+    {
+        "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs", "max_completion_tokens",
+        "max_tokens", "messages", "metadata", "modalities", "model", "moderation", "n", "parallel_tool_calls",
+        "prediction", "presence_penalty", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention",
+        "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+        "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+        "web_search_options",
+    }
+)  # fmt: skip
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _PARTS = ("text", "image_url", "input_audio", "file", "refusal")
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_VERBOSITY = ("low", "medium", "high")
 
 
 def problem(payload: Any) -> Problem | None:
     """What a real upstream would answer 400 to, as (param, message); None when the request is fine."""
     if not isinstance(payload, dict):
         return None, "the request body must be a JSON object"
+    for key in payload:
+        if key not in _CREATE:
+            return key, f"Unrecognized request argument supplied: {key}"
     if not isinstance(payload.get("model"), str):
         return "model", "'model' must be a string"
     return _messages(payload.get("messages")) or _options(payload) or _tools(payload)
@@ -72,6 +90,12 @@ def _tool_calls(calls: Any, path: str) -> Problem | None:
         here = f"{path}[{k}]"
         if not isinstance(call, dict) or not isinstance(call.get("id"), str):
             return f"{here}.id", f"Missing required parameter: '{here}.id'."
+        if call.get("type") == "custom":
+            custom = call.get("custom")
+            for name in ("name", "input"):
+                if not isinstance(custom, dict) or not isinstance(custom.get(name), str):
+                    return f"{here}.custom.{name}", f"Missing required parameter: '{here}.custom.{name}'."
+            continue
         function = call.get("function")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             return f"{here}.function.name", f"Missing required parameter: '{here}.function.name'."
@@ -143,6 +167,9 @@ def _options(payload: dict[str, Any]) -> Problem | None:
     effort = payload.get("reasoning_effort")
     if effort is not None and effort not in _EFFORTS:
         return "reasoning_effort", f"Invalid value: '{effort}'. Supported values are: {', '.join(_EFFORTS)}."
+    verbosity = payload.get("verbosity")
+    if verbosity is not None and verbosity not in _VERBOSITY:
+        return "verbosity", f"Invalid value: '{verbosity}'. Supported values are: {', '.join(_VERBOSITY)}."
     temperature = payload.get("temperature")
     if temperature is not None and (not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2):
         return "temperature", "Invalid 'temperature': expected a number from 0 to 2."
@@ -178,14 +205,30 @@ def _tools(payload: dict[str, Any]) -> Problem | None:
         if not isinstance(tools, list):
             return "tools", "'tools' must be an array"
         for i, tool in enumerate(tools):
+            if isinstance(tool, dict) and tool.get("type") == "custom":
+                custom = tool.get("custom")
+                if not isinstance(custom, dict) or not isinstance(custom.get("name"), str):
+                    return f"tools[{i}].custom", f"'tools[{i}].custom' must be an object with a string 'name'"
+                continue
             function = tool.get("function") if isinstance(tool, dict) else None
             if not isinstance(function, dict) or not isinstance(function.get("name"), str):
                 return f"tools[{i}].function", f"'tools[{i}].function' must be an object with a string 'name'"
             if not isinstance(function.get("parameters"), (dict, type(None))):
                 return f"tools[{i}].function.parameters", f"'tools[{i}].function.parameters' must be an object"
     choice = payload.get("tool_choice")
-    if choice is not None and choice not in ("none", "auto", "required"):
-        function = choice.get("function") if isinstance(choice, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            return "tool_choice", "'tool_choice' must be none, auto, required or {type: function, function: {name}}"
+    if choice is None or choice in ("none", "auto", "required"):
+        return None
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "allowed_tools":
+        allowed = choice.get("allowed_tools")
+        if isinstance(allowed, dict) and allowed.get("mode") in ("auto", "required"):
+            if isinstance(allowed.get("tools"), list):
+                return None
+        return "tool_choice.allowed_tools", "'tool_choice.allowed_tools' must have a mode (auto, required) and tools"
+    named = choice.get("custom" if kind == "custom" else "function") if isinstance(choice, dict) else None
+    if not isinstance(named, dict) or not isinstance(named.get("name"), str):
+        return "tool_choice", (
+            "'tool_choice' must be none, auto, required, {type: function, function: {name}}, "
+            "{type: custom, custom: {name}} or {type: allowed_tools, allowed_tools: {mode, tools}}"
+        )
     return None

@@ -55,10 +55,12 @@ _CONTENT = _fields("parts", "role")
 _PART = _fields(
     "mediaResolution", "codeExecutionResult", "executableCode", "fileData", "functionCall", "functionResponse",
     "inlineData", "text", "thought", "thoughtSignature", "videoMetadata", "toolCall", "toolResponse", "partMetadata",
+    "audioMetadata", "audioTranscription", "documentMetadata", "mediaProcessing", "speechMetadata",
+    "spreadsheetMetadata",
 )  # fmt: skip
 _TOOL = _fields(
     "retrieval", "computerUse", "fileSearch", "googleSearch", "googleMaps", "codeExecution", "enterpriseWebSearch",
-    "functionDeclarations", "googleSearchRetrieval", "urlContext", "mcpServers",
+    "functionDeclarations", "googleSearchRetrieval", "urlContext", "mcpServers", "exaAiSearch", "parallelAiSearch",
 )  # fmt: skip
 _DECLARATION = _fields(
     "description", "name", "parameters", "parametersJsonSchema", "response", "responseJsonSchema", "behavior"
@@ -70,7 +72,7 @@ _GENERATION = _fields(
     "responseModalities", "candidateCount", "maxOutputTokens", "temperature", "topP", "topK", "seed",
     "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs", "enableEnhancedCivicAnswers",
     "speechConfig", "thinkingConfig", "imageConfig", "mediaResolution", "modelSelectionConfig", "routingConfig",
-    "audioTimestamp", "enableAffectiveDialog",
+    "audioTimestamp", "enableAffectiveDialog", "responseFormat", "audioTranscriptionConfig", "translationConfig",
 )  # fmt: skip
 _THINKING = _fields("includeThoughts", "thinkingBudget", "thinkingLevel")
 _SCHEMA = _fields(

@@ -66,11 +66,17 @@ def _message_text(content: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
+def _kind(message: dict[str, Any]) -> str:
+    role = message.get("role")
+    return "user" if role == "user" else "instruction" if role == "system" else "other"
+
+
 def prompt(payload: dict[str, Any]) -> Prompt:
-    """The neutral view of a Messages body."""
+    """The neutral view of a Messages body (``system`` messages in place count as instructions)."""
     messages = [m for m in payload.get("messages") or () if isinstance(m, dict)]
     users = [m for m in messages if m.get("role") == "user" and _text(m.get("content"))]
-    last = messages[-1] if messages else {}
+    spoken = [m for m in messages if m.get("role") != "system"]
+    last = spoken[-1] if spoken else {}
     results = _results(last.get("content")) if last.get("role") == "user" else []
     system = payload.get("system")
     texts = [_text(system)] if system else []
@@ -86,6 +92,7 @@ def prompt(payload: dict[str, Any]) -> Prompt:
     stops = payload.get("stop_sequences")
     return Prompt(
         text=_text(users[-1]["content"]) if users else "",
+        turn=model.last_turn((_kind(m), _text(m.get("content"))) for m in messages),
         tools=tools,
         tool_choice=kind,  # type: ignore[arg-type]
         tool_name=choice.get("name") if kind == "named" else None,
@@ -204,8 +211,9 @@ def _block_events(index: int, block: dict[str, Any], chunks: int) -> list[bytes]
 # ---- answers ---------------------------------------------------------------------------------------
 
 
-def respond(payload: Any, options: MockOptions) -> Answer:
-    refused = problem(payload)
+def respond(payload: Any, options: MockOptions, betas: str = "") -> Answer:
+    """The answer to ``POST /v1/messages``; ``betas`` is the ``anthropic-beta`` header's value."""
+    refused = problem(payload, betas=betas)
     if refused is not None:
         return error(400, refused)
     r = model.answer(prompt(payload), options)
@@ -217,9 +225,9 @@ def respond(payload: Any, options: MockOptions) -> Answer:
     return Answer(200, message(r, payload["model"]), model.JSON_HEADERS, r)
 
 
-def count_tokens(payload: Any) -> Answer:
+def count_tokens(payload: Any, betas: str = "") -> Answer:
     """``POST /v1/messages/count_tokens``: the input tokens the request would use."""
-    refused = problem(payload, counting=True)
+    refused = problem(payload, counting=True, betas=betas)
     if refused is not None:
         return error(400, refused)
     return model.json_answer(200, {"input_tokens": prompt(payload).prompt_tokens})

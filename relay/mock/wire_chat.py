@@ -40,11 +40,20 @@ def text_of(content: Any) -> str:
     return ""
 
 
+_INSTRUCTIONS = ("system", "developer")
+
+
+def _kind(message: dict[str, Any]) -> str:
+    role = message.get("role")
+    return "user" if role == "user" else "instruction" if role in _INSTRUCTIONS else "other"
+
+
 def prompt(payload: dict[str, Any]) -> Prompt:
-    """The neutral view of a Chat Completions body."""
+    """The neutral view of a Chat Completions body (custom tools are taken but never called)."""
     messages = [m for m in payload.get("messages", []) if isinstance(m, dict)]
     last_user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
-    answered_tool = bool(messages) and messages[-1].get("role") == "tool"
+    said = [m for m in messages if m.get("role") not in _INSTRUCTIONS]
+    answered_tool = bool(said) and said[-1].get("role") == "tool"
     tools = tuple(
         Tool(f["name"], f.get("parameters") if isinstance(f.get("parameters"), dict) else {})
         for t in payload.get("tools") or []
@@ -52,14 +61,18 @@ def prompt(payload: dict[str, Any]) -> Prompt:
     )
     choice = payload.get("tool_choice")
     named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = choice.get("allowed_tools")
+        choice = allowed.get("mode") if isinstance(allowed, dict) else None
     limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
     stop = payload.get("stop")
     return Prompt(
         text=last_user,
+        turn=model.last_turn((_kind(m), text_of(m.get("content"))) for m in messages),
         tools=tools,
         tool_choice="named" if named else choice if choice in ("none", "required") else "auto",
         tool_name=named,
-        tool_result=text_of(messages[-1].get("content")) if answered_tool else None,
+        tool_result=text_of(said[-1].get("content")) if answered_tool else None,
         parallel=payload.get("parallel_tool_calls") is not False,
         max_tokens=limit if isinstance(limit, int) else None,
         reasoning=payload.get("reasoning_effort") not in (None, "none"),

@@ -80,6 +80,7 @@ def prompt(payload: dict[str, Any]) -> Prompt:
     kind, named = _choice(get(get(payload, "toolConfig"), "functionCallingConfig"))
     return Prompt(
         text=_text(users[-1]) if users else "",
+        turn=model.last_turn(("user" if get(c, "role") in (None, "", "user") else "other", _text(c)) for c in contents),
         tools=_tools(get(payload, "tools")),
         tool_choice=kind,
         tool_name=named,

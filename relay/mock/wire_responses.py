@@ -2,7 +2,10 @@
 
 Output items come in this order: a ``reasoning`` item (``rs_…``; its summary holds the reasoning
 text, and ``encrypted_content`` when ``include`` has ``reasoning.encrypted_content``), then either a
-``message`` item (``msg_…``) or one ``function_call`` item (``fc_…``) per call. A stream is the full
+``message`` item (``msg_…``) or one item per call: ``function_call`` (``fc_…``; with ``namespace`` for a
+tool of a ``namespace`` tool) or ``custom_tool_call`` (``ctc_…``, its ``input`` raw text) for a custom tool.
+The tools offered are the request's ``tools`` and those of its ``additional_tools`` input items, namespace
+tools opened. A stream is the full
 lifecycle: ``response.created``, ``response.in_progress``, each item's ``added``/part/delta/``done``
 events, then ``response.completed`` (``response.incomplete`` when cut by ``max_output_tokens``),
 every event with its ``sequence_number`` from 0.
@@ -41,29 +44,64 @@ def _items(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in given or () if isinstance(i, dict)]
 
 
+#: Items that instruct rather than speak: skipped when looking for the last turn or the last item.
+_INSTRUCTIONS = ("additional_tools", "configuration_update")
+#: Items that carry a tool's result back.
+_RESULTS = (
+    "function_call_output", "custom_tool_call_output", "local_shell_call_output", "shell_call_output",
+    "apply_patch_call_output", "computer_call_output",
+)  # fmt: skip
+
+
+def _role_kind(item: dict[str, Any]) -> str:
+    kind = _kind(item)
+    if kind in _INSTRUCTIONS or (kind == "message" and item.get("role") in ("system", "developer")):
+        return "instruction"
+    return "user" if kind == "message" and item.get("role") == "user" else "other"
+
+
+def _offered(tools: Any, namespace: str | None = None) -> list[Tool]:
+    """Function and custom tools, namespace tools opened (one level, as the API nests them)."""
+    found: list[Tool] = []
+    for tool in tools if isinstance(tools, list) else ():
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            continue
+        kind = tool.get("type")
+        if kind == "function":
+            schema = tool.get("parameters")
+            found.append(Tool(tool["name"], schema if isinstance(schema, dict) else {}, namespace))
+        elif kind == "custom":
+            found.append(Tool(tool["name"], {}, namespace, custom=True))
+        elif kind == "namespace" and namespace is None:
+            found += _offered(tool.get("tools"), tool["name"])
+    return found
+
+
 def prompt(payload: dict[str, Any]) -> Prompt:
     """The neutral view of a Responses body."""
     items = _items(payload)
     messages = [i for i in items if _kind(i) == "message"]
     last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
-    last = items[-1] if items else {}
-    answered = _kind(last) == "function_call_output"
+    said = [i for i in items if _role_kind(i) != "instruction"]
+    last = said[-1] if said else {}
+    answered = _kind(last) in _RESULTS
     texts = [payload["instructions"]] if isinstance(payload.get("instructions"), str) else []
     texts += [_text(i.get("content")) if _kind(i) == "message" else _text(i.get("output")) for i in items]
-    tools = tuple(
-        Tool(t["name"], t.get("parameters") if isinstance(t.get("parameters"), dict) else {})
-        for t in payload.get("tools") or ()
-        if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str)
-    )
+    tools = _offered(payload.get("tools"))
+    for item in items:
+        if _kind(item) == "additional_tools":
+            tools += _offered(item.get("tools"))
     choice = payload.get("tool_choice")
-    named = choice.get("name") if isinstance(choice, dict) and choice.get("type") == "function" else None
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    named = choice.get("name") if isinstance(choice, dict) and kind in ("function", "custom") else None
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
         choice = choice.get("mode")
     reasoning = payload.get("reasoning")
     limit = payload.get("max_output_tokens")
     return Prompt(
         text=last_user,
-        tools=tools,
+        turn=model.last_turn((_role_kind(i), _text(i.get("content"))) for i in items),
+        tools=tuple(tools),
         tool_choice="named" if named else choice if choice in ("none", "required") else "auto",
         tool_name=named,
         tool_result=model.result_text(last.get("output")) if answered else None,
@@ -118,14 +156,17 @@ def _message_item(r: Reply, done: bool) -> dict[str, Any]:
 
 def _call_item(r: Reply, index: int, done: bool) -> dict[str, Any]:
     call = r.tool_calls[index]
-    return {
-        "id": f"fc_{r.id[:16]}{index}",
-        "type": "function_call",
+    item = {
+        "id": f"{'ctc' if call.custom else 'fc'}_{r.id[:16]}{index}",
+        "type": "custom_tool_call" if call.custom else "function_call",
         "status": "completed" if done else "in_progress",
         "call_id": call.id,
         "name": call.name,
-        "arguments": call.arguments if done else "",
+        "input" if call.custom else "arguments": call.arguments if done else "",
     }
+    if call.namespace is not None:
+        item["namespace"] = call.namespace
+    return item
 
 
 def _has_message(r: Reply) -> bool:
@@ -242,15 +283,15 @@ def _stream_message(emit: _Events, r: Reply, index: int) -> None:
 def _stream_call(emit: _Events, r: Reply, index: int, call: int) -> None:
     item = _call_item(r, call, True)
     emit("response.output_item.added", output_index=index, item=_call_item(r, call, False))
-    for piece in split(item["arguments"], r.chunks):
-        emit("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=piece)
-    emit(
-        "response.function_call_arguments.done",
-        item_id=item["id"],
-        output_index=index,
-        name=item["name"],
-        arguments=item["arguments"],
-    )
+    where = {"item_id": item["id"], "output_index": index}
+    if item["type"] == "custom_tool_call":
+        for piece in split(item["input"], r.chunks):
+            emit("response.custom_tool_call_input.delta", **where, delta=piece)
+        emit("response.custom_tool_call_input.done", **where, input=item["input"])
+    else:
+        for piece in split(item["arguments"], r.chunks):
+            emit("response.function_call_arguments.delta", **where, delta=piece)
+        emit("response.function_call_arguments.done", **where, name=item["name"], arguments=item["arguments"])
     emit("response.output_item.done", output_index=index, item=item)
 
 

@@ -15,6 +15,23 @@ from relay.upstream.pool import Pool, PoolExhausted
 
 #: The code of the 503 a request gets when no pooled upstream connection became free in time.
 POOL_EXHAUSTED = "upstream_pool_exhausted"
+#: The client's headers a passthrough sends on, by dialect: Anthropic's betas change what a request may hold
+#: (mid-conversation ``system`` messages, …), so the upstream must see those the client sent. Nothing else of the
+#: client's goes upstream (its credentials least of all).
+FORWARDED: Mapping[str, tuple[bytes, ...]] = {"anthropic": (b"anthropic-beta",)}
+
+
+def forwarded(headers: Sequence[tuple[bytes, bytes]], dialect: str) -> tuple[tuple[str, str], ...]:
+    """The client's ``headers`` a passthrough of ``dialect`` sends on (``FORWARDED``), but for ``oauth-…``
+    betas: those make Anthropic expect a subscription's token instead of the channel's key."""
+    names = FORWARDED.get(dialect, ())
+    out: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name in names:
+            kept = [v.strip() for v in value.decode("latin-1").split(",") if not v.strip().startswith("oauth-")]
+            if any(kept):
+                out.append((name.decode(), ",".join(v for v in kept if v)))
+    return tuple(out)
 
 
 class Channel:
@@ -39,7 +56,8 @@ class Channel:
         """The dialect spoken upstream for a client of ``client``'s dialect."""
         if self.family != "openai":
             return self.family  # type: ignore[return-value]
-        if client == "openai_responses" or self.config.api == "responses":
+        api = self.config.api
+        if api == "responses" or (api == "auto" and client == "openai_responses"):
             return "openai_responses"
         return "openai_chat"
 
@@ -71,21 +89,22 @@ class Channel:
             url = self._urls[path] = httpx.URL(self.base_url + path)
         return url
 
-    async def send(self, path: str, body: bytes, api_key: str = "") -> httpx.Response:
-        """POST ``body`` to ``path`` with ``api_key`` (one of the channel's keys): the response once its
-        head is in, its body still to read.
+    async def send(
+        self, path: str, body: bytes, api_key: str = "", extra: Sequence[tuple[str, str]] = ()
+    ) -> httpx.Response:
+        """POST ``body`` to ``path`` with ``api_key`` (one of the channel's keys) and the client's ``extra``
+        headers (``forwarded``): the response once its head is in, its body still to read.
 
         Timeouts are the caller's (``relay.upstream.exchange``); the caller must close the response,
         which also closes the upstream connection when the body was not read to its end. When every pooled
         connection stays busy for ``[upstream] pool_timeout``: ``RelayError`` 503 ``upstream_pool_exhausted``,
         with ``retry-after`` (Relay is at its capacity; the channel is not at fault).
         """
+        headers = self._headers.get(api_key) or self._headers[next(iter(self._headers))]
+        if extra:
+            headers = httpx.Headers([*headers.multi_items(), *extra])
         request = httpx.Request(
-            "POST",
-            self.url(path),
-            content=body,
-            headers=self._headers.get(api_key) or self._headers[next(iter(self._headers))],
-            extensions={"timeout": self._timeout},
+            "POST", self.url(path), content=body, headers=headers, extensions={"timeout": self._timeout}
         )
         try:
             return await self._transport.handle_async_request(request)

@@ -29,9 +29,11 @@ CLOSE_GRACE = 1.0
 
 
 class Exchange:
-    def __init__(self, channel: Channel, api_key: str = "") -> None:
+    def __init__(self, channel: Channel, api_key: str = "", forwarded: tuple[tuple[str, str], ...] = ()) -> None:
         self.channel = channel.name
         self.api_key = api_key
+        #: The client's headers sent on (``relay.upstream.channels.forwarded``).
+        self.forwarded = forwarded
         self.timeouts = channel.config.timeouts
         self._send = channel.send
         #: ``trio.current_time()`` by which the whole exchange, stream included, must be over.
@@ -68,7 +70,7 @@ class Exchange:
         first_byte = trio.current_time() + self.timeouts.first_byte
         with trio.move_on_at(min(first_byte, self.deadline)):
             with upstream_errors(self.channel):
-                return await self._send(path, body, self.api_key)
+                return await self._send(path, body, self.api_key, self.forwarded)
         if trio.current_time() < first_byte:
             raise self.total_error()
         raise RelayError(

@@ -21,7 +21,7 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from anthropic.types.shared.error_response import ErrorResponse
 
 from relay.dialects import anthropic as codec
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.errors import RelayError
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ DELETE = object()
         ("messages", [], "messages"),
         ("messages", "hi", "messages"),
         ("messages/0", "hi", "messages[0]"),
-        ("messages/0/role", "system", "messages[0].role"),
+        ("messages/0/role", "tool", "messages[0].role"),
         ("messages/0/content", 5, "messages[0].content"),
         ("messages/0/content/0", "x", "messages[0].content[0]"),
         ("messages/0/content/0", {"type": "search_result"}, "messages[0].content[0].type"),
@@ -396,7 +396,7 @@ DELETE = object()
         ("stream", "yes", "stream"),
         ("tools", {}, "tools"),
         ("tools", ["x"], "tools[0]"),
-        ("tools", [{"type": "web_search_20250305", "name": "web_search"}], "tools[0].type"),
+        ("tools", [{"type": "web_search_20250305", "name": "web_search", "max_uses": "5"}], "tools[0].max_uses"),
         ("tools", [{"name": "f"}], "tools[0].input_schema"),
         ("tools", [{"input_schema": {}}], "tools[0].name"),
         ("tools", [{"name": "f", "input_schema": {}, "description": 5}], "tools[0].description"),
@@ -798,6 +798,7 @@ UPSTREAM_IR = ir.Response(
         ir.Reasoning("Hmm.", signature="EqQBsig==", dialect="anthropic"),
         ir.Reasoning(redacted="EmwKredacted", dialect="anthropic"),
         ir.Text("Checking."),
+        ir.WebSearch("srvtoolu_1", queries=("q",)),  # a web search's call and result: one search
         ir.ToolCall("toolu_01", "get_weather", '{"city":"Paris","days":2}'),
     ),
     finish_reason="tool_calls",
@@ -861,7 +862,8 @@ def test_encode_response_is_an_sdk_message():
     assert message.usage.input_tokens == 20 and message.usage.cache_read_input_tokens == 100
     assert message.usage.cache_creation_input_tokens == 5 and message.usage.output_tokens == 70
     assert message.usage.output_tokens_details is not None and message.usage.output_tokens_details.thinking_tokens == 30
-    assert codec.decode_response(body) == attrs_evolve(UPSTREAM_IR, model="my-alias")  # identity round trip
+    kept = tuple(p for p in UPSTREAM_IR.parts if not isinstance(p, ir.WebSearch))  # a search has no client block
+    assert codec.decode_response(body) == attrs_evolve(UPSTREAM_IR, model="my-alias", parts=kept)  # round trip
     assert sdk_client(200, body).messages.create(model="my-alias", max_tokens=5, messages=[]) == message
 
 
@@ -883,21 +885,36 @@ def test_encode_response_from_other_dialects():
         usage=ir.Usage(input_tokens=10, output_tokens=5, cached_tokens=4),
         created=123,
     )
-    body = codec.encode_response(resp, request())
+    thinking = request(reasoning=ir.ReasoningConfig(budget_tokens=1024, include=True))
+    body = codec.encode_response(resp, thinking)
     message = Message.model_validate_json(body)
-    assert b"GSIG" not in body and b"ENC" not in body
+    assert b"GSIG" not in body and b"ENC" not in body  # other providers' proofs only wrapped, in signatures
     assert message.id == "msg_abc"
-    assert [b.model_dump(exclude_none=True) for b in message.content] == [
-        {"type": "thinking", "thinking": "chat thoughts", "signature": ""},
-        {"type": "thinking", "thinking": "gemini thoughts", "signature": ""},
+    blocks = [b.model_dump(exclude_none=True) for b in message.content]
+    for block in blocks:
+        if block["type"] == "thinking":
+            block["signature"] = envelope.unwrap(block["signature"])
+    assert blocks == [
+        {"type": "thinking", "thinking": "chat thoughts", "signature": envelope.Proof("openai_chat", "reasoning")},
+        {
+            "type": "thinking",
+            "thinking": "gemini thoughts",
+            "signature": envelope.Proof("gemini", "reasoning", signature="GSIG"),
+        },
+        {"type": "thinking", "thinking": "", "signature": envelope.Proof("openai_responses", "reasoning", "ENC")},
+        {"type": "thinking", "thinking": "", "signature": envelope.Proof("gemini", "reasoning", redacted="R")},
         {"type": "text", "text": "Answer"},
         {"type": "tool_use", "id": codec.tool_id("", "msg_abc", 6), "name": "f", "input": {}},
+        {"type": "thinking", "thinking": "", "signature": envelope.Proof("gemini", "call", "GSIG2", call="call_2")},
         {"type": "tool_use", "id": "call_2", "name": "g", "input": {"b": 1, "a": 2}},
     ]
-    assert message.content[3].id.startswith("toolu_")  # type: ignore[union-attr]
+    assert message.content[5].id.startswith("toolu_")  # type: ignore[union-attr]
+    # a client that did not turn thinking on gets no thinking block for a call's proof
+    unasked = Message.model_validate_json(codec.encode_response(resp, request()))
+    assert [b.type for b in unasked.content][-2:] == ["tool_use", "tool_use"]
     assert message.stop_reason == "tool_use"
     assert message.usage.input_tokens == 6 and message.usage.cache_read_input_tokens == 4
-    assert body == codec.encode_response(resp, request())  # deterministic
+    assert body == codec.encode_response(resp, thinking)  # deterministic
 
 
 @pytest.mark.parametrize(
@@ -954,7 +971,8 @@ def test_encode_error(status, kind, code, wire_type, sdk_error):
     got_status, headers, body = codec.encode_error(error)
     assert got_status == status
     assert headers == ((b"content-type", b"application/json"), (b"retry-after", b"3"))
-    assert orjson.loads(body) == {"type": "error", "error": {"type": wire_type, "message": "what went wrong"}}
+    message = "Your credit balance is too low: what went wrong" if status == 402 else "what went wrong"  # billing
+    assert orjson.loads(body) == {"type": "error", "error": {"type": wire_type, "message": message}}
     if wire_type != "request_too_large":  # Anthropic's 413 type, missing from the SDK's ErrorResponse union
         assert ErrorResponse.model_validate_json(body).error.type == wire_type
     with pytest.raises(sdk_error) as info:

@@ -18,7 +18,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
 
 from relay.dialects import anthropic as codec
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.anthropic import StreamDecoder, StreamEncoder
 from relay.http import sse
 
@@ -320,8 +320,8 @@ def sdk_stream(data: bytes) -> Message:
         return Message.model_validate(stream.get_final_message().model_dump())
 
 
-def encode(events: list[ir.Event], model: str = "public") -> list[bytes]:
-    encoder = StreamEncoder(ir.Request(model=model, system=(), messages=()))
+def encode(events: list[ir.Event], model: str = "public", reasoning: ir.ReasoningConfig | None = None) -> list[bytes]:
+    encoder = StreamEncoder(ir.Request(model=model, system=(), messages=(), reasoning=reasoning))
     return [encoder.encode(e) for e in events] + [encoder.finish()]
 
 
@@ -372,7 +372,7 @@ def test_encode_exact_bytes():
 
 
 def test_encode_from_another_dialect():
-    """Dense indices, no empty text blocks, foreign reasoning shown unsigned, foreign proofs never sent."""
+    """Dense indices, no empty text blocks, foreign reasoning shown with its proof wrapped (never in the clear)."""
     events: list[ir.Event] = [
         ir.Start("resp_9", "gpt-5", usage=ir.Usage(input_tokens=50, cached_tokens=20)),
         ir.ReasoningStart(0, dialect="gemini"),
@@ -399,19 +399,39 @@ def test_encode_from_another_dialect():
         ir.BlockEnd(7),
         ir.Finish("tool_calls", usage=ir.Usage(input_tokens=50, output_tokens=9, cached_tokens=20)),
     ]
-    data = b"".join(encode(events))
+    data = b"".join(encode(events, reasoning=ir.ReasoningConfig(budget_tokens=1024, include=True)))
     for secret in (b"GEMINI_SIG", b"ENCRYPTED", b"ENC2", b"GSIG"):
         assert secret not in data
     parsed = parse(data)
     starts = [p["index"] for n, p in parsed if n == "content_block_start"]
     stops = [p["index"] for n, p in parsed if n == "content_block_stop"]
-    assert starts == stops == [0, 1, 2, 3]
+    assert starts == stops == [0, 1, 2, 3, 4, 5, 6]
     message = sdk_final(data)
     assert message.id == "msg_9"
-    assert [b.model_dump(exclude_none=True) for b in message.content] == [
-        {"type": "thinking", "thinking": "thinking more", "signature": ""},
+    blocks = [b.model_dump(exclude_none=True) for b in message.content]
+    for block in blocks:
+        if block["type"] == "thinking":
+            block["signature"] = envelope.unwrap(block["signature"])
+    call_id = codec.tool_id("", "msg_9", 6)
+    assert blocks == [
+        {
+            "type": "thinking",
+            "thinking": "thinking more",
+            "signature": envelope.Proof("gemini", "reasoning", "GEMINI_SIG"),
+        },
+        {
+            "type": "thinking",
+            "thinking": "",
+            "signature": envelope.Proof("openai_responses", "reasoning", redacted="ENCRYPTED"),
+        },
+        {
+            "type": "thinking",
+            "thinking": "",
+            "signature": envelope.Proof("openai_responses", "reasoning", "ENC2", id="rs_1"),
+        },
         {"type": "text", "text": "Answer"},
-        {"type": "tool_use", "id": codec.tool_id("", "msg_9", 6), "name": "f", "input": {"a": [1, 2]}},
+        {"type": "thinking", "thinking": "", "signature": envelope.Proof("gemini", "call", "GSIG", call=call_id)},
+        {"type": "tool_use", "id": call_id, "name": "f", "input": {"a": [1, 2]}},
         {"type": "tool_use", "id": "call_2", "name": "g", "input": {}},
     ]
     assert message.stop_reason == "tool_use"
@@ -421,6 +441,9 @@ def test_encode_from_another_dialect():
         9,
     )
     assert sdk_stream(data) == message
+    # a client that did not turn thinking on gets no thinking block for a call's proof
+    unasked = sdk_final(b"".join(encode(events)))
+    assert [b.type for b in unasked.content][-2:] == ["tool_use", "tool_use"]
 
 
 def test_encode_anthropic_reasoning_keeps_signature_and_redacted():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import time
 from typing import Any
@@ -14,7 +15,7 @@ from google.genai import errors as genai_errors
 from google.genai import models as genai_models
 from google.genai import types
 
-from relay.dialects import gemini, ir
+from relay.dialects import envelope, gemini, ir
 from relay.dialects.gemini_stream import ArraySplitter, StreamDecoder, StreamEncoder
 from relay.errors import RelayError
 
@@ -458,7 +459,7 @@ def test_encoder_hides_thoughts_the_client_did_not_ask_for() -> None:
     assert b'"thoughtSignature":"U0lHLTE="' in body  # Gemini's own signature still goes back
 
 
-def test_encoder_drops_other_dialects_proofs() -> None:
+def test_encoder_wraps_other_dialects_proofs() -> None:
     events: list[ir.Event] = [
         ir.Start("msg_01abc", "claude"),
         ir.ReasoningStart(0, dialect="anthropic"),
@@ -475,10 +476,17 @@ def test_encoder_drops_other_dialects_proofs() -> None:
         ir.Finish("tool_calls", ir.Usage(input_tokens=5, output_tokens=9, reasoning_tokens=3)),
     ]
     body, _ = encode_all(events)
-    assert b"anthropic-signature" not in body and b"secret" not in body and b'"x"' not in body
+    assert b"anthropic-signature" not in body and b"secret" not in body and b'"x"' not in body  # never in the clear
     chunks = [sdk_chunk(d) for d in sse_data(body)]
     assert chunks[0].response_id == "01abc"  # msg_ stripped
     assert chunks[0].candidates[0].content.parts[0].text == "hmm"
+    # each proof in Relay's envelope, as the SDK hands it back (bytes): the thinking's with its text
+    signed = [p.thought_signature for c in chunks for p in c.candidates[0].content.parts if p.thought_signature]
+    assert [envelope.unwrap(base64.b64encode(s).decode()) for s in signed] == [
+        envelope.Proof("anthropic", "reasoning", signature="anthropic-signature", text="hmm"),
+        envelope.Proof("anthropic", "reasoning", redacted="opaque"),
+        envelope.Proof("anthropic", "call", signature="x", call="toolu_1"),
+    ]
     [call] = [c.function_calls[0] for c in chunks if c.function_calls]
     assert (call.id, call.name, call.args) == ("toolu_1", "f", {"a": 1})
     usage = chunks[-1].usage_metadata

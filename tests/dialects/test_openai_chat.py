@@ -75,7 +75,7 @@ def test_leading_system_and_developer_messages_form_the_system_prompt():
     assert req.system == (ir.Text("Be brief."), ir.Text("Use French."))
     assert req.messages == (
         ir.Message("user", (ir.Text("hi"),)),
-        ir.Message("user", (ir.Text("Now be verbose."),)),  # a later system message: a user turn of its own
+        ir.Message("system", (ir.Text("Now be verbose."),)),  # a later system message: a system turn, in place
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects.common import derived_id
 from relay.dialects.openai_chat import (
     StreamDecoder,
@@ -179,6 +179,15 @@ def test_encode_a_response_the_sdk_parses():
                         {"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": '{"x":"é"}'}}
                     ],
                     "reasoning_content": "plan",
+                    "reasoning_details": [  # Anthropic's signature, wrapped (docs/conversions/openai_chat.md)
+                        {
+                            "type": "reasoning.text",
+                            "text": "plan",
+                            "format": "relay-v1",
+                            "index": 0,
+                            "signature": envelope.wrap(envelope.Proof("anthropic", "reasoning", "sig")),
+                        }
+                    ],
                 },
                 "logprobs": None,
                 "finish_reason": "tool_calls",
@@ -564,13 +573,19 @@ def test_a_stream_that_neither_finished_nor_failed_ends_with_an_error_frame():
     assert orjson.loads(frames(data)[-1])["error"]["code"] == "upstream_truncated"
 
 
-def test_events_before_start_still_make_a_valid_stream_and_signatures_stay_out():
+def test_events_before_start_still_make_a_valid_stream_and_signatures_go_wrapped():
     data = encode_all(
         [ir.ReasoningStart(0, dialect="anthropic"), ir.ReasoningSignature(0, "sig"), ir.Finish("stop")], CLIENT
     )
     chunks = chunks_of(data)
-    assert chunks[0]["id"] == "chatcmpl-0" and b"sig" not in data
-    assert [c["choices"][0]["delta"] for c in chunks] == [{"role": "assistant", "content": ""}, {}]
+    assert chunks[0]["id"] == "chatcmpl-0" and b'"sig"' not in data
+    wrapped = envelope.wrap(envelope.Proof("anthropic", "reasoning", "sig"))
+    entry = {"type": "reasoning.text", "text": "", "format": "relay-v1", "index": 0, "signature": wrapped}
+    assert [c["choices"][0]["delta"] for c in chunks] == [
+        {"role": "assistant", "content": ""},
+        {"reasoning_details": [entry]},
+        {},
+    ]
 
 
 def test_encode_then_decode_gives_the_events_back():

@@ -12,7 +12,7 @@ import pydantic
 import pytest
 from openai.types.responses import ResponseStreamEvent
 
-from relay.dialects import ir
+from relay.dialects import envelope, ir
 from relay.dialects import openai_responses as R
 from relay.dialects.common import derived_id
 from relay.dialects.openai_responses_stream import StreamDecoder, StreamEncoder
@@ -474,9 +474,11 @@ def test_encode_grammar() -> None:
     data = encode_all(IR_STREAM)
     events = parse(data)
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    assert b"anthropic-signature" not in data and b"opaque" not in data
+    assert b"anthropic-signature" not in data and b"opaque" not in data  # only wrapped, in encrypted_content
     rid = "resp_01ABC"
-    rs, msg, fc1, fc2 = (derived_id(rid, i, p) for i, p in ((0, "rs_"), (1, "msg_"), (2, "fc_"), (3, "fc_")))
+    rs, rs2, msg, fc1, fc2 = (
+        derived_id(rid, i, p) for i, p in ((0, "rs_"), (1, "rs_"), (2, "msg_"), (3, "fc_"), (4, "fc_"))
+    )
     assert [e["type"] for e in events] == [
         "response.created",
         "response.in_progress",
@@ -486,6 +488,8 @@ def test_encode_grammar() -> None:
         "response.reasoning_summary_text.delta",
         "response.reasoning_summary_text.done",
         "response.reasoning_summary_part.done",
+        "response.output_item.done",
+        "response.output_item.added",  # the redacted thinking: a whole item
         "response.output_item.done",
         "response.output_item.added",
         "response.content_part.added",
@@ -517,22 +521,34 @@ def test_encode_grammar() -> None:
         [],
     )
     assert created["created_at"] == 1700000000
-    assert events[13] == {
+    assert events[15] == {
         "type": "response.output_text.done",
-        "sequence_number": 13,
+        "sequence_number": 15,
         "item_id": msg,
-        "output_index": 1,
+        "output_index": 2,
         "content_index": 0,
         "text": "Héllo",
         "logprobs": [],
     }
-    assert events[16]["content_index"] == 1 and events[16]["delta"] == " again"
-    assert events[23]["arguments"] == '{"city":"Paris"}' and events[23]["item_id"] == fc1
-    assert events[26]["delta"] == "{}" and events[27]["arguments"] == "{}"
+    assert events[18]["content_index"] == 1 and events[18]["delta"] == " again"
+    assert events[25]["arguments"] == '{"city":"Paris"}' and events[25]["item_id"] == fc1
+    assert events[28]["delta"] == "{}" and events[29]["arguments"] == "{}"
     final = events[-1]["response"]
     assert final["status"] == "completed"
+    signed = envelope.Proof("anthropic", "reasoning", "anthropic-signature", text="Let me think.")
     assert final["output"] == [
-        {"type": "reasoning", "id": rs, "summary": [{"type": "summary_text", "text": "Let me think."}]},
+        {
+            "type": "reasoning",
+            "id": rs,
+            "summary": [{"type": "summary_text", "text": "Let me think."}],
+            "encrypted_content": envelope.wrap(signed),
+        },
+        {
+            "type": "reasoning",
+            "id": rs2,
+            "summary": [],
+            "encrypted_content": envelope.wrap(envelope.Proof("anthropic", "reasoning", redacted="opaque")),
+        },
         {
             "type": "message",
             "id": msg,
@@ -671,18 +687,23 @@ GEMINI_TRAILING_SIGNATURE: list[ir.Event] = [
 ]
 
 
-def test_reasoning_with_nothing_to_show_sends_no_item() -> None:
-    """A foreign signature alone (Gemini's trailing thoughtSignature) is no reasoning item, streamed or not."""
+def test_reasoning_with_only_another_dialects_proof_is_an_item_that_carries_it() -> None:
+    """A foreign signature alone (Gemini's trailing thoughtSignature) is a reasoning item with no summary, the
+    proof wrapped in its ``encrypted_content``, streamed or not."""
     events = parse(encode_all(GEMINI_TRAILING_SIGNATURE))
     added = [e["item"]["type"] for e in events if e["type"] == "response.output_item.added"]
-    assert added == ["reasoning", "message"]
+    assert added == ["reasoning", "message", "reasoning"]
     assert [e["type"] for e in events[-2:]] == ["response.output_item.done", "response.completed"]
     output = events[-1]["response"]["output"]
-    assert [item["type"] for item in output] == ["reasoning", "message"]
+    assert [item["type"] for item in output] == ["reasoning", "message", "reasoning"]
     assert all(item.get("summary") or item.get("encrypted_content") for item in output if item["type"] == "reasoning")
-    assert [item["type"] for item in body_of(GEMINI_TRAILING_SIGNATURE)["output"]] == ["reasoning", "message"]
-    # a redacted block and an empty one send nothing either; the text after them starts a new message,
-    # as encode_response makes it
+    assert output[2]["summary"] == []
+    assert envelope.unwrap(output[2]["encrypted_content"]) == envelope.Proof(
+        "gemini", "reasoning", "Z2VtaW5pLXNpZ25hdHVyZQ=="
+    )
+    assert output == body_of(GEMINI_TRAILING_SIGNATURE)["output"]
+    # a redacted block is an item of its own (its data wrapped), an empty one sends nothing; the text after
+    # them starts a new message, as encode_response makes it
     more: list[ir.Event] = [
         ir.Start("r1", "m"),
         ir.TextStart(0),
@@ -698,8 +719,11 @@ def test_reasoning_with_nothing_to_show_sends_no_item() -> None:
         ir.Finish("stop"),
     ]
     streamed = parse(encode_all(more))[-1]["response"]["output"]
-    texts = [(i["type"], [c["text"] for c in i["content"]]) for i in streamed]
-    assert texts == [("message", ["a"]), ("message", ["b"])]
+    texts = [(i["type"], [c["text"] for c in i.get("content", [])]) for i in streamed]
+    assert texts == [("message", ["a"]), ("reasoning", []), ("message", ["b"])]
+    assert envelope.unwrap(streamed[1]["encrypted_content"]) == envelope.Proof(
+        "anthropic", "reasoning", redacted="opaque"
+    )
     assert streamed == body_of(more)["output"]
 
 
@@ -837,23 +861,29 @@ def test_missing_start_and_text_without_text_start() -> None:
 def test_round_trip_encoder_to_decoder() -> None:
     decoded = decode_all(encode_all(IR_STREAM))
     rid = "resp_01ABC"
+    signed = envelope.Proof("anthropic", "reasoning", "anthropic-signature", text="Let me think.")
+    redacted = envelope.Proof("anthropic", "reasoning", redacted="opaque")
     assert merged(decoded) == [
         ir.Start(rid, "client-model", created=1700000000),
         ir.ReasoningStart(0, dialect="openai_responses", id=derived_id(rid, 0, "rs_")),
         ir.ReasoningDelta(0, "Let me think."),
+        ir.ReasoningSignature(0, envelope.wrap(signed)),  # what a client sends back (docs: Reasoning state)
         ir.BlockEnd(0),
-        ir.TextStart(1),
-        ir.TextDelta(1, "Héllo"),
+        ir.ReasoningStart(1, dialect="openai_responses", id=derived_id(rid, 1, "rs_")),
+        ir.ReasoningSignature(1, envelope.wrap(redacted)),
         ir.BlockEnd(1),
         ir.TextStart(2),
-        ir.TextDelta(2, " again"),
+        ir.TextDelta(2, "Héllo"),
         ir.BlockEnd(2),
-        ir.ToolCallStart(3, "toolu_1", "weather", derived_id(rid, 2, "fc_"), "openai_responses"),
-        ir.ToolCallDelta(3, '{"city":"Paris"}'),
+        ir.TextStart(3),
+        ir.TextDelta(3, " again"),
         ir.BlockEnd(3),
-        ir.ToolCallStart(4, "toolu_2", "time", derived_id(rid, 3, "fc_"), "openai_responses"),
-        ir.ToolCallDelta(4, "{}"),
+        ir.ToolCallStart(4, "toolu_1", "weather", derived_id(rid, 3, "fc_"), "openai_responses"),
+        ir.ToolCallDelta(4, '{"city":"Paris"}'),
         ir.BlockEnd(4),
+        ir.ToolCallStart(5, "toolu_2", "time", derived_id(rid, 4, "fc_"), "openai_responses"),
+        ir.ToolCallDelta(5, "{}"),
+        ir.BlockEnd(5),
         ir.Finish("tool_calls", ir.Usage(50, 30, cached_tokens=10, reasoning_tokens=5)),
     ]
 

@@ -71,7 +71,9 @@ def assert_refused(answers: tuple[RawResponse, RawResponse, RawResponse], status
     body = anthropic.json()
     assert set(body) == {"type", "error"} and body["type"] == "error"
     assert body["error"]["type"] == {401: "authentication_error", 403: "permission_error"}[status]
-    assert body["error"]["message"] == error["message"]
+    # Anthropic's words for a forbidden model name it as Anthropic does ("model: …"; Claude Code reads it)
+    prefix = "model: " if code == "model_not_allowed" else ""
+    assert body["error"]["message"] == prefix + error["message"]
     assert google.json() == {
         "error": {
             "code": status,
