@@ -16,7 +16,7 @@ import pydantic
 import pytest
 from google.genai import types as gtypes
 
-from relay.mock import signing
+from relay.mock import model, signing
 from relay.mock.model import Directives, parse_directives
 from tests.test_mock_dialects import (
     ANTHROPIC_TOOL,
@@ -106,7 +106,7 @@ def outcome(dialect: str, body: dict[str, Any]) -> tuple[str | None, list[tuple[
             (b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"
         ]
     parts = body["candidates"][0]["content"]["parts"]
-    texts = [p["text"] for p in parts if "text" in p]
+    texts = [p["text"] for p in parts if "text" in p and not p.get("thought")]
     return (texts[0] if texts else None), [
         (p["functionCall"]["name"], p["functionCall"]["args"]) for p in parts if "functionCall" in p
     ]
@@ -369,3 +369,128 @@ def test_gemini_tool_directive_keeps_its_thought_signature():
     (part,) = made["candidates"][0]["content"]["parts"]
     assert part["functionCall"]["args"] == {"command": "echo relay-ok"}
     assert signing.call_signature_ok("Bash", part["functionCall"]["args"], part["thoughtSignature"])
+
+
+# ---- mock:rounds: several calls in one agent turn -----------------------------------------------------------
+
+THINKING = {
+    "chat": {"reasoning_effort": "low"},
+    "responses": {"reasoning": {"effort": "low"}, "include": ["reasoning.encrypted_content"]},
+    "anthropic": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+    "gemini": {"generationConfig": {"thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}}},
+}
+
+
+def _send_back(dialect: str, body: dict[str, Any], answer: dict[str, Any], result: str) -> None:
+    """Append ``answer`` to the history of ``body`` as it came, and ``result`` for each of its calls."""
+    if dialect == "chat":
+        message = answer["choices"][0]["message"]
+        body["messages"].append(message)
+        body["messages"] += [
+            {"role": "tool", "tool_call_id": c["id"], "content": result} for c in message.get("tool_calls", [])
+        ]
+    elif dialect == "responses":
+        body["input"] += answer["output"]
+        body["input"] += [
+            {"type": "function_call_output", "call_id": i["call_id"], "output": result}
+            for i in answer["output"]
+            if i["type"] == "function_call"
+        ]
+    elif dialect == "anthropic":
+        body["messages"].append({"role": "assistant", "content": answer["content"]})
+        results = [
+            {"type": "tool_result", "tool_use_id": b["id"], "content": result}
+            for b in answer["content"]
+            if b["type"] == "tool_use"
+        ]
+        body["messages"] += [{"role": "user", "content": results}] if results else []
+    else:
+        content = answer["candidates"][0]["content"]
+        body["contents"].append(content)
+        replies = [
+            {
+                "functionResponse": {
+                    "id": p["functionCall"]["id"],
+                    "name": p["functionCall"]["name"],
+                    "response": {"result": result},
+                }
+            }
+            for p in content["parts"]
+            if "functionCall" in p
+        ]
+        body["contents"] += [{"role": "user", "parts": replies}] if replies else []
+
+
+def _reasoning(dialect: str, answer: dict[str, Any]) -> str:
+    if dialect == "chat":
+        return answer["choices"][0]["message"]["reasoning_content"]
+    if dialect == "responses":
+        return next(i["summary"][0]["text"] for i in answer["output"] if i["type"] == "reasoning")
+    if dialect == "anthropic":
+        return next(b["thinking"] for b in answer["content"] if b["type"] == "thinking")
+    return next(p["text"] for p in answer["candidates"][0]["content"]["parts"] if p.get("thought"))
+
+
+def agent_turn(dialect: str, prompt: str, *tools: dict[str, Any], history: Any = None) -> list[dict[str, Any]]:
+    """One agent turn through the mock, reasoning on: each answer sent back as it came, each call answered with
+    ``result N`` (N the step), until an answer calls nothing; the answers in order."""
+    path, make = DIALECTS[dialect]
+    body = make(prompt, **THINKING[dialect])
+    if tools:
+        body["tools"] = list(tools)
+    if dialect == "responses":
+        body["input"] = [*(history or []), {"role": "user", "content": prompt}]
+    answers: list[dict[str, Any]] = []
+    while not answers or outcome(dialect, answers[-1])[1]:
+        assert len(answers) < 10, "the mock kept calling"
+        answer = route(path, body)
+        assert answer.status == 200, answer.body
+        answers.append(whole(answer))
+        _send_back(dialect, body, answers[-1], f"result {len(answers)}")
+    return answers
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_rounds_directive_calls_again_until_the_turn_holds_that_many_results(dialect):
+    answers = agent_turn(dialect, "Oslo mock:rounds=3")
+    assert [[name for name, _ in outcome(dialect, a)[1]] for a in answers] == [["get_weather"]] * 3 + [[]]
+    assert outcome(dialect, answers[-1])[0] == "Tool said: result 3"
+    # each step after a result thinks about it and builds its call from it: every step's proof differs
+    basis = ["Oslo mock:rounds=3", "result 1", "result 2", "result 3"]
+    assert [_reasoning(dialect, a) for a in answers] == [f"Thinking about: {b}" for b in basis]
+    assert [outcome(dialect, a)[1][0][1]["city"] for a in answers[:3]] == basis[:3]
+    if dialect == "anthropic":
+        signatures = [a["content"][0]["signature"] for a in answers]
+        assert len(set(signatures)) == 4
+    if dialect == "gemini":
+        parts = [a["candidates"][0]["content"]["parts"] for a in answers[:3]]
+        assert len({p["thoughtSignature"] for ps in parts for p in ps if "functionCall" in p}) == 3
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_without_rounds_a_tool_result_ends_the_turn_as_before(dialect):
+    answers = agent_turn(dialect, "Oslo")
+    assert [len(outcome(dialect, a)[1]) for a in answers] == [1, 0]
+    assert outcome(dialect, answers[-1])[0] == "Tool said: result 1"
+    assert _reasoning(dialect, answers[-1]) == "Thinking about: Oslo"  # not about the result
+    assert len(agent_turn(dialect, "Oslo mock:rounds=1")) == 2
+    assert len(agent_turn(dialect, "Oslo mock:rounds=0")) == 2  # the first call is the tools' usual one
+
+
+def test_rounds_count_each_result_of_parallel_calls():
+    answers = agent_turn("chat", "go mock:rounds=3 mock:parallel", CHAT_TOOL, _chat(BASH))
+    assert [len(outcome("chat", a)[1]) for a in answers] == [2, 2, 0]  # 2 results, then 4: done
+    assert outcome("chat", answers[-1])[0] == "Tool said: result 2"
+
+
+def test_rounds_count_from_the_last_user_text():
+    assert model.results_since_text([(True, 0), (False, 1), (False, 2), (True, 0), (False, 1)]) == 1
+    assert model.results_since_text([(False, 3)]) == 3
+    assert model.results_since_text([(False, 1), (True, 2)]) == 0  # a text message's own results come before it
+    # a new question after a finished two-step turn gets two steps again
+    first = agent_turn("responses", "a mock:rounds=2")
+    history = [{"role": "user", "content": "a mock:rounds=2"}]
+    body = {"input": history}
+    for n, answer in enumerate(first, 1):
+        _send_back("responses", body, answer, f"result {n}")
+    assert len(agent_turn("responses", "b mock:rounds=2", history=body["input"])) == 3

@@ -23,7 +23,7 @@ MAX_DIRECTIVE = 1_000_000
 _NAME = re.compile(r"mock:([a-z_]+)")
 _NUMBER = re.compile(r"=(\d+)")
 _TOOL = re.compile(r"=([A-Za-z0-9_.:-]+)")
-_NUMBERS = ("chunks", "delay_ms", "first_byte_ms", "status", "stall_after", "drop_after", "cached")
+_NUMBERS = ("chunks", "delay_ms", "first_byte_ms", "status", "stall_after", "drop_after", "cached", "rounds")
 _FLAGS = ("parallel", "text")
 
 
@@ -57,6 +57,8 @@ class Directives:
     tool: str | None = None
     #: ``mock:args={…}``: the call's arguments, as compact JSON text of an object.
     args: str | None = None
+    #: ``mock:rounds=N``: call a tool again after each tool result until the turn holds N of them.
+    rounds: int | None = None
 
 
 def parse_directives(text: str) -> Directives:

@@ -5,7 +5,8 @@ reads its own request body into a dialect-neutral ``Prompt``; ``answer`` turns t
 ``Reply``; the wire module writes the reply in its own shape. So every dialect answers alike:
 
 - the last user message echoed (``"Echo: <text>"``), or ``"Tool said: <result>"`` after a tool result;
-- a tool call when tools are offered (arguments built from the tool's JSON schema);
+- a tool call when tools are offered (arguments built from the tool's JSON schema); after a tool result,
+  another only under ``mock:rounds=N`` (an agent turn of N tool results, each step its own reasoning);
 - reasoning first (``"Thinking about: <text>"``) when the request asks for reasoning;
 - JSON satisfying the schema when structured output is asked;
 - the text cut at the first stop sequence, or at ``max_tokens`` (finish ``length``);
@@ -29,6 +30,9 @@ split over several blocks or messages is read whole; see ``directives.py`` for t
                           when no offered tool matches, answer with text
 ``mock:args={…}``         the call's arguments: the JSON object written there (not built from the schema);
                           a custom (freeform) tool gets its ``"input"`` string, or else the object's JSON
+``mock:rounds=N``         after a tool result, call a tool again while the conversation holds fewer than N
+                          tool results after the last user text; each such step reasons about, and builds
+                          its arguments from, the last result; at N, ``Tool said: <result>``
 ========================  ===========================================================
 """
 
@@ -93,6 +97,8 @@ class Prompt:
     tool_name: str | None = None
     #: The text of the tool result when the conversation's last turn is one.
     tool_result: str | None = None
+    #: How many tool results the conversation holds after the last user text (see ``results_since_text``).
+    tool_results: int = 0
     #: Whether several calls may come at once (``mock:parallel``); False when the request forbids it.
     parallel: bool = True
     max_tokens: int | None = None
@@ -159,11 +165,13 @@ def answer(prompt: Prompt, options: MockOptions) -> Reply:
     """The mock's answer to a prompt, deterministic."""
     directives = parse_directives(prompt.turn if prompt.turn is not None else prompt.text)
     ident = prompt.seed
+    # a step of a ``mock:rounds`` turn after a tool result reasons about that result and builds its call from it
+    basis = prompt.tool_result if directives.rounds is not None and prompt.tool_result is not None else prompt.text
     calls = tuple(
-        ToolCall(f"call_{ident[:16]}{i}", t.name, _arguments(t, prompt.text, directives.args), t.namespace, t.custom)
+        ToolCall(f"call_{ident[:16]}{i}", t.name, _arguments(t, basis, directives.args), t.namespace, t.custom)
         for i, t in enumerate(_calling(prompt, directives))
     )
-    reasoning = f"Thinking about: {prompt.text}" if prompt.reasoning else ""
+    reasoning = f"Thinking about: {basis}" if prompt.reasoning else ""
     text, stop_sequence, finish = "", None, "tool_calls"
     if calls:
         completion = tokens(reasoning) + sum(tokens(c.arguments) for c in calls)
@@ -222,10 +230,12 @@ def _cut_at_limit(reasoning: str, text: str, limit: int | None) -> tuple[str, st
 
 
 def _calling(prompt: Prompt, directives: Directives) -> list[Tool]:
-    """The tools the answer calls: none after a tool result or with ``tool_choice`` none; the named one; the one
-    ``mock:tool`` names (none when it names no offered tool); none for ``mock:text`` unless a call is required;
-    else the first, or every one with ``mock:parallel`` where parallel calls are allowed."""
-    if not prompt.tools or prompt.tool_choice == "none" or prompt.tool_result is not None:
+    """The tools the answer calls: none after a tool result (unless ``mock:rounds`` asks for more) or with
+    ``tool_choice`` none; the named one; the one ``mock:tool`` names (none when it names no offered tool); none
+    for ``mock:text`` unless a call is required; else the first, or every one with ``mock:parallel`` where
+    parallel calls are allowed."""
+    more = directives.rounds is not None and prompt.tool_results < directives.rounds
+    if not prompt.tools or prompt.tool_choice == "none" or (prompt.tool_result is not None and not more):
         return []
     if prompt.tool_choice == "named":
         named = find_tool(prompt.tools, prompt.tool_name or "")
@@ -280,6 +290,18 @@ def last_turn(messages: Iterable[tuple[str, str]]) -> str:
         elif turn:
             break
     return "\n".join(reversed(turn))
+
+
+def results_since_text(messages: Iterable[tuple[bool, int]]) -> int:
+    """How many tool results follow the last user message with text (what ``mock:rounds`` counts).
+
+    ``messages`` are, in order, (whether the message is a user one with text, how many tool results it holds);
+    a user message with text starts the count again, its own results not counted.
+    """
+    found = 0
+    for said, results in messages:
+        found = 0 if said else found + results
+    return found
 
 
 def split(text: str, parts: int) -> list[str]:

@@ -97,6 +97,10 @@ def prompt(payload: dict[str, Any]) -> Prompt:
         tool_choice=kind,  # type: ignore[arg-type]
         tool_name=choice.get("name") if kind == "named" else None,
         tool_result=" ".join(model.result_text(r.get("content") or "") for r in results) if results else None,
+        tool_results=model.results_since_text(
+            (m.get("role") == "user" and bool(_text(m.get("content"))), len(_results(m.get("content"))))
+            for m in messages
+        ),
         parallel=choice.get("disable_parallel_tool_use") is not True,
         max_tokens=payload.get("max_tokens") if isinstance(payload.get("max_tokens"), int) else None,
         reasoning=thinking.get("type") in ("enabled", "adaptive"),

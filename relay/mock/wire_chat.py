@@ -73,6 +73,10 @@ def prompt(payload: dict[str, Any]) -> Prompt:
         tool_choice="named" if named else choice if choice in ("none", "required") else "auto",
         tool_name=named,
         tool_result=text_of(said[-1].get("content")) if answered_tool else None,
+        tool_results=model.results_since_text(
+            (m.get("role") == "user" and bool(text_of(m.get("content"))), int(m.get("role") == "tool"))
+            for m in messages
+        ),
         parallel=payload.get("parallel_tool_calls") is not False,
         max_tokens=limit if isinstance(limit, int) else None,
         reasoning=payload.get("reasoning_effort") not in (None, "none"),

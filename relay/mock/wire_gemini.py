@@ -85,6 +85,9 @@ def prompt(payload: dict[str, Any]) -> Prompt:
         tool_choice=kind,
         tool_name=named,
         tool_result=" ".join(model.result_text(r) for r in results) if results else None,
+        tool_results=model.results_since_text(
+            (get(c, "role") in (None, "", "user") and bool(_text(c)), len(_responses(c))) for c in contents
+        ),
         max_tokens=limit if isinstance(limit, int) else None,
         reasoning=thinking_on(payload),
         output_schema=_schema(config),

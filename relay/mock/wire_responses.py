@@ -105,6 +105,9 @@ def prompt(payload: dict[str, Any]) -> Prompt:
         tool_choice="named" if named else choice if choice in ("none", "required") else "auto",
         tool_name=named,
         tool_result=model.result_text(last.get("output")) if answered else None,
+        tool_results=model.results_since_text(
+            (_role_kind(i) == "user" and bool(_text(i.get("content"))), int(_kind(i) in _RESULTS)) for i in items
+        ),
         parallel=payload.get("parallel_tool_calls") is not False,
         max_tokens=limit if isinstance(limit, int) else None,
         reasoning=isinstance(reasoning, dict) and reasoning.get("effort") != "none",
