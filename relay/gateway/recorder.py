@@ -2,12 +2,14 @@
 
 A request ends by handing its settlement and its log record to the recorder, which costs an append:
 no await, so it works even in a request cancelled because its client went away. One background
-task writes them, each write one transaction (settlements first, then up to ``log_batch`` records; on
-SQLite, whose transactions run on the event loop, up to ``LOOP_CHUNK``, with requests served between two),
+task writes them, each write one transaction (settlements first, then up to ``log_batch`` records),
 within ``SETTLE_GATHER`` seconds of a settlement and every ``log_interval`` seconds (or when a batch is
-full) for the log. While the store cannot be written, it retries with a growing pause; settlements are kept
-whatever happens (they are bounded by the requests in flight), log records up to ``log_buffer``,
-past which the oldest are dropped and counted in ``dropped``.
+full) for the log. The writes go through ``Store.transaction_background`` (SQLite: a thread that runs only
+when the event loop is idle, so they never delay a request), unless ``BACKLOG_BATCHES`` batches wait: then
+at the normal priority, so a worker busy without pause still writes its log. While the store cannot be
+written, it retries with a growing pause; settlements are kept whatever happens (they are bounded by the
+requests in flight), log records up to ``log_buffer``, past which the oldest are dropped and counted in
+``dropped``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ log = logging.getLogger("relay.gateway")
 
 #: Seconds a settlement waits for others to share its transaction (the balance lags by no more).
 SETTLE_GATHER = 0.05
-#: Log records in one transaction run on the event loop (one to two milliseconds of SQLite work).
-LOOP_CHUNK = 50
+#: Batches of backlog past which writes stop waiting for idle time: a worker busy without pause would
+#: otherwise starve the low-priority writer (``Store.transaction_background``) and the log would lag.
+BACKLOG_BATCHES = 2
 #: Pause after a failed write, doubled up to MAX_PAUSE while the store keeps failing.
 FIRST_PAUSE = 0.2
 MAX_PAUSE = 5.0
@@ -40,8 +43,6 @@ class Recorder:
     def __init__(self, store: Store, config: StoreConfig, tokens: TokenSink | None = None) -> None:
         self._store = store
         self._batch = config.log_batch
-        #: Records per transaction: SQLite's run on the event loop (``transaction_now``), so in short ones.
-        self._chunk = min(self._batch, LOOP_CHUNK) if store.backend == "sqlite" else self._batch
         self._interval = config.log_interval
         self._buffer = config.log_buffer
         self._token_sink = tokens
@@ -91,7 +92,7 @@ class Recorder:
             while self.pending:
                 if await self.write_once():
                     pause = FIRST_PAUSE
-                    if len(self._logs) < self._chunk:
+                    if len(self._logs) < self._batch:
                         break  # what came during the write waits for the next round, to join others
                     await trio.sleep(0)  # requests run between two chunks
                 else:
@@ -103,7 +104,7 @@ class Recorder:
     async def write_once(self) -> bool:
         """One transaction of what is pending; False when the store failed (everything is kept)."""
         settles, self._settles = self._settles, []
-        logs = [self._logs.popleft() for _ in range(min(self._chunk, len(self._logs)))]
+        logs = [self._logs.popleft() for _ in range(min(self._batch, len(self._logs)))]
         tokens, self._tokens = self._tokens, []
         try:
             if settles or logs:
@@ -112,8 +113,10 @@ class Recorder:
                     settle_all(tx, settles)  # type: ignore[arg-type]
                     return write_logs(tx, logs)  # type: ignore[arg-type]
 
+                behind = len(self._logs) >= BACKLOG_BATCHES * self._batch
+                transaction = self._store.transaction if behind else self._store.transaction_background
                 with trio.CancelScope(shield=True):  # a batch taken out is written or put back, never lost
-                    self.written += await self._store.transaction_now(write)
+                    self.written += await transaction(write)
             if tokens and self._token_sink is not None:
                 await self._send_tokens(tokens)
         except StoreError as error:

@@ -74,6 +74,11 @@ class Store(abc.ABC):
         hop when it cannot block (SQLite with its write lock free); others run ``transaction``."""
         return await self.transaction(fn)
 
+    async def transaction_background(self, fn: Callable[[Tx], T]) -> T:
+        """``transaction(fn)`` for writes nobody waits for (the request log, settlements): a backend may run it
+        where it takes CPU only from idle time (SQLite: ``relay.store.background``)."""
+        return await self.transaction(fn)
+
     async def maintain(self) -> None:
         """Background upkeep while the store is in use (SQLite: checkpoints); cancelled at the end."""
         await trio.sleep_forever()

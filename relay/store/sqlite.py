@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import trio
 
+from relay.store.background import Background
 from relay.store.base import Store, Tx
 from relay.store.errors import IntegrityError, StoreError
 
@@ -43,6 +44,9 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._now_conn: sqlite3.Connection | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
+        #: The request log's and settlements' writer: a connection on a thread of lowest priority.
+        self._background = Background("relay-store-writer")
+        self._background_conn: sqlite3.Connection | None = None
 
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
         try:
@@ -107,6 +111,25 @@ class SQLiteStore(Store):
             await trio.sleep(pause)
             pause = min(pause * 2, 0.01)
 
+    async def transaction_background(self, fn: Callable[[Tx], T]) -> T:
+        """``fn`` in one transaction on the writer thread, which runs only when the event loop is idle
+        (``relay.store.background``), on a connection of its own."""
+        if self.path == ":memory:":  # another connection would open another database
+            return await self.transaction(fn)
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        return await self._background.run(lambda: self._transaction_on(self._writer(), fn))
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._background_conn is None:
+            self._background_conn = self._open(BUSY_TIMEOUT_S)
+        return self._background_conn
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            await self._background.aclose()  # what the writer was given is written first
+        await super().aclose()
+
     def _checkpoint_sync(self) -> None:
         try:
             if self._checkpoint_conn is None:
@@ -148,6 +171,9 @@ class SQLiteStore(Store):
         if self._now_conn is not None:
             self._now_conn.close()
             self._now_conn = None
+        if self._background_conn is not None:
+            self._background_conn.close()
+            self._background_conn = None
 
 
 def _switch_to_wal(conn: sqlite3.Connection, wait: float) -> None:

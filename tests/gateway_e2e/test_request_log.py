@@ -122,7 +122,7 @@ class FlakyStore:
             raise StoreError("the store is down (test)")
         return await self.store.transaction(fn)
 
-    transaction_now = transaction
+    transaction_now = transaction_background = transaction
 
 
 def record(request_id: str) -> LogRecord:
