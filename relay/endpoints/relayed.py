@@ -22,7 +22,7 @@ import trio
 
 from relay.errors import RelayError, ResponseAborted
 from relay.http.messages import Headers, StreamResponse
-from relay.upstream.exchange import Exchange
+from relay.upstream.exchange import Drained, Exchange
 
 JSON: Headers = ((b"content-type", b"application/json"),)
 SSE: Headers = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
@@ -84,14 +84,10 @@ class Relayed:
 
     async def _next(self, chunks: AsyncIterator[bytes]) -> bytes | None:
         """The next upstream chunk; a ``server_shutting_down`` error once the shutdown's drain deadline passed."""
-        shutdown = self.out.shutdown
-        with trio.CancelScope() as scope:
-            shutdown.watch_draining(scope)
-            try:
-                return await self.exchange.next_chunk(chunks)
-            finally:
-                shutdown.unwatch_draining(scope)
-        raise shutting_down()
+        try:
+            return await self.exchange.next_chunk(chunks, self.out.shutdown)
+        except Drained:
+            raise shutting_down() from None
 
     async def send(self, data: bytes, deadline: float) -> None:
         """Write ``data`` by ``deadline``; past it the write may be cut in half, so the response is aborted."""

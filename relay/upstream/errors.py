@@ -20,45 +20,51 @@ def upstream_errors(channel: str, *, body: bool = False) -> Iterator[None]:
     answer's body (or stream) was being read."""
     try:
         yield
-    except httpx.ConnectTimeout:
-        raise RelayError(
+    except (httpx.TransportError, httpx.StreamError) as exc:
+        raise relay_error(exc, channel, body=body) from None
+
+
+def relay_error(exc: httpx.TransportError | httpx.StreamError, channel: str, *, body: bool = False) -> RelayError:
+    """The RelayError for one of httpx's exceptions (``upstream_errors``; a stream's per-chunk read calls it
+    directly, a context manager per chunk costing more than the read)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return RelayError(
             504,
             "timeout",
             "connecting to the upstream timed out",
             code="upstream_connect_timeout",
             detail=f"channel '{channel}': connecting to the upstream timed out",
-        ) from None
-    except httpx.PoolTimeout:
-        raise RelayError(
+        )
+    if isinstance(exc, httpx.PoolTimeout):
+        return RelayError(
             504,
             "timeout",
             "no upstream connection became free in time",
             code="upstream_pool_timeout",
             detail=f"channel '{channel}': no upstream connection became free in time",
-        ) from None
-    except httpx.ConnectError as exc:
-        raise RelayError(
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return RelayError(
             502,
             "upstream",
             "cannot connect to the upstream",
             code="upstream_connect_error",
             detail=f"channel '{channel}': cannot connect to the upstream: {exc or type(exc).__name__}",
-        ) from None
-    except httpx.TimeoutException:
-        raise RelayError(
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return RelayError(
             504,
             "timeout",
             "the upstream timed out",
             code="upstream_timeout",
             detail=f"channel '{channel}': the upstream timed out",
-        ) from None
-    except (httpx.TransportError, httpx.StreamError) as exc:
-        # Broken while its answer was being read: the answer was cut short (truncated), not refused.
-        what = "the upstream's answer was cut short" if body else "the upstream failed"
-        raise RelayError(
-            502,
-            "upstream",
-            what,
-            code="upstream_truncated" if body else "upstream_error",
-            detail=f"channel '{channel}': {what}: {exc or type(exc).__name__}",
-        ) from None
+        )
+    # Broken while its answer was being read: the answer was cut short (truncated), not refused.
+    what = "the upstream's answer was cut short" if body else "the upstream failed"
+    return RelayError(
+        502,
+        "upstream",
+        what,
+        code="upstream_truncated" if body else "upstream_error",
+        detail=f"channel '{channel}': {what}: {exc or type(exc).__name__}",
+    )

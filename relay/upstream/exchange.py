@@ -11,13 +11,14 @@ by a timeout meant for the upstream without the caller knowing.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import httpx
 import trio
 
 from relay.errors import RelayError
 from relay.upstream.channels import Channel
-from relay.upstream.errors import upstream_errors
+from relay.upstream.errors import relay_error, upstream_errors
 
 #: Largest upstream answer (a whole body, or one stream event) held in memory.
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
@@ -26,6 +27,20 @@ MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 DRAIN_AFTER_END = 1.0
 #: Seconds closing an upstream response may take (it is shielded from cancellation).
 CLOSE_GRACE = 1.0
+
+
+class Draining(Protocol):
+    """What a stream's read needs of the server's shutdown (``relay.http.connection.Shutdown``)."""
+
+    drain_at: float
+
+    def watch_draining(self, scope: trio.CancelScope) -> None: ...
+
+    def unwatch_draining(self, scope: trio.CancelScope) -> None: ...
+
+
+class Drained(Exception):
+    """The server's drain deadline passed while a stream waited for its next chunk: it must end now."""
 
 
 class Exchange:
@@ -100,11 +115,21 @@ class Exchange:
             detail=f"channel '{self.channel}': the upstream sent nothing for {self.timeouts.idle:g}s",
         )
 
-    async def next_chunk(self, chunks: AsyncIterator[bytes]) -> bytes | None:
-        """The next upstream chunk, None at the end; a 504 when the upstream is silent for ``idle``."""
-        with trio.move_on_at(self._idle_deadline()):
-            with upstream_errors(self.channel, body=True):
+    async def next_chunk(self, chunks: AsyncIterator[bytes], shutdown: Draining | None = None) -> bytes | None:
+        """The next upstream chunk, None at the end; a 504 when the upstream is silent for ``idle``; ``Drained``
+        once ``shutdown``'s drain deadline passed. One cancel scope per chunk does both."""
+        with trio.CancelScope(deadline=self._idle_deadline()) as scope:
+            if shutdown is not None:
+                shutdown.watch_draining(scope)
+            try:
                 return await anext(chunks, None)
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                raise relay_error(exc, self.channel, body=True) from None
+            finally:
+                if shutdown is not None:
+                    shutdown.unwatch_draining(scope)
+        if shutdown is not None and trio.current_time() >= shutdown.drain_at:
+            raise Drained
         raise self._silence_error()
 
     async def read_body(self, response: httpx.Response) -> bytes:
