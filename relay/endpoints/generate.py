@@ -362,6 +362,7 @@ async def _passthrough(
     failure: BaseException | None = None
     try:
         upstream = await exchange.open(path, body)
+        del body  # sent: a stream must not keep it (orjson's output holds 32 KiB whatever its length)
         try:
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
@@ -436,6 +437,7 @@ async def _convert(
     failure: BaseException | None = None
     try:
         upstream = await exchange.open(channel.path(target, model, req.stream), body)
+        del body  # sent: a stream must not keep it (orjson's output holds 32 KiB whatever its length)
         try:
             record.upstream_status = upstream.status_code
             if not success(upstream.status_code):
