@@ -9,6 +9,7 @@ import orjson
 import pytest
 import trio
 
+from relay.dialects.common import dumps_kept
 from tests.conftest import KEY, config_from, serve_relay
 
 FRAMES = 3000
@@ -75,3 +76,17 @@ key = "{KEY}"
     early, late = marks.values()
     # 2,600 frames apart: keeping what was relayed added 60 to 90 KB here (measured).
     assert late - early < 40_000, (early, late)
+
+
+def test_a_kept_json_body_is_as_large_as_its_text_not_as_orjsons_buffer() -> None:
+    payload = {"model": "m", "messages": [{"role": "user", "content": "x" * 3000}]}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        kept = [dumps_kept(payload) for _ in range(50)]
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "lineno")) / len(kept)
+    assert kept[0] == orjson.dumps(payload)
+    assert held < 2 * len(kept[0]), held  # orjson.dumps alone: ~32 KiB each

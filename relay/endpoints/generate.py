@@ -28,7 +28,7 @@ from relay.dialects import (
     openai_responses,
 )
 from relay.dialects.codecs import CODECS
-from relay.dialects.common import load_object, refuse_ambiguous
+from relay.dialects.common import dumps_kept, load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, as_error, convert_response
 from relay.errors import RelayError, ResponseAborted
 from relay.gateway.auth import check_model
@@ -117,7 +117,7 @@ def with_default_model(relay: Relay, body: bytes) -> bytes:
         return body
     payload = load_object(body)
     if payload.get("model") in (None, ""):
-        return orjson.dumps({**payload, "model": default})
+        return dumps_kept({**payload, "model": default})
     return body
 
 
@@ -136,7 +136,7 @@ def _peek(relay: Relay, dialect: ir.Dialect, body: bytes) -> Call:
     default = relay.config.server.default_model
     if default and payload.get("model") in (None, ""):
         payload = {**payload, "model": default}
-        body = orjson.dumps(payload)
+        body = dumps_kept(payload)
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise RelayError(400, "invalid_request", "'model' must be a non-empty string", param="model")
@@ -412,7 +412,7 @@ def _without_foreign_proofs(call: Call) -> Call:
     cleaned = foreign_proofs.stripped(call.dialect, payload)
     if cleaned is None:
         return call
-    return attrs.evolve(call, body=orjson.dumps(cleaned), payload=cleaned if call.payload is not None else None)
+    return attrs.evolve(call, body=dumps_kept(cleaned), payload=cleaned if call.payload is not None else None)
 
 
 async def _convert(
