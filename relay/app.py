@@ -40,6 +40,7 @@ class Relay:
         self.pool, channels = build_channels(config.channels, config.upstream)
         #: The in-flight cap of requests that go upstream (``[server] max_in_flight``).
         self.in_flight = InFlight(config.max_in_flight)
+        self.gateway.admissions.serving = lambda: self.in_flight.count
         self.channels = dict(channels)
         self._access_log = config.server.access_log
 

@@ -18,6 +18,7 @@ import trio
 
 from relay.config import Config
 from relay.errors import RelayError
+from relay.gateway.admissions import Admissions
 from relay.gateway.auth import KeyCache
 from relay.gateway.pricing import Pricing, input_estimate, max_output
 from relay.gateway.ratelimit import RateLimitUnavailable, RedisLimiter
@@ -39,6 +40,7 @@ class Gateway:
         self.pricing = Pricing(config.prices)
         self.router = Router(config)
         self.limiter = RedisLimiter(config.ratelimit.url) if config.ratelimit.url else None
+        self.admissions = Admissions(self.store)
         self.recorder = Recorder(self.store, config.store, self.limiter.add_tokens if self.limiter else None)
         self._default_output = config.quota.default_max_output_tokens
 
@@ -97,7 +99,7 @@ class Gateway:
         if hold is None and not store_rated:
             return
         try:
-            admission = await self.store.transaction_now(
+            admission = await self.admissions.admit(
                 lambda tx: ledger.admit(tx, key.name, request_id, hold, key.rpm, key.tpm, now, count_rate=store_rated)
             )
         except StoreError as error:
