@@ -33,7 +33,7 @@ import trio
 from bench.cpu import process_seconds
 from bench.procs import ROOT, BenchError, Server, affinity
 from bench.stats import percentile
-from bench.stream_memory import HEAD_END, relay_toml, stream_request
+from bench.stream_memory import HEAD_END, run_path, stream_request
 
 FRAME = b"data: "
 
@@ -144,19 +144,6 @@ async def measure(pid: int, port: int, args: argparse.Namespace) -> dict[str, An
     }
 
 
-def run_path(path: str, args: argparse.Namespace, work: Path, upstream: str, cpus: set[int] | None) -> dict[str, Any]:
-    folder = work / path
-    folder.mkdir()
-    config = folder / "relay.toml"
-    config.write_text(relay_toml(path, upstream, folder / "relay.db"), encoding="utf-8")
-    argv = [sys.executable, "-m", "relay", "serve", "--config", str(config), "--listen", "127.0.0.1:0"]
-    relay = Server(f"relay-{path}", argv, cpus, folder, args.code).start()
-    try:
-        return trio.run(measure, relay.pid, relay.port, args)
-    finally:
-        relay.stop()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", type=int, default=256, help="streams open at once (256)")
@@ -185,7 +172,9 @@ def main() -> int:
             return 2
         try:
             for path in args.paths.split(","):
-                results[path] = run_path(path, args, work, f"http://{mock.host}:{mock.port}", relay_cpus)
+                results[path] = run_path(
+                    path, args, work, f"http://{mock.host}:{mock.port}", measure=measure, cpus=relay_cpus
+                )
         except BenchError as exc:
             print(f"fanout: {exc}", file=sys.stderr)
             return 2

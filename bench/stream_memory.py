@@ -34,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,18 +229,30 @@ def imported_from(code: Path) -> str:
     return done.stdout.strip() or done.stderr.strip()[-200:]
 
 
-def run_path(path: str, args: argparse.Namespace, work: Path, upstream: str) -> dict[str, Any]:
+Measure = Callable[[int, int, argparse.Namespace], Awaitable[dict[str, Any]]]
+
+
+def run_path(
+    path: str,
+    args: argparse.Namespace,
+    work: Path,
+    upstream: str,
+    *,
+    measure: Measure = measure,
+    cpus: set[int] | None = None,
+) -> dict[str, Any]:
+    """A fresh Relay (one worker, on ``cpus``) for ``path``, measured by ``measure(pid, port, args)``."""
     folder = work / path
     folder.mkdir()
     config = folder / "relay.toml"
     config.write_text(relay_toml(path, upstream, folder / "relay.db"), encoding="utf-8")
     argv = [sys.executable, "-m", "relay", "serve", "--config", str(config), "--listen", "127.0.0.1:0"]
-    relay = Server(f"relay-{path}", argv, None, folder, args.code).start()
+    relay = Server(f"relay-{path}", argv, cpus, folder, args.code).start()
     try:
         result = trio.run(measure, relay.pid, relay.port, args)
     finally:
         relay.stop()
-    if result["errors"]:
+    if result.get("errors"):
         result["relay_log_tail"] = relay.log_tail(10)
     return result
 

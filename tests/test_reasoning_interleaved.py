@@ -34,7 +34,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from relay.mock import signing
 from tests.conftest import KEY
-from tests.test_reasoning_roundtrip import MODELS, WEATHER, Exchange, Rig, proofs, serving
+from tests.test_reasoning_roundtrip import MODELS, WEATHER, Exchange, Rig, gemini_answer, proofs, serving
 
 CLIENTS = ("openai_chat", "openai_responses", "anthropic", "gemini")
 PAIRS = [(client, model) for client in CLIENTS for model in MODELS]
@@ -180,21 +180,9 @@ def gemini_turn(url: str, model: str, stream: bool) -> str:
     config = types.GenerateContentConfig(tools=[tool], thinking_config=thinking)
     contents = [types.Content(role="user", parts=[types.Part(text=PROMPT)])]
 
-    def send() -> types.Content:
-        if not stream:
-            content = (
-                client.models.generate_content(model=model, contents=contents, config=config).candidates[0].content
-            )
-            assert content is not None
-            return content
-        parts: list[types.Part] = []  # every chunk's parts, in order: the answer's content
-        for chunk in client.models.generate_content_stream(model=model, contents=contents, config=config):
-            parts += chunk.candidates[0].content.parts or [] if chunk.candidates[0].content else []
-        return types.Content(role="model", parts=parts)
-
     with client:
         for step in range(1, ROUNDS + 2):
-            content = send()
+            content = gemini_answer(client, model, contents, config, stream)
             contents.append(content)
             calls = [part.function_call for part in content.parts or [] if part.function_call]
             if not calls:

@@ -208,6 +208,20 @@ def anthropic_loop(url: str, model: str, stream: bool) -> None:
             messages.append({"role": "assistant", "content": answer.content})
 
 
+def gemini_answer(
+    client: genai.Client, model: str, contents: list[types.Content], config: types.GenerateContentConfig, stream: bool
+) -> types.Content:
+    """One answer as a google-genai user keeps it: its content (streamed: every chunk's parts, in order)."""
+    if not stream:
+        content = client.models.generate_content(model=model, contents=contents, config=config).candidates[0].content
+        assert content is not None
+        return content
+    parts: list[types.Part] = []
+    for chunk in client.models.generate_content_stream(model=model, contents=contents, config=config):
+        parts += chunk.candidates[0].content.parts or [] if chunk.candidates[0].content else []
+    return types.Content(role="model", parts=parts)
+
+
 def gemini_loop(url: str, model: str, stream: bool, *, show: bool = True) -> None:
     options = types.HttpOptions(base_url=url, api_version="v1beta", timeout=10_000)
     client = genai.Client(api_key=KEY, vertexai=False, http_options=options)
@@ -222,27 +236,15 @@ def gemini_loop(url: str, model: str, stream: bool, *, show: bool = True) -> Non
     config = types.GenerateContentConfig(tools=[tool], thinking_config=thinking)
     contents: list[types.Content] = []
 
-    def turn() -> types.Content:
-        if not stream:
-            content = (
-                client.models.generate_content(model=model, contents=contents, config=config).candidates[0].content
-            )
-            assert content is not None
-            return content
-        parts: list[types.Part] = []  # every chunk's parts, in order: the answer's content
-        for chunk in client.models.generate_content_stream(model=model, contents=contents, config=config):
-            parts += chunk.candidates[0].content.parts or [] if chunk.candidates[0].content else []
-        return types.Content(role="model", parts=parts)
-
     with client:
         for question in QUESTIONS:
             contents.append(types.Content(role="user", parts=[types.Part(text=question)]))
-            content = turn()
+            content = gemini_answer(client, model, contents, config, stream)
             contents.append(content)
             (call,) = [part.function_call for part in content.parts or [] if part.function_call]
             result = types.FunctionResponse(id=call.id, name=call.name, response={"result": "sunny"})
             contents.append(types.Content(role="user", parts=[types.Part(function_response=result)]))
-            answer = turn()
+            answer = gemini_answer(client, model, contents, config, stream)
             assert "".join(p.text or "" for p in answer.parts or [] if not p.thought) == "Tool said: sunny"
             contents.append(answer)
 
