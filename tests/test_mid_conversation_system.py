@@ -19,11 +19,12 @@ import pytest
 import trio
 
 from relay.config import loads
+from relay.dialects import anthropic_request
 from relay.http.messages import Request, Response, StreamResponse
 from relay.mock.server import MockUpstream
 from relay.upstream.channels import forwarded
 from tests.conftest import KEY, Served, serve_app, serve_relay
-from tests.helpers import Upstream, upstream_relay_toml
+from tests.helpers import Upstream, raw_request, upstream_relay_toml
 
 BETA = "mid-conversation-system-2026-04-07"
 INSTRUCTION = "From now on, answer in French."
@@ -178,3 +179,27 @@ def test_only_anthropics_betas_go_upstream_and_never_an_oauth_one() -> None:
     ]
     assert forwarded(headers, "anthropic") == (("anthropic-beta", "claude-code-20250219,per-turn-control-2026-07-01"),)
     assert forwarded(headers, "openai_chat") == ()
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "tools", "beta"), [("high", True, True), ("high", False, False), (None, True, False)]
+)
+async def test_a_converted_agent_loop_that_thinks_gets_anthropics_interleaved_thinking_beta(
+    served: tuple[Served, Recorder], reasoning: str | None, tools: bool, beta: bool
+) -> None:
+    relay, recorder = served
+    body: dict[str, Any] = {"model": "claude-1", "messages": [{"role": "user", "content": "mock:text hello"}]}
+    if reasoning:
+        body["reasoning_effort"] = reasoning
+    if tools:
+        body["tools"] = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    answer = await raw_request(
+        relay.url,
+        "POST",
+        "/v1/chat/completions",
+        headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"},
+        body=json.dumps(body).encode(),
+    )
+    assert answer.status == 200, answer.body
+    (request,) = recorder.upstream.requests
+    assert request.header(b"anthropic-beta") == (anthropic_request.INTERLEAVED_THINKING if beta else None)

@@ -18,6 +18,7 @@ from relay.dialects.anthropic_request import (
     encode_count_request,
     encode_request,
     require_kept,
+    upstream_headers,
 )
 from relay.dialects.anthropic_response import (
     UsageReader,
@@ -56,4 +57,5 @@ __all__ = [
     "encode_stream_error",
     "rename_model",
     "require_kept",
+    "upstream_headers",
 ]

@@ -407,6 +407,19 @@ def encode_request(req: ir.Request, model: str, *, same_dialect: bool = False) -
 _COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
 
 
+#: The beta that lets Claude 4 models think between tool calls, not only once at the start of a turn.
+INTERLEAVED_THINKING = "interleaved-thinking-2025-05-14"
+
+
+def upstream_headers(req: ir.Request) -> tuple[tuple[str, str], ...]:
+    """Headers a request converted to Anthropic needs: the interleaved-thinking beta when it may think and has
+    tools (an agent loop); an Anthropic client's own betas pass through on its same-dialect path instead."""
+    config = req.reasoning
+    budget = budget_for(config) if config is not None else None
+    thinks = config is not None and budget != 0 and (budget is not None or bool(config.include))  # as _thinking_budget
+    return (("anthropic-beta", INTERLEAVED_THINKING),) if req.tools and thinks else ()
+
+
 def encode_count_request(req: ir.Request, model: str) -> bytes:
     """A ``count_tokens`` body: the Messages body's model, messages, system, tools, tool choice and thinking."""
     body = _encode(req, model, same_dialect=False)

@@ -17,6 +17,7 @@ import httpx
 import orjson
 
 from relay.dialects import (
+    anthropic,
     context_edits,
     envelope,
     estimate,
@@ -430,7 +431,7 @@ async def _convert(
     req = _decode(client, call)
     notice = _dropped_tools(record, req, target)
     body = upstream_codec.encode_request(req, model)
-    exchange = Exchange(channel, api_key)
+    exchange = Exchange(channel, api_key, anthropic.upstream_headers(req) if target == "anthropic" else ())
     relayed = Relayed(out, exchange, (SSE if call.sse else JSON) + notice)
     now = int(time.time())
     converter: StreamConverter | None = None
