@@ -181,3 +181,37 @@ async def test_a_gemini_clients_google_search_runs_on_anthropic(served):
     assert sent(upstream)["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
     parts = answer.json()["candidates"][0]["content"]["parts"]
     assert "".join(p["text"] for p in parts) == "Here is what I found: Trio is a library."
+
+
+@pytest.mark.parametrize(
+    ("model", "tools"),
+    [
+        (
+            "claude-1",
+            [
+                {
+                    "type": "web_search_20250305",
+                    "name": "web_search",
+                    "user_location": {"type": "approximate", "city": "Oslo"},
+                }
+            ],
+        ),
+        ("gemini-1", [{"google_search": {}}]),
+    ],
+)
+async def test_a_chat_clients_web_search_options_run_as_the_upstreams_search(served, model, tools):
+    relay, upstream, _ = served
+
+    def call() -> tuple[Any, dict[str, str]]:
+        with OpenAI(api_key=KEY, base_url=f"{relay.url}/v1", max_retries=0, timeout=10) as client:
+            raw = client.chat.completions.with_raw_response.create(
+                model=model,
+                messages=[{"role": "user", "content": "What is Trio?"}],
+                web_search_options={"user_location": {"type": "approximate", "approximate": {"city": "Oslo"}}},
+            )
+            return raw.parse(), dict(raw.headers)
+
+    completion, headers = await trio.to_thread.run_sync(call)
+    assert "x-relay-dropped-tools" not in headers
+    assert sent(upstream)["tools"] == tools
+    assert "Trio is a library." in completion.choices[0].message.content

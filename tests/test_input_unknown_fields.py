@@ -89,7 +89,6 @@ REFUSED = [
     (chat("claude-1", seed=7), "seed"),
     (chat("gemini-1", presence_penalty=0.5), "presence_penalty"),
     (chat("claude-1", logit_bias={"50256": -100}), "logit_bias"),
-    (chat("claude-1", web_search_options={}), "web_search_options"),
     (gemini("claude-1", cachedContent="cachedContents/1"), "cachedContent"),
     (gemini("chat-1", generationConfig={"seed": 3}), "generationConfig.seed"),
     (gemini("chat-1", generation_config={"response_modalities": ["AUDIO"]}), "generationConfig.response_modalities"),
@@ -115,6 +114,9 @@ SERVED = [
     chat("gemini-1", stream_options={"include_usage": True}, stream=True, service_tier="auto"),
     gemini("chat-1", safetySettings=[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]),
     gemini("claude-1", labels={"team": "a"}, generationConfig={"frequencyPenalty": 0, "responseModalities": ["TEXT"]}),
+    # A Chat client's web search runs as Anthropic's server tool, and as Gemini's google_search
+    chat("claude-1", web_search_options={}),
+    chat("gemini-1", web_search_options={"user_location": {"type": "approximate", "approximate": {"city": "Oslo"}}}),
     # Google's own tools: a search runs as Anthropic's, the others are dropped (tests/test_hosted_tools.py)
     gemini("claude-1", tools=[{"googleSearch": {}}, {"codeExecution": {}}]),
     # Passthrough: the channel speaks the client's API, and gets every field as it was sent.

@@ -82,7 +82,7 @@ def encode_passthrough(info: RequestInfo, upstream_model: str, original: bytes) 
 _KNOWN = frozenset(
     {
         "model", "messages", "stream", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
-        "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort",
+        "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "web_search_options",
     }
 )  # fmt: skip
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -224,7 +224,26 @@ def decode_request(body: bytes) -> ir.Request:
         parallel_tool_calls=optional(payload, "parallel_tool_calls", bool, "parallel_tool_calls", "a boolean"),
         output=_output(output) if output is not None else None,
         reasoning=_reasoning(payload),
+        hosted=_web_search(payload.get("web_search_options")),
         extra={k: v for k, v in payload.items() if k not in _KNOWN},
+    )
+
+
+def _web_search(options: Any) -> tuple[ir.HostedTool, ...]:
+    """``web_search_options`` (OpenAI's search models search the web before answering): a hosted web search,
+    run by another provider where it has one, dropped where not (``hosted_tools``); its location is kept."""
+    if options is None:
+        return ()
+    if not isinstance(options, dict):
+        raise bad_request("'web_search_options' must be an object", "web_search_options")
+    where = options.get("user_location")
+    approximate = where.get("approximate") if isinstance(where, dict) else None
+    place = approximate if isinstance(approximate, dict) else {}
+    location = {k: v for k in ("city", "region", "country", "timezone") if isinstance(v := place.get(k), str) and v}
+    return (
+        ir.HostedTool(
+            kind="web_search", label="web_search_options", location=location or None, dialect="openai_chat", raw=options
+        ),
     )
 
 
@@ -270,6 +289,9 @@ def _encode_stream(body: dict[str, Any], stream: bool) -> None:
 
 
 def _encode_tools(body: dict[str, Any], req: ir.Request) -> None:
+    for hosted in req.hosted:  # a Chat client's own web search, back to a Chat upstream as it was
+        if hosted.dialect == "openai_chat" and hosted.raw is not None:
+            body["web_search_options"] = dict(hosted.raw)
     if not req.tools:  # OpenAI refuses tool_choice and parallel_tool_calls without tools
         return
     body["tools"] = [_encode_tool(tool) for tool in req.tools]
