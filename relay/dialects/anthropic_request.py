@@ -198,8 +198,25 @@ def _decode_message(message: Any, path: str, names: dict[str, str]) -> ir.Messag
         return ir.Message(role, (ir.Text(content),) if content else ())
     if not isinstance(content, list):
         raise bad_request(f"'{path}.content' must be a string or an array of content blocks", f"{path}.content")
-    parts = [_decode_block(b, f"{path}.content[{i}]", role, names) for i, b in enumerate(content)]
+    parts = [
+        _decode_block(b, f"{path}.content[{i}]", role, names)
+        for i, b in enumerate(content)
+        if not (role == "assistant" and _server_run(b))
+    ]
     return ir.Message(role, tuple(envelope.settle(parts)))
+
+
+def _server_run(block: Any) -> bool:
+    """A block of a tool Anthropic ran itself (``server_tool_use``, ``web_search_tool_result``,
+    ``code_execution_tool_result``, ``mcp_tool_use``…): another provider neither ran it nor can read it, so a
+    conversion leaves it out of the assistant's turn, whose text about it stays (a client failed over or moved
+    to another model keeps its conversation)."""
+    kind = block.get("type") if isinstance(block, dict) else None
+    if not isinstance(kind, str):
+        return False
+    return kind in ("server_tool_use", "mcp_tool_use", "mcp_tool_result") or (
+        kind.endswith("_tool_result") and kind != "tool_result"
+    )
 
 
 _USER_ONLY = frozenset({"image", "document", "tool_result"})
