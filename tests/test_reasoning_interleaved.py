@@ -30,11 +30,19 @@ import pytest
 import trio
 from google import genai
 from google.genai import types
-from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from relay.mock import signing
 from tests.conftest import KEY
-from tests.test_reasoning_roundtrip import MODELS, WEATHER, Exchange, Rig, gemini_answer, proofs, serving
+from tests.test_reasoning_roundtrip import (
+    MODELS,
+    WEATHER,
+    Exchange,
+    Rig,
+    chat_answer,
+    gemini_answer,
+    proofs,
+    serving,
+)
 
 CLIENTS = ("openai_chat", "openai_responses", "anthropic", "gemini")
 PAIRS = [(client, model) for client in CLIENTS for model in MODELS]
@@ -87,18 +95,9 @@ def chat_turn(url: str, model: str, stream: bool) -> str:
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
     messages: list[Any] = [{"role": "user", "content": PROMPT}]
 
-    def send() -> Any:
-        args = {"model": model, "messages": messages, "tools": tools, "reasoning_effort": "low"}
-        if not stream:
-            return client.chat.completions.create(**args).choices[0].message
-        state = ChatCompletionStreamState()
-        for chunk in client.chat.completions.create(**args, stream=True):
-            state.handle_chunk(chunk)
-        return state.get_final_completion().choices[0].message
-
     with client:
         for step in range(1, ROUNDS + 2):
-            message = send()
+            message = chat_answer(client, model, messages, tools, stream)
             messages.append(message.model_dump(exclude_none=True))
             if not message.tool_calls:
                 return message.content

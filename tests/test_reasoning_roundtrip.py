@@ -114,19 +114,24 @@ async def rig() -> AsyncIterator[Rig]:
 # ---- the loops, as each SDK's users write them -----------------------------------------------------------------
 
 
+def chat_answer(client: openai.OpenAI, model: str, messages: list[Any], tools: list[Any], stream: bool) -> Any:
+    """One answer's message as an openai SDK user keeps it (streamed: assembled by the SDK's own state)."""
+    args = {"model": model, "messages": messages, "tools": tools, "reasoning_effort": "low"}
+    if not stream:
+        return client.chat.completions.create(**args).choices[0].message
+    state = ChatCompletionStreamState()
+    for chunk in client.chat.completions.create(**args, stream=True):
+        state.handle_chunk(chunk)
+    return state.get_final_completion().choices[0].message
+
+
 def chat_loop(url: str, model: str, stream: bool) -> None:
     client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
     messages: list[Any] = []
 
     def turn() -> Any:
-        args = {"model": model, "messages": messages, "tools": tools, "reasoning_effort": "low"}
-        if not stream:
-            return client.chat.completions.create(**args).choices[0].message
-        state = ChatCompletionStreamState()
-        for chunk in client.chat.completions.create(**args, stream=True):
-            state.handle_chunk(chunk)
-        return state.get_final_completion().choices[0].message
+        return chat_answer(client, model, messages, tools, stream)
 
     with client:
         for question in QUESTIONS:
