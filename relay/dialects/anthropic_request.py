@@ -327,8 +327,7 @@ def _server_tool(tool: Mapping[str, Any], path: str) -> ir.HostedTool:
     kind = _get(tool, "type", str, path, required=True)
     if not kind.startswith("web_search_"):
         return ir.HostedTool(kind=kind, label=kind, dialect="anthropic", raw=tool)
-    location = _get(tool, "user_location", dict, path) or {}
-    place = {k: v for k in ("city", "region", "country", "timezone") if isinstance(v := location.get(k), str) and v}
+    place = hosted_tools.location(_get(tool, "user_location", dict, path))
     allowed = _get(tool, "allowed_domains", list, path) or ()
     blocked = _get(tool, "blocked_domains", list, path) or ()
     return ir.HostedTool(
@@ -337,7 +336,7 @@ def _server_tool(tool: Mapping[str, Any], path: str) -> ir.HostedTool:
         allowed_domains=tuple(d for d in allowed if isinstance(d, str)),
         blocked_domains=tuple(d for d in blocked if isinstance(d, str)),
         max_uses=_get(tool, "max_uses", int, path),
-        location=place or None,
+        location=place,
         dialect="anthropic",
         raw=tool,
     )

@@ -26,6 +26,8 @@ upstream will not run is a 400 naming the tool instead: the client asked for exa
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from relay.dialects import ir
 from relay.dialects.common import bad_request
@@ -35,6 +37,19 @@ HEADER = b"x-relay-dropped-tools"
 #: What a label may hold in the header (a client's tool type is any string): the rest becomes ``_``.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _MAX_HEADER = 1024
+
+
+#: The parts of a web search's user location every dialect can say.
+LOCATION_KEYS = ("city", "region", "country", "timezone")
+
+
+def location(fields: Any) -> dict[str, str] | None:
+    """A web search's user location from the object holding its ``city``, ``region``… (a client's declaration):
+    the non-empty strings of ``LOCATION_KEYS``, or None."""
+    if not isinstance(fields, Mapping):
+        return None
+    place = {k: v for k in LOCATION_KEYS if isinstance(v := fields.get(k), str) and v}
+    return place or None
 
 
 def _runs(tool: ir.HostedTool, req: ir.Request, dialect: ir.Dialect) -> bool:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import orjson
 
-from relay.dialects import ir
+from relay.dialects import hosted_tools, ir
 from relay.dialects.common import (
     bad_request,
     dropped,
@@ -237,12 +237,10 @@ def _web_search(options: Any) -> tuple[ir.HostedTool, ...]:
     if not isinstance(options, dict):
         raise bad_request("'web_search_options' must be an object", "web_search_options")
     where = options.get("user_location")
-    approximate = where.get("approximate") if isinstance(where, dict) else None
-    place = approximate if isinstance(approximate, dict) else {}
-    location = {k: v for k in ("city", "region", "country", "timezone") if isinstance(v := place.get(k), str) and v}
+    place = hosted_tools.location(where.get("approximate") if isinstance(where, dict) else None)
     return (
         ir.HostedTool(
-            kind="web_search", label="web_search_options", location=location or None, dialect="openai_chat", raw=options
+            kind="web_search", label="web_search_options", location=place, dialect="openai_chat", raw=options
         ),
     )
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from relay.dialects import ir
+from relay.dialects import hosted_tools, ir
 from relay.dialects.common import arguments_object, bad_request, derived_id, dumps, optional, want
 from relay.dialects.tool_names import flat_name
 
@@ -40,7 +40,6 @@ WEB_SEARCH_TYPES = frozenset(
     {"web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"}
 )
 _TOOL_KEYS = frozenset({"type", "name", "description", "parameters", "strict"})
-_LOCATION_KEYS = ("city", "region", "country", "timezone")
 
 # ---- decode: tools -----------------------------------------------------------------------------------------
 
@@ -104,15 +103,14 @@ def custom_tool(
 def _web_search(tool: Mapping[str, Any], where: str, kind: str, max_uses: int | None) -> ir.HostedTool:
     filters = optional(tool, "filters", dict, f"{where}.filters", "an object") or {}
     domains = optional(filters, "allowed_domains", list, f"{where}.filters.allowed_domains", "an array") or ()
-    location = optional(tool, "user_location", dict, f"{where}.user_location", "an object") or {}
-    place = {k: v for k in _LOCATION_KEYS if isinstance(v := location.get(k), str) and v}
+    place = hosted_tools.location(optional(tool, "user_location", dict, f"{where}.user_location", "an object"))
     live = optional(tool, "external_web_access", bool, f"{where}.external_web_access", "a boolean")
     return ir.HostedTool(
         kind="web_search",
         label=kind,
         allowed_domains=tuple(d for d in domains if isinstance(d, str)),
         max_uses=max_uses,
-        location=place or None,
+        location=place,
         live=live is not False,
         dialect="openai_responses",
     )
