@@ -23,10 +23,23 @@ from collections.abc import Callable
 from typing import Any
 
 from relay.dialects import envelope, ir
+from relay.dialects.common import dumps_kept, load_object
 from relay.dialects.gemini_contents import SKIP_SIGNATURE
 from relay.dialects.openai_chat_reasoning import FORMAT
 
-__all__ = ["stripped"]
+__all__ = ["in_body", "stripped"]
+
+
+def in_body(
+    dialect: ir.Dialect, body: bytes, payload: dict[str, Any] | None = None
+) -> tuple[bytes, dict[str, Any]] | None:
+    """``body`` (whose parsed ``payload`` the caller may already have) with Relay's envelopes unwrapped or
+    dropped, as bytes and as its payload; None when it holds none (a byte search first: a body without
+    ``envelope.MARK`` is not read at all)."""
+    if envelope.MARK not in body:
+        return None
+    cleaned = stripped(dialect, payload if payload is not None else load_object(body))
+    return None if cleaned is None else (dumps_kept(cleaned), cleaned)
 
 
 def stripped(dialect: ir.Dialect, payload: dict[str, Any]) -> dict[str, Any] | None:

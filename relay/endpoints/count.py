@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from relay.dialects import envelope, estimate, foreign_proofs, ir, openai_responses
+from relay.dialects import estimate, foreign_proofs, ir, openai_responses
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object
 from relay.errors import RelayError
@@ -71,9 +71,9 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
     if target == dialect:  # the same API: the request passes unchanged, but for an aliased model's name
         req = None
         body = request.body
-        cleaned = foreign_proofs.stripped(dialect, load_object(body)) if envelope.MARK in body else None
-        if cleaned is not None:  # other providers' proofs, wrapped by Relay: unwrapped or dropped
-            body = orjson.dumps(cleaned)
+        scrubbed = foreign_proofs.in_body(dialect, body)
+        if scrubbed is not None:  # other providers' proofs, wrapped by Relay: unwrapped or dropped
+            body = scrubbed[0]
         if dialect != "gemini" and route.upstream_model != model:
             body = orjson.dumps({**orjson.loads(body), "model": route.upstream_model})
     else:

@@ -19,7 +19,6 @@ import orjson
 from relay.dialects import (
     anthropic,
     context_edits,
-    envelope,
     estimate,
     foreign_proofs,
     gemini,
@@ -407,13 +406,11 @@ async def _passthrough(
 def _without_foreign_proofs(call: Call) -> Call:
     """``call`` with the reasoning envelopes in its body unwrapped or dropped (``foreign_proofs``): other
     providers' proofs never pass through; the body is the same bytes when it holds none."""
-    if envelope.MARK not in call.body:
+    scrubbed = foreign_proofs.in_body(call.dialect, call.body, call.payload)  # (Gemini's payload: read there)
+    if scrubbed is None:
         return call
-    payload = call.payload if call.payload is not None else load_object(call.body)  # (Gemini's: read here)
-    cleaned = foreign_proofs.stripped(call.dialect, payload)
-    if cleaned is None:
-        return call
-    return attrs.evolve(call, body=dumps_kept(cleaned), payload=cleaned if call.payload is not None else None)
+    body, cleaned = scrubbed
+    return attrs.evolve(call, body=body, payload=cleaned if call.payload is not None else None)
 
 
 async def _convert(
