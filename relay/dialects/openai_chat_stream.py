@@ -234,6 +234,17 @@ _DONE = b"data: [DONE]\n\n"
 _ARGUMENTS_END = b"}}]}"
 
 
+@attrs.define
+class _Thinking:
+    """Another provider's reasoning block being sent: its IR index, its ``reasoning_details`` entry's index, the
+    reasoning (its proof filled in when it comes, sent wrapped at the block's end), whether it had text."""
+
+    index: int
+    entry: int
+    part: ir.Reasoning
+    has_text: bool = False
+
+
 class StreamEncoder:
     """``ir.Event`` → Chat Completions SSE bytes, each event's frames at once (nothing is held back).
 
@@ -268,10 +279,9 @@ class StreamEncoder:
         #: IR block index → the start of its argument deltas' chunk (up to the JSON string), the call's index
         #: in ``delta.tool_calls`` (0, 1, … in order of the blocks) in it.
         self._calls: dict[int, bytes] = {}
-        #: ``reasoning_details`` entries sent so far (the next one's ``index``), and the open reasoning block:
-        #: its IR index, its entry's index, the reasoning (its proof, sent wrapped at its end), whether it had text.
+        #: ``reasoning_details`` entries sent so far (the next one's ``index``), and the open reasoning block.
         self._details = 0
-        self._thinking: list[Any] | None = None
+        self._thinking: _Thinking | None = None
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._meta + _OPEN_CHOICE + delta + _CLOSE_CHOICE + self._tail
@@ -302,10 +312,10 @@ class StreamEncoder:
         elif isinstance(event, ir.ReasoningStart):
             out += self._reasoning_end() + self._reasoning_start(event)
         elif isinstance(event, ir.ReasoningSignature):
-            if self._thinking is not None and self._thinking[0] == event.index:
-                self._thinking[2] = attrs.evolve(self._thinking[2], signature=event.signature)
+            if self._thinking is not None and self._thinking.index == event.index:
+                self._thinking.part = attrs.evolve(self._thinking.part, signature=event.signature)
         elif isinstance(event, ir.BlockEnd):
-            if self._thinking is not None and self._thinking[0] == event.index:
+            if self._thinking is not None and self._thinking.index == event.index:
                 out += self._reasoning_end()
         elif isinstance(event, ir.ToolCallStart):
             out += self._reasoning_end()
@@ -338,7 +348,7 @@ class StreamEncoder:
             return b""  # a Chat upstream's own reasoning: reasoning_content alone, as it came
         part = ir.Reasoning(redacted=event.redacted, dialect=event.dialect, id=event.id)
         if event.redacted is None:
-            self._thinking = [event.index, self._details, part, False]
+            self._thinking = _Thinking(event.index, self._details, part)
             self._details += 1
             return b""
         wrapped = envelope.reasoning_envelope(part, "openai_chat")  # opaque reasoning: its proof alone, whole
@@ -350,12 +360,12 @@ class StreamEncoder:
     def _reasoning_delta(self, event: ir.ReasoningDelta) -> bytes:
         """The text as ``reasoning_content`` and as a fragment of its block's ``reasoning_details`` entry."""
         thinking = self._thinking
-        if thinking is None or thinking[0] != event.index:  # not another provider's reasoning
+        if thinking is None or thinking.index != event.index:  # not another provider's reasoning
             return self._reasoning_head + orjson.dumps(event.text) + self._delta_end
-        entry = text_entry(event.text, thinking[1])
-        if thinking[3]:
+        entry = text_entry(event.text, thinking.entry)
+        if thinking.has_text:
             del entry["format"]  # said once per entry: the SDK's accumulator joins repeated strings
-        thinking[3] = True
+        thinking.has_text = True
         details = b',"reasoning_details":[' + orjson.dumps(entry) + b"]"
         return self._reasoning_head + orjson.dumps(event.text) + details + self._delta_end
 
@@ -364,12 +374,12 @@ class StreamEncoder:
         thinking, self._thinking = self._thinking, None
         if thinking is None:
             return b""
-        wrapped = envelope.reasoning_envelope(thinking[2], "openai_chat", has_text=thinking[3])
+        wrapped = envelope.reasoning_envelope(thinking.part, "openai_chat", has_text=thinking.has_text)
         if not wrapped:
             return b""
-        entry: dict[str, Any] = {"type": "reasoning.text", "signature": wrapped, "index": thinking[1]}
-        if not thinking[3]:
-            entry = {**text_entry("", thinking[1]), "signature": wrapped}
+        entry: dict[str, Any] = {"type": "reasoning.text", "signature": wrapped, "index": thinking.entry}
+        if not thinking.has_text:
+            entry = {**text_entry("", thinking.entry), "signature": wrapped}
         return self._details_chunk(entry)
 
     def _start(self, start: ir.Start) -> bytes:
