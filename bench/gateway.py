@@ -2,12 +2,12 @@
 
 Two Relays of this tree run side by side: *plain*, whose key has no quota and no limits (auth from the
 in-memory key cache and the batched request log: the gateway's minimum), and *gateway*, whose key has a
-quota, rpm and tpm limits and a price, so every request takes a hold and is rate-counted in one store
-transaction, then settled and logged in batches. This module holds what only that comparison needs: the
-gateway's relay.toml, the stores (a SQLite file in the run's folder, or fresh PostgreSQL schemas), a
-load generator that also counts the requests it sends (``python -m bench.gateway SPEC``), the check of the
-gateway's store after the graceful stop (every request logged, the ledger balanced against the costs), and
-the figures and lines it adds to the report.
+quota, rpm and tpm limits and a price, so every request takes a hold and is rate-counted (against the
+process's quota lease, in memory: docs/store.md, "Leases"), then is settled and logged in batches. This
+module holds what only that comparison needs: the gateway's relay.toml, the stores (a SQLite file in the
+run's folder, or fresh PostgreSQL schemas), a load generator that also counts the requests it sends
+(``python -m bench.gateway SPEC``), the check of the gateway's store after the graceful stop (every request
+logged, the ledger balanced against the costs, no lease left), and the figures and lines it adds to the report.
 """
 
 from __future__ import annotations
@@ -202,6 +202,7 @@ def check(stores: Stores, sent: dict[str, int]) -> dict[str, Any]:
 
 async def _check(stores: Stores, sent: dict[str, int]) -> dict[str, Any]:
     from relay.store import StoreError, open_store
+    from relay.store.leases import reserved
     from relay.store.ledger import open_holds
 
     out: dict[str, Any] = {"backend": stores.backend}
@@ -225,6 +226,7 @@ async def _check(stores: Stores, sent: dict[str, int]) -> dict[str, Any]:
             }
             balance = (await store.execute("SELECT quota_micros FROM keys WHERE name = ?", (KEY_NAME,)))[0][0]
             held_open = await store.transaction(lambda tx: open_holds(tx, KEY_NAME))
+            leased = await store.transaction(lambda tx: reserved(tx, KEY_NAME))
             daily = (
                 await store.execute(
                     "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(cost_micros), 0) FROM daily_totals"
@@ -251,6 +253,7 @@ async def _check(stores: Stores, sent: dict[str, int]) -> dict[str, Any]:
         "settled_micros": ledger.get("settle", (0, 0))[1],
         "log_cost_micros": log_cost,
         "open_holds_micros": held_open,
+        "leased_micros": leased,
         "daily_requests": int(daily[0]),
         "daily_cost_micros": int(daily[1]),
     }
@@ -279,6 +282,8 @@ def problems(result: dict[str, Any]) -> list[str]:
         found.append(f"gateway: {g['holds']} holds but {g['settled']} settled + {g['released']} released")
     if g["open_holds_micros"]:
         found.append(f"gateway: {g['open_holds_micros'] / MICROS:g} credits still held after the stop")
+    if g.get("leased_micros"):
+        found.append(f"gateway: {g['leased_micros'] / MICROS:g} credits still reserved by leases after the stop")
     if g["spent_micros"] != g["settled_micros"] or g["settled_micros"] != g["log_cost_micros"]:
         found.append(
             f"gateway: the balance moved by {_credits(g['spent_micros'])}, the ledger settled "

@@ -22,7 +22,7 @@ import trio
 
 from relay.config import Config, ConfigError, load
 from relay.config_checks import key_problems, parse_expiry
-from relay.store import IntegrityError, Store, StoreError, ledger, open_store, records
+from relay.store import IntegrityError, Store, StoreError, leases, ledger, open_store, records
 from relay.store import keys as stored
 from relay.store.keys import KeyRecord, KeyRefused, credits, micros
 
@@ -239,13 +239,14 @@ async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
     now = time.time()
     today = records.day_of(now)
 
-    def read(tx: stored.Tx) -> tuple[KeyRecord | None, int, list[records.DailyTotal]]:
+    def read(tx: stored.Tx) -> tuple[KeyRecord | None, int, int, list[records.DailyTotal]]:
         record = stored.get(tx, args.name)
         if record is None:
-            return None, 0, []
-        return record, ledger.open_holds(tx, args.name), records.daily(tx, today, args.name)
+            return None, 0, 0, []
+        holds, leased = ledger.open_holds(tx, args.name), leases.reserved(tx, args.name)
+        return record, holds, leased, records.daily(tx, today, args.name)
 
-    record, holds, totals = await store.transaction(read)
+    record, holds, leased, totals = await store.transaction(read)
     if record is None:
         raise Refused(f"no key named {args.name!r}")
     counters = [f.name for f in attrs.fields(records.DailyTotal)][4:]  # after day, key_name, model, channel
@@ -253,6 +254,7 @@ async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
     if args.json:
         shown = _as_json(record, now)
         shown["open_holds_micros"] = holds
+        shown["leased_micros"] = leased
         shown["today"] = {"day": today, **{name: sums[name] for name in counters}}
         print(json.dumps(shown, indent=2))
         return 0
@@ -262,6 +264,7 @@ async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
         ("source", "relay.toml" if record.source == "config" else "relay keys"),
         ("balance", _balance(record.quota_micros)),
         ("open holds", f"{credits(holds)} credits"),
+        ("leased", f"{credits(leased)} credits (reserved by running Relay processes)"),
         ("models", ", ".join(record.models)),
         ("rpm", _limit(record.rpm)),
         ("tpm", _limit(record.tpm)),

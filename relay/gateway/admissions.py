@@ -1,6 +1,9 @@
-"""The quota holds and rate counts of requests arriving together, taken in one store transaction.
+"""The store calls of requests arriving together on the hot path, run in one store transaction.
 
-Admitting a request (``ledger.admit``: take the hold, count the rate windows) is a handful of statements; its
+The gateway admits requests against quota leases in memory (``relay.gateway.leases``); it calls the store only
+to take or renew a lease a request waits for (``leases.take``), and the calls of requests waiting at the same
+moment share this transaction. The same holds for per-request admissions (``ledger.admit``), for which it was
+written: admitting a request (take the hold, count the rate windows) is a handful of statements; its
 transaction's commit cost as much again (on SQLite, the commit alone was 15% of a worker's time at concurrency 64
 with a quota key). ``Admissions.admit`` queues the request's admission; the first request to find the queue idle
 lets the scheduler run once (when other requests are being served), so that the requests ready at the same
@@ -17,21 +20,22 @@ went away without its settlement. The wait is bounded by the store's own busy ti
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 import trio
 
 from relay.store import Store, Tx
-from relay.store.ledger import Admission
 
-Admit = Callable[[Tx], Admission]
+T = TypeVar("T")
 
 
 @attrs.define
 class _Pending:
-    admit: Admit
+    admit: Callable[[Tx], Any]
     done: trio.Event = attrs.field(factory=trio.Event)
-    result: Admission | None = None
+    result: Any = None
+    finished: bool = False
     error: BaseException | None = None
 
 
@@ -47,7 +51,7 @@ class Admissions:
         self.batches = 0
         self.admitted = 0
 
-    async def admit(self, admit: Admit) -> Admission:
+    async def admit(self, admit: Callable[[Tx], T]) -> T:
         """``admit(tx)``'s result, run in a transaction shared with the admissions that came with it."""
         pending = _Pending(admit)
         self._queue.append(pending)
@@ -58,8 +62,8 @@ class Admissions:
                 await self._run()
         if pending.error is not None:
             raise pending.error
-        assert pending.result is not None
-        return pending.result
+        assert pending.finished
+        return pending.result  # type: ignore[no-any-return]
 
     async def _run(self) -> None:
         self._running = True
@@ -73,7 +77,7 @@ class Admissions:
             self._running = False
 
     async def _transaction(self, batch: list[_Pending]) -> None:
-        def run(tx: Tx) -> list[Admission]:
+        def run(tx: Tx) -> list[Any]:
             return [pending.admit(tx) for pending in batch]
 
         try:
@@ -88,5 +92,5 @@ class Admissions:
         self.batches += 1
         self.admitted += len(batch)
         for pending, result in zip(batch, results, strict=True):
-            pending.result = result
+            pending.result, pending.finished = result, True
             pending.done.set()

@@ -17,7 +17,7 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 
 import trio
@@ -47,6 +47,9 @@ class KeyCache:
         self._version = -1
         self._loaded_at = 0.0
         self._lock = trio.Lock()
+        #: Called after the keys were read again because they changed (not at the first load): the
+        #: gateway's leases give their free parts back, to be sized again on the keys as they are now.
+        self.changed: Callable[[], None] | None = None
 
     def _install(self, records: Iterable[KeyRecord], version: int) -> None:
         self._by_digest = {r.digest: r for r in records}
@@ -70,7 +73,10 @@ class KeyCache:
 
             version, records = await self._store.transaction(read)
             if records is not None:
+                first = self._version < 0
                 self._install(records, version)
+                if not first and self.changed is not None:
+                    self.changed()
 
     async def refresh_forever(self) -> None:
         while True:

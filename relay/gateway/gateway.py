@@ -1,8 +1,10 @@
 """The gateway's policy around one request: admission (rate limits, the quota hold) and its end
-(settlement, request log), with the store, the key cache, the limiter and the recorder they use.
+(settlement, request log), with the store, the key cache, the limiter, the leases and the recorder they use.
 
-Admission costs at most one store transaction, and none for a key with neither quota nor store-kept
-rate limits. The end costs appends to the recorder, which writes in batches off the hot path.
+Admission is decided in memory against the process's quota leases (``relay.gateway.leases``): no store call
+in the steady state, and none ever for a key with neither quota nor store-kept rate limits. The end costs
+appends to the recorder, which writes the settlements (hold and settle rows) and the log in batches off the
+hot path.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from relay.config import Config
 from relay.errors import RelayError
 from relay.gateway.admissions import Admissions
 from relay.gateway.auth import KeyCache
+from relay.gateway.leases import Leases, Refused, Ticket
 from relay.gateway.pricing import Pricing, input_estimate, max_output
 from relay.gateway.ratelimit import RateLimitUnavailable, RedisLimiter
 from relay.gateway.recorder import Recorder
 from relay.gateway.routing import Candidate, Router
 from relay.gateway.tally import Tally
-from relay.store import Store, StoreError, ledger, open_store
+from relay.store import Store, StoreError, open_store
 from relay.store import keys as stored_keys
 from relay.store.records import LogRecord
 
@@ -41,7 +44,13 @@ class Gateway:
         self.router = Router(config)
         self.limiter = RedisLimiter(config.ratelimit.url) if config.ratelimit.url else None
         self.admissions = Admissions(self.store)
-        self.recorder = Recorder(self.store, config.store, self.limiter.add_tokens if self.limiter else None)
+        self.leases = Leases(self.store, self.admissions.admit)
+        self.keys.changed = self.leases.keys_changed
+        self.recorder = Recorder(
+            self.store, config.store, self.limiter.add_tokens if self.limiter else None, self.leases.written
+        )
+        #: The tickets of the requests admitted and not ended, by request id.
+        self._tickets: dict[str, Ticket] = {}
         self._default_output = config.quota.default_max_output_tokens
 
     async def start(self) -> None:
@@ -59,6 +68,7 @@ class Gateway:
             await self.start()
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.recorder.run)
+                await nursery.start(self.leases.run)
                 nursery.start_soon(self.keys.refresh_forever)
                 nursery.start_soon(self.store.maintain)
                 try:
@@ -67,7 +77,11 @@ class Gateway:
                     nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
-                await self.recorder.flush(flush_timeout)
+                if await self.recorder.flush(flush_timeout):
+                    try:  # every charge is written: what the leases still reserve is the balance's again
+                        await self.leases.release_all()
+                    except StoreError as error:
+                        log.warning("quota leases not returned (they expire in %g s): %s", self.leases.ttl, error)
                 await self.store.aclose()
                 if self.limiter is not None:
                     await self.limiter.aclose()
@@ -99,9 +113,9 @@ class Gateway:
         if hold is None and not store_rated:
             return
         try:
-            admission = await self.admissions.admit(
-                lambda tx: ledger.admit(tx, key.name, request_id, hold, key.rpm, key.tpm, now, count_rate=store_rated)
-            )
+            ticket = await self.leases.admit(key, hold, store_rated, now)
+        except Refused as refused:
+            admission = refused.admission
         except StoreError as error:
             if hold is None:
                 log.warning("rate limits not checked (store unavailable): %s", error)
@@ -114,8 +128,9 @@ class Gateway:
                 code="store_unavailable",
                 headers=((b"retry-after", b"1"),),
             ) from None
-        if admission.ok:
-            tally.held = hold
+        else:
+            self._tickets[request_id] = ticket
+            tally.held = ticket.hold
             return
         tally.admitted = False
         if admission.reason == "quota":
@@ -142,8 +157,11 @@ class Gateway:
         tokens = usage.input_tokens + usage.output_tokens if usage is not None else 0
         if key is not None and tally.admitted:
             store_tpm = key.tpm is not None and self.limiter is None
+            ticket = self._tickets.pop(request_id, None)
             if tally.held is not None or (store_tpm and tokens):
-                self.recorder.settle(ledger.Settle(key.name, request_id, tally.held, cost, tokens, store_tpm, now))
+                self.recorder.settle_leased(
+                    self.leases.finish(ticket, key.name, request_id, cost, tokens, store_tpm, now)
+                )
             if key.tpm is not None and self.limiter is not None and tokens:
                 self.recorder.add_tokens(key.name, tokens, now)
         if not tally.logged:

@@ -1,6 +1,8 @@
 """Writes settlements and the request log off the hot path, in batches, and flushes them at shutdown.
 
-A request ends by handing its settlement and its log record to the recorder, which costs an append:
+A request ends by handing its settlement (for a request admitted against a quota lease, its hold and its
+charge: both ledger rows are written together, and ``Leases.written`` is told once they are) and its log
+record to the recorder, which costs an append:
 no await, so it works even in a request cancelled because its client went away. One background
 task writes them, each write one transaction (settlements first, then up to ``log_batch`` records),
 within ``SETTLE_GATHER`` seconds of a settlement and every ``log_interval`` seconds (or when a batch is
@@ -21,9 +23,11 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from relay.config import StoreConfig
-from relay.store import Store, StoreError
+from relay.store import Store, StoreError, Tx
 from relay.store.ledger import Settle, settle_all
 from relay.store.records import LogRecord, write_logs
+from relay.store.settlements import LeaseSettle
+from relay.store.settlements import settle as settle_leased
 
 log = logging.getLogger("relay.gateway")
 
@@ -37,16 +41,22 @@ FIRST_PAUSE = 0.2
 MAX_PAUSE = 5.0
 #: Tokens to add to an outside rate limiter (Redis): (key name, tokens, time).
 TokenSink = Callable[[str, int, float], Awaitable[None]]
+#: Told of the lease settlements of each batch once it is written (``Leases.written``).
+Written = Callable[[list[LeaseSettle]], None]
 
 
 class Recorder:
-    def __init__(self, store: Store, config: StoreConfig, tokens: TokenSink | None = None) -> None:
+    def __init__(
+        self, store: Store, config: StoreConfig, tokens: TokenSink | None = None, written: Written | None = None
+    ) -> None:
         self._store = store
         self._batch = config.log_batch
         self._interval = config.log_interval
         self._buffer = config.log_buffer
         self._token_sink = tokens
         self._settles: list[Settle] = []
+        self._leased: list[LeaseSettle] = []
+        self._written = written
         self._logs: deque[LogRecord] = deque()
         self._tokens: list[tuple[str, int, float]] = []
         self._wake = trio.Event()
@@ -58,10 +68,16 @@ class Recorder:
 
     @property
     def pending(self) -> int:
-        return len(self._settles) + len(self._logs) + len(self._tokens)
+        return len(self._settles) + len(self._leased) + len(self._logs) + len(self._tokens)
 
     def settle(self, settle: Settle) -> None:
+        """A request admitted by ``ledger.admit`` (its hold row written then) ended."""
         self._settles.append(settle)
+        self._wake.set()
+
+    def settle_leased(self, settle: LeaseSettle) -> None:
+        """A request admitted against a lease ended: its hold and settle rows are written together."""
+        self._leased.append(settle)
         self._wake.set()
 
     def add_tokens(self, key_name: str, tokens: int, now: float) -> None:
@@ -104,23 +120,30 @@ class Recorder:
     async def write_once(self) -> bool:
         """One transaction of what is pending; False when the store failed (everything is kept)."""
         settles, self._settles = self._settles, []
+        leased, self._leased = self._leased, []
         logs = [self._logs.popleft() for _ in range(min(self._batch, len(self._logs)))]
         tokens, self._tokens = self._tokens, []
         try:
-            if settles or logs:
+            if settles or leased or logs:
 
-                def write(tx: object) -> int:
-                    settle_all(tx, settles)  # type: ignore[arg-type]
-                    return write_logs(tx, logs)  # type: ignore[arg-type]
+                def write(tx: Tx) -> int:
+                    if settles:
+                        settle_all(tx, settles)
+                    if leased:
+                        settle_leased(tx, leased)
+                    return write_logs(tx, logs)
 
                 behind = len(self._logs) >= BACKLOG_BATCHES * self._batch
                 transaction = self._store.transaction if behind else self._store.transaction_background
                 with trio.CancelScope(shield=True):  # a batch taken out is written or put back, never lost
                     self.written += await transaction(write)
+                if leased and self._written is not None:
+                    self._written(leased)
             if tokens and self._token_sink is not None:
                 await self._send_tokens(tokens)
         except StoreError as error:
             self._settles[:0] = settles
+            self._leased[:0] = leased
             self._tokens[:0] = tokens
             room = max(0, self._buffer - len(self._logs))
             self.dropped += max(0, len(logs) - room)
@@ -152,7 +175,7 @@ class Recorder:
             return True
         log.error(
             "shutdown: %d settlements and %d request-log records could not be written",
-            len(self._settles),
+            len(self._settles) + len(self._leased),
             len(self._logs),
         )
         return False

@@ -29,17 +29,32 @@ class Tx:
     ``%`` as ``%%`` there, or better, pass it as a parameter).
     """
 
-    def __init__(self, cursor: _Cursor, backend: str) -> None:
+    def __init__(self, cursor: _Cursor, backend: str, sync: Callable[[], None] | None = None) -> None:
         self._cursor = cursor
         self.backend = backend
+        #: PostgreSQL in pipeline mode (``Store.transaction_background``): flushes what was sent and waits for
+        #: the results, one round trip.
+        self._sync = sync
+
+    @property
+    def pipelined(self) -> bool:
+        """Statements given to ``send`` wait for no round trip (they go with the next ``execute`` or the commit)."""
+        return self._sync is not None
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        self.send(sql, params)
+        if self._sync is not None:
+            self._sync()  # the rows are needed now: one round trip, with every statement sent before
+        return [tuple(row) for row in self._cursor.fetchall()] if self._cursor.description else []
+
+    def send(self, sql: str, params: Sequence[object] = ()) -> None:
+        """Run a statement whose result nobody reads. Pipelined, it is only queued: a batch of writes then costs
+        PostgreSQL one round trip (with the commit) instead of one each."""
         if self.backend == "postgresql":
             # No parameters: None, so that psycopg leaves any ``%`` in the SQL alone.
             self._cursor.execute(sql.replace("?", "%s"), tuple(params) if params else None)
         else:
             self._cursor.execute(sql, tuple(params))
-        return [tuple(row) for row in self._cursor.fetchall()] if self._cursor.description else []
 
 
 class Store(abc.ABC):

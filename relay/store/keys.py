@@ -267,6 +267,7 @@ def _remove(tx: Tx, name: str) -> None:
     tx.execute("DELETE FROM keys WHERE name = ?", (name,))
     tx.execute("DELETE FROM rate_windows WHERE key_name = ?", (name,))
     tx.execute("DELETE FROM quota_ledger WHERE key_name = ?", (name,))
+    tx.execute("DELETE FROM quota_leases WHERE key_name = ?", (name,))  # its leases reserve nothing now
 
 
 def delete(tx: Tx, name: str) -> bool:

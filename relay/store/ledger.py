@@ -12,6 +12,10 @@ Atomicity: every function takes the key's row first (``SELECT … FOR UPDATE`` o
 ``BEGIN IMMEDIATE`` already holds its one write lock), so the admissions and settlements of one key happen
 one after the other, across processes and machines. Several keys are always taken in name order.
 
+The gateway no longer calls ``admit`` per request: it admits against quota leases (``relay.store.leases``) and
+writes each request's hold and settle rows together (``relay.store.settlements``), rows of the same kinds in
+the same ledger, with the same identity. ``admit`` and ``settle_all`` remain the per-request path.
+
 Rate limits (docs/store.md): minute windows (``minute = floor(now / 60)``); the estimate is the previous
 minute weighed by the part of it still inside the sliding minute, plus the current one.
 """

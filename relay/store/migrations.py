@@ -193,16 +193,56 @@ ALTER TABLE request_log ADD COLUMN end_kind TEXT;
 ALTER TABLE request_log ADD COLUMN error_detail TEXT
 """
 
+# Version 4: quota leases (docs/store.md, "Leases"). A process reserves a slice of a key's balance
+# (``amount_micros`` taken, ``settled_micros`` of it charged since: the reservation is the difference) and
+# admits requests against it in memory; ``expires_at`` lets another process reclaim the slice of one that
+# crashed. ``minute`` and ``slots`` show the rate-limit slots it took in the store's window of that minute;
+# ``recall`` asks its owner to give back what it has free (another process could not cover a request).
+_V4_SQLITE = """
+CREATE TABLE quota_leases (
+    lease_id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL DEFAULT 0 CHECK (amount_micros >= 0),
+    settled_micros INTEGER NOT NULL DEFAULT 0 CHECK (settled_micros >= 0),
+    minute INTEGER NOT NULL DEFAULT 0,
+    slots INTEGER NOT NULL DEFAULT 0,
+    recall INTEGER NOT NULL DEFAULT 0 CHECK (recall IN (0, 1)),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX quota_leases_key ON quota_leases (key_name);
+CREATE INDEX quota_leases_owner ON quota_leases (owner)
+"""
+
+_V4_POSTGRES = """
+CREATE TABLE quota_leases (
+    lease_id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    amount_micros BIGINT NOT NULL DEFAULT 0 CHECK (amount_micros >= 0),
+    settled_micros BIGINT NOT NULL DEFAULT 0 CHECK (settled_micros >= 0),
+    minute BIGINT NOT NULL DEFAULT 0,
+    slots BIGINT NOT NULL DEFAULT 0,
+    recall INTEGER NOT NULL DEFAULT 0 CHECK (recall IN (0, 1)),
+    created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX quota_leases_key ON quota_leases (key_name);
+CREATE INDEX quota_leases_owner ON quota_leases (owner)
+"""
+
 # (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, _V1_SQLITE, _V1_POSTGRES),
     (2, _V2_SQLITE, _V2_POSTGRES),
     (3, _V3, _V3),
+    (4, _V4_SQLITE, _V4_POSTGRES),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
-TABLES = ("keys", "quota_ledger", "request_log", "daily_totals", "meta", "rate_windows")
+TABLES = ("keys", "quota_ledger", "request_log", "daily_totals", "meta", "rate_windows", "quota_leases")
 
 _SCHEMA_VERSION = {
     "sqlite": "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)",

@@ -41,14 +41,24 @@ class PostgresStore(Store):
         self._open_lock = threading.Lock()
         self._opened = False
 
-    def _transaction_sync(self, fn: Callable[[Tx], T]) -> T:
+    async def transaction_background(self, fn: Callable[[Tx], T]) -> T:
+        """``fn`` in one transaction in pipeline mode: what it ``send``s waits for no round trip, so the
+        recorder's batch (settlements, request log, daily totals) costs one round trip for its reads (the
+        keys it locks) and one for all its writes and the commit."""
+        return await self._run(self._transaction_sync, fn, True)
+
+    def _transaction_sync(self, fn: Callable[[Tx], T], pipeline: bool = False) -> T:
         with self._open_lock:
             if not self._opened:
                 self._pool.open(wait=False)  # connects in the pool's own threads
                 self._opened = True
         try:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-                return fn(Tx(cursor, self.backend))
+            with self._pool.connection() as conn:
+                if pipeline:
+                    with conn.pipeline() as pipe, conn.transaction(), conn.cursor() as cursor:
+                        return fn(Tx(cursor, self.backend, pipe.sync))
+                with conn.transaction(), conn.cursor() as cursor:
+                    return fn(Tx(cursor, self.backend))
         except psycopg_pool.PoolTimeout as e:
             raise StoreError(f"PostgreSQL {self.url}: no connection within {self.timeout:g} s: {self._why()}") from e
         except psycopg.errors.IntegrityError as e:

@@ -95,8 +95,10 @@ async def balance(url: str, name: str) -> int | None:
     return rows[0][0]
 
 
-async def settled(url: str, timeout: float = 5.0) -> list[tuple[str, str, str, int]]:
-    """Every ledger row but the grants, (key, request id, kind, amount), once no hold is left open."""
+async def settled(url: str, timeout: float = 5.0, quiet: float = 0.3) -> list[tuple[str, str, str, int]]:
+    """Every ledger row but the grants, (key, request id, kind, amount), once no hold is left open and nothing
+    was written for ``quiet`` seconds (a request's hold and settle rows are written together by the recorder,
+    within 50 ms of its end: docs/store.md, "Leases")."""
 
     def rows(tx: Tx) -> list[tuple[str, str, str, int]]:
         return [
@@ -111,7 +113,17 @@ async def settled(url: str, timeout: float = 5.0) -> list[tuple[str, str, str, i
         done = {r[1] for r in entries if r[2] != "hold"}
         return holds <= done
 
-    return await wait_for(url, rows, closed, timeout)
+    deadline = trio.current_time() + timeout
+    last: list[tuple[str, str, str, int]] | None = None
+    since = trio.current_time()
+    while True:
+        entries = await read(url, rows)
+        now = trio.current_time()
+        if entries != last:
+            last, since = entries, now
+        if (closed(entries) and now - since >= quiet) or now > deadline:
+            return entries
+        await trio.sleep(0.05)
 
 
 # ---- relay.toml -------------------------------------------------------------------------------------------
