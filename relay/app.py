@@ -59,7 +59,7 @@ class Relay:
         started = time.perf_counter()
         record = Tally("openai", request.path)
         request.record = record
-        recorder = _Recorder(stream, record)
+        recorder = _Recorder(stream, record, request)
         response: Response | None = None
         dialect: Dialect | None = None
         try:
@@ -117,13 +117,15 @@ def render(error: RelayError, dialect: Dialect) -> Response:
 
 
 class _Recorder:
-    """Passes a stream through, remembering its status and when it started, for the logs."""
+    """Passes a stream through, remembering its status and when it started, for the logs; once it started,
+    the request's content is let go (``Request.let_go``): no failover can follow."""
 
-    __slots__ = ("_record", "_stream", "status")
+    __slots__ = ("_record", "_request", "_stream", "status")
 
-    def __init__(self, stream: StreamResponse, record: Tally) -> None:
+    def __init__(self, stream: StreamResponse, record: Tally, request: Request) -> None:
         self._stream = stream
         self._record = record
+        self._request = request
         self.status = 0
 
     @property
@@ -141,7 +143,11 @@ class _Recorder:
     async def start(self, status: int, headers: Headers) -> None:
         self.status = status
         self._record.first_byte = time.perf_counter()
+        self._request.let_go()
         await self._stream.start(status, headers)
 
     async def send(self, data: bytes) -> None:
         await self._stream.send(data)
+
+    def send_nowait(self, data: bytes) -> bool:
+        return self._stream.send_nowait(data)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 import trio
 
 from relay.config import Config, ConfigError, UpstreamConfig, loads
 from relay.http.messages import Request, Response, StreamResponse
+from relay.upstream.errors import PoolTimeout
+from relay.upstream.pool import Pool, PoolExhausted
+from relay.upstream.response import UpstreamRequest
 from tests.conftest import serve_app
 from tests.helpers import Upstream
 
@@ -88,9 +90,7 @@ class Held:
 
 
 @asynccontextmanager
-async def pool_and_upstream(**limits: float) -> AsyncIterator[tuple[httpx.AsyncBaseTransport, Held, str]]:
-    from relay.upstream.pool import Pool
-
+async def pool_and_upstream(**limits: float) -> AsyncIterator[tuple[Pool, Held, str]]:
     held = Held()
     pool = Pool(UpstreamConfig(**limits))  # type: ignore[arg-type]
     async with serve_app(held.upstream) as server:
@@ -100,37 +100,38 @@ async def pool_and_upstream(**limits: float) -> AsyncIterator[tuple[httpx.AsyncB
             await pool.aclose()
 
 
-def post(url: str, body: bytes = b"{}") -> httpx.Request:
-    return httpx.Request("POST", url, content=body, extensions={"timeout": {"connect": 5.0, "pool": 60.0}})
+def post(url: str, body: bytes = b"{}") -> UpstreamRequest:
+    """A POST of ``body`` to ``url`` (``http://host:port/path``), as a channel builds it."""
+    authority, _, path = url.removeprefix("http://").partition("/")
+    host, _, port = authority.rpartition(":")
+    return UpstreamRequest((b"http", host, int(port)), authority.encode(), b"/" + path.encode(), (), body, 5.0)
 
 
 async def test_a_full_pool_refuses_after_pool_timeout_not_after_the_requests_pool_timeout() -> None:
-    from relay.upstream.pool import PoolExhausted
-
     async with pool_and_upstream(max_connections=2, pool_timeout=0.1) as (pool, held, url):
-        first = await pool.handle_async_request(post(url))
-        second = await pool.handle_async_request(post(url))
+        first = await pool.send(post(url))
+        second = await pool.send(post(url))
         with trio.fail_after(30), pytest.raises(PoolExhausted) as caught:
-            await pool.handle_async_request(post(url))
-        assert isinstance(caught.value, httpx.PoolTimeout)
+            await pool.send(post(url))
+        assert isinstance(caught.value, PoolTimeout)
         assert "all 2 upstream connections stayed busy for 0.1s" in str(caught.value)
         held.release.set()
         for response in (first, second):
-            assert await response.aread() == b"data: first\n\ndata: last\n\n"
+            assert await response.read() == b"data: first\n\ndata: last\n\n"
             await response.aclose()
-        third = await pool.handle_async_request(post(url))  # free again
-        assert await third.aread() == b"data: first\n\ndata: last\n\n"
+        third = await pool.send(post(url))  # free again
+        assert await third.read() == b"data: first\n\ndata: last\n\n"
         await third.aclose()
 
 
 async def test_a_waiting_request_gets_the_connection_an_answer_gives_back() -> None:
     async with pool_and_upstream(max_connections=1, pool_timeout=30.0) as (pool, held, url):
-        first = await pool.handle_async_request(post(url))
+        first = await pool.send(post(url))
         answers: list[bytes] = []
 
         async def waiter() -> None:
-            response = await pool.handle_async_request(post(url, b"quick"))
-            answers.append(await response.aread())
+            response = await pool.send(post(url, b"quick"))
+            answers.append(await response.read())
             await response.aclose()
 
         with trio.fail_after(20):
@@ -140,7 +141,7 @@ async def test_a_waiting_request_gets_the_connection_an_answer_gives_back() -> N
                     await trio.sleep(0.01)  # until the waiter waits for the one connection
                 assert answers == []
                 held.release.set()
-                assert await first.aread() == b"data: first\n\ndata: last\n\n"
+                assert await first.read() == b"data: first\n\ndata: last\n\n"
                 await first.aclose()  # read to its end: reusable, but someone is waiting for a slot
         assert answers == [b"{}"]
 
@@ -148,14 +149,14 @@ async def test_a_waiting_request_gets_the_connection_an_answer_gives_back() -> N
 async def test_max_idle_per_origin_zero_keeps_no_connection() -> None:
     async with pool_and_upstream(max_idle_per_origin=0) as (pool, held, url):
         for _ in range(2):
-            response = await pool.handle_async_request(post(url, b"quick"))
-            await response.aread()
+            response = await pool.send(post(url, b"quick"))
+            await response.read()
             await response.aclose()
     assert len(set(held.clients)) == 2  # a new connection each time
 
     async with pool_and_upstream() as (pool, held, url):
         for _ in range(2):
-            response = await pool.handle_async_request(post(url, b"quick"))
-            await response.aread()
+            response = await pool.send(post(url, b"quick"))
+            await response.read()
             await response.aclose()
     assert len(set(held.clients)) == 1  # kept and reused

@@ -85,10 +85,10 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
     exchange = Exchange(channel, router.keys(channel.name).take() or "", headers)
     upstream = await exchange.open(channel.count_path(target, route.upstream_model), body)
     try:
-        if upstream.status_code in (404, 405) and target == "openai_responses":
+        if upstream.status in (404, 405) and target == "openai_responses":
             req = req or _decode(client, request.body, model)
             return Response(200, client.encode_count_response(estimate.input_tokens(req)), JSON)
-        if not success(upstream.status_code):
+        if not success(upstream.status):
             answer = await upstream_error(upstream, exchange, upstream_codec, client)
             if exchange.error is not None:
                 tally(request).error_detail = exchange.error.detail

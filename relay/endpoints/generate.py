@@ -13,7 +13,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import httpx
 import orjson
 
 from relay.dialects import (
@@ -39,6 +38,7 @@ from relay.http.messages import Headers, Request, Response, StreamResponse
 from relay.redact import redact
 from relay.upstream.channels import POOL_EXHAUSTED, Channel, forwarded
 from relay.upstream.exchange import Exchange
+from relay.upstream.response import UpstreamResponse
 
 from .ending import CHANNEL_FAULTS, End, end_of
 from .passthrough import ArrayPassthrough, Passthrough, parse_object
@@ -65,13 +65,22 @@ class Call:
     #: Gemini: the parsed body, read for the quota hold only (its output ceiling).
     seen: dict[str, Any] | None = None
 
+    def release(self) -> None:
+        """The answer started (``Request.let_go``): no other attempt will send the body, so it goes."""
+        self.body = b""
+        self.payload = self.seen = None
+
 
 async def chat_completions(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     pin = await authenticate(relay, request)
-    body = with_default_model(relay, request.body)
+    return await _generate(relay, request, out, _chat_call(relay, request.body), pin)
+
+
+def _chat_call(relay: Relay, body: bytes) -> Call:
+    """A Chat Completions call (no local of the endpoint's frame keeps the body or payload past ``release``)."""
+    body = with_default_model(relay, body)
     info = openai_chat.read_request(body)
-    call = Call("openai_chat", body, info.model, info.stream, info.payload)
-    return await _generate(relay, request, out, call, pin)
+    return Call("openai_chat", body, info.model, info.stream, info.payload)
 
 
 async def responses(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
@@ -86,16 +95,14 @@ async def messages(relay: Relay, request: Request, out: StreamResponse) -> Respo
 
 async def generate_content(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     pin = await authenticate(relay, request)
-    payload = load_object(request.body)
-    call = Call("gemini", request.body, request.params["model"], False, seen=payload)
+    call = Call("gemini", request.body, request.params["model"], False, seen=load_object(request.body))
     return await _generate(relay, request, out, call, pin)
 
 
 async def stream_generate_content(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     pin = await authenticate(relay, request)
-    payload = load_object(request.body)
     sse = request.query_params().get("alt") == "sse"
-    call = Call("gemini", request.body, request.params["model"], True, sse=sse, seen=payload)
+    call = Call("gemini", request.body, request.params["model"], True, sse=sse, seen=load_object(request.body))
     return await _generate(relay, request, out, call, pin)
 
 
@@ -158,6 +165,7 @@ async def _generate(
     record.stream = call.stream
     check_model(key, model)
     plan = gateway.router.plan(model, key.group, pin)
+    request.retain(call)  # the body and payload, kept for failover until the answer starts
     await gateway.admit(record, request.id, call.body, call.payload or call.seen, plan)
     return await Failover(relay, request, out, call, plan).run()
 
@@ -331,7 +339,7 @@ def _ended(record: Tally, relayed: Relayed, error: BaseException | None, failed:
 
 
 async def _error_answer(
-    record: Tally, upstream: httpx.Response, exchange: Exchange, source: ModuleType, client: ModuleType
+    record: Tally, upstream: UpstreamResponse, exchange: Exchange, source: ModuleType, client: ModuleType
 ) -> Response:
     """The upstream's error answer for the client; the status it counts as and its detail in the tally."""
     answer = await upstream_error(upstream, exchange, source, client)
@@ -346,8 +354,12 @@ async def _passthrough(
 ) -> Response | None:
     codec = CODECS[call.dialect]
     record = tally(request)
-    call = _without_foreign_proofs(call)
+    scrubbed = _without_foreign_proofs(call)
+    if scrubbed is not call:
+        call = scrubbed
+        request.retain(call)
     body = call.body
+    body_tokens = len(body) // BYTES_PER_TOKEN  # the input estimate of a stream cut short, once the body is gone
     hide_usage = call.dialect == "openai_chat" and call.stream and not _asks_usage(call.payload)
     if hide_usage:  # the usage is what the request is charged: ask for it, and keep it from the client
         assert call.payload is not None
@@ -364,8 +376,8 @@ async def _passthrough(
         upstream = await exchange.open(path, body)
         del body  # sent: a stream must not keep it (orjson's output holds 32 KiB whatever its length)
         try:
-            record.upstream_status = upstream.status_code
-            if not success(upstream.status_code):
+            record.upstream_status = upstream.status
+            if not success(upstream.status):
                 return await _error_answer(record, upstream, exchange, codec, codec)
             if not call.stream:
                 data = await exchange.read_body(upstream)
@@ -376,7 +388,7 @@ async def _passthrough(
                 if model != call.model:
                     data = codec.rename_model(data, call.model, model)
                 record.end = "completed"
-                return Response(upstream.status_code, data, JSON)
+                return Response(upstream.status, data, JSON)
             if call.sse:
                 watch = Passthrough(call.dialect, codec, exchange, call.model, model, hide_usage=hide_usage)
             else:
@@ -398,7 +410,7 @@ async def _passthrough(
     finally:
         if watch is not None:
             finished = relayed.finished and watch.failed is None
-            request.usage = charged(watch.usage, finished, watch.produced, lambda: len(call.body) // BYTES_PER_TOKEN)
+            request.usage = charged(watch.usage, finished, watch.produced, lambda: body_tokens)
             _ended(record, relayed, failure, watch.failed)
     return None
 
@@ -437,8 +449,8 @@ async def _convert(
         upstream = await exchange.open(channel.path(target, model, req.stream), body)
         del body  # sent: a stream must not keep it (orjson's output holds 32 KiB whatever its length)
         try:
-            record.upstream_status = upstream.status_code
-            if not success(upstream.status_code):
+            record.upstream_status = upstream.status
+            if not success(upstream.status):
                 return await _error_answer(record, upstream, exchange, upstream_codec, client)
             if not req.stream:
                 data, response = convert_response(await exchange.read_body(upstream), upstream_codec, client, req, now)
@@ -447,6 +459,8 @@ async def _convert(
                 return Response(200, data, JSON + notice)
             encoder = client.StreamEncoder(req, sse=call.sse) if call.dialect == "gemini" else client.StreamEncoder(req)
             converter = StreamConverter(upstream_codec.StreamDecoder(), encoder, now)
+            input_estimate = estimate.input_tokens(req)  # for a stream cut short: the IR (the prompt) goes now
+            del req
             await relayed.pump(upstream, Converting(converter))
         finally:
             await exchange.close(upstream)
@@ -463,9 +477,7 @@ async def _convert(
             event = converter.failed
             failed = as_error(event, detail=f"channel '{channel.name}': {event.message}") if event else None
             finished = relayed.finished and failed is None
-            request.usage = charged(
-                converter.reported, finished, converter.produced, lambda: estimate.input_tokens(req)
-            )
+            request.usage = charged(converter.reported, finished, converter.produced, lambda: input_estimate)
             _ended(record, relayed, failure, failed)
     return None
 

@@ -32,13 +32,13 @@ from __future__ import annotations
 import re
 from types import ModuleType
 
-import httpx
 import orjson
 
 from relay.errors import RelayError, kind_for_status
 from relay.http.messages import Response
 from relay.redact import redact
 from relay.upstream.exchange import Exchange
+from relay.upstream.response import UpstreamResponse
 
 #: Upstream headers an error keeps: the SDKs read them to decide when (and whether) to retry.
 KEPT_ON_ERROR = (b"retry-after", b"retry-after-ms", b"x-should-retry")
@@ -59,7 +59,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
 
 
 async def upstream_error(
-    upstream: httpx.Response, exchange: Exchange, source: ModuleType, client: ModuleType
+    upstream: UpstreamResponse, exchange: Exchange, source: ModuleType, client: ModuleType
 ) -> Response:
     """The upstream's error answer, in the client's dialect and Relay's words (the module docstring's table),
     whether or not the client speaks the upstream's dialect: the upstream's body never passes.
@@ -69,14 +69,14 @@ async def upstream_error(
     is a 401), for the failover loop and the request log.
     """
     body = await exchange.read_body(upstream)
-    kept = tuple((name.lower(), value) for name, value in upstream.headers.raw if name.lower() in KEPT_ON_ERROR)
-    decoded = source.decode_error(upstream.status_code, body)
+    kept = tuple((name.lower(), value) for name, value in upstream.headers if name.lower() in KEPT_ON_ERROR)
+    decoded = source.decode_error(upstream.status, body)
     shaped = in_shape(source.__name__, body)
-    error = relay_error(decoded, shaped, client, answered=upstream.status_code, secrets=(exchange.api_key,))
+    error = relay_error(decoded, shaped, client, answered=upstream.status, secrets=(exchange.api_key,))
     said = decoded.message if shaped else body.decode("utf-8", "replace")
     code = f" ({decoded.code})" if shaped and decoded.code else ""
     error.detail = redact(
-        f"channel '{exchange.channel}': upstream answered {upstream.status_code}{code}: {said}",
+        f"channel '{exchange.channel}': upstream answered {upstream.status}{code}: {said}",
         DETAIL_LIMIT,
         secrets=(exchange.api_key,),
     )

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 Headers = Sequence[tuple[bytes, bytes]]
 
 
+class Releasable(Protocol):
+    """Something the application keeps of a request only until its answer starts (``Request.retain``)."""
+
+    def release(self) -> None: ...
+
+
 @attrs.define(slots=True, eq=False)
 class Request:
     method: str
@@ -39,6 +45,24 @@ class Request:
     usage: object = None
     #: What the application records of the request as it goes (Relay's ``gateway.tally.Tally``).
     record: object = None
+    #: What the application keeps of the request's content to try it again (``retain``), until the answer starts.
+    retained: list[Releasable] = attrs.field(factory=list)
+
+    def retain(self, held: Releasable) -> None:
+        """Keep ``held`` (a parsed copy of the body, for failover) only until the answer starts."""
+        self.retained.append(held)
+
+    def let_go(self) -> None:
+        """The answer started: no other attempt can follow, so the body and what was parsed from it are let go.
+
+        A stream lasts minutes and holds its request all along otherwise: its bytes, its headers, its parsed
+        payload, the body written for the upstream (docs/performance.md, memory per open stream).
+        """
+        self.body = b""
+        self.headers = []
+        retained, self.retained = self.retained, []
+        for held in retained:
+            held.release()
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:
@@ -70,6 +94,10 @@ class StreamResponse(Protocol):
     async def start(self, status: int, headers: Headers) -> None: ...
 
     async def send(self, data: bytes) -> None: ...
+
+    def send_nowait(self, data: bytes) -> bool:
+        """Write ``data`` (once started) if the client takes it at once; False: ``send`` must write the rest."""
+        ...
 
     @property
     def gone(self) -> bool:

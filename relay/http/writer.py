@@ -1,10 +1,16 @@
 """The connection's StreamResponse, the Date header and reason phrases.
 
 A response head is held back and goes out with the first chunk of the body, in one write.
+
+A stream's body pieces are framed here (HTTP/1.1 chunks, written by hand once h11 has chosen chunked
+framing: h11's ``send(Data(...))`` cost more than the write) and written at once when the client's socket
+takes them (``send_nowait``: one ``send`` system call, no cancel scope, no trip through the scheduler). Only
+a piece the socket cannot take at once goes the slow way (``send``), under the write timeout.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from email.utils import formatdate
 from http import HTTPStatus
@@ -27,6 +33,10 @@ class Writer:
         self._request = request
         self._head = b""
         self.started = False
+        #: The body goes in HTTP/1.1 chunks that this writer frames itself (h11 chose chunked framing).
+        self._chunked = False
+        #: Framed bytes ``send_nowait`` could not write at once: the next ``send`` writes them first.
+        self._unsent = b""
 
     @property
     def gone(self) -> bool:
@@ -52,25 +62,63 @@ class Writer:
         self._head = self._c.h11.send(
             h11.Response(status_code=status, headers=self._headers(headers), reason=reason(status))
         )
+        # h11 adds this header itself when it frames the body in chunks (no content-length, an HTTP/1.1 client);
+        # to a HEAD it announces the same head but sends no body, so its own writer stays in charge there.
+        self._chunked = self._request.method != "HEAD" and b"\r\ntransfer-encoding: chunked\r\n" in self._head.lower()
+
+    def _framed(self, data: bytes) -> bytes:
+        """``data`` as the body's next bytes on the wire, the held-back head and unsent bytes before it."""
+        if self._chunked:
+            out = b"%x\r\n%b\r\n" % (len(data), data)  # h11 is past the head: it tracks no chunk state
+        else:
+            out = self._c.h11.send(h11.Data(data=data))
+        if self._head or self._unsent:
+            out, self._head, self._unsent = self._head + self._unsent + out, b"", b""
+        return out
+
+    def send_nowait(self, data: bytes) -> bool:
+        """Write ``data`` if the client's socket takes it all at once; False when some is left (then ``send``
+        must follow: it writes the rest first). Once started only; without a wait, so without a timeout."""
+        if not data:
+            return not self._unsent
+        if self._unsent:  # the client is still behind: queue behind what waits (``_framed`` puts it first)
+            self._unsent = self._framed(data)
+            return False
+        out = self._framed(data)
+        sent = self._write_now(out)
+        if sent == len(out):
+            return True
+        self._unsent = out[sent:]
+        return False
+
+    def _write_now(self, data: bytes) -> int:
+        """Bytes of ``data`` the client's socket took at once (one ``send`` system call, no wait)."""
+        try:
+            return os.write(self._c.stream.socket.fileno(), data)
+        except OSError:  # BlockingIOError: the socket is full; any other failure shows again in ``send_all``
+            return 0
 
     async def send(self, data: bytes) -> None:
-        if not data:
+        if not data and not self._unsent:
             return
-        out = self._c.h11.send(h11.Data(data=data))
-        if self._head:
-            out, self._head = self._head + out, b""
-        await self._write(out)
+        await self._write(self._framed(data) if data else self._framed_unsent())
+
+    def _framed_unsent(self) -> bytes:
+        out, self._head, self._unsent = self._head + self._unsent, b"", b""
+        return out
 
     async def finish(self) -> None:
-        head, self._head = self._head, b""
-        await self._write(head + self._c.h11.send(h11.EndOfMessage()))
+        head, self._head, unsent, self._unsent = self._head, b"", self._unsent, b""
+        await self._write(head + unsent + self._c.h11.send(h11.EndOfMessage()))
 
     async def _write(self, data: bytes) -> None:
         """Write, or mark the connection unusable: h11 counts the bytes as sent even if they were not
         (a write cut by cancellation, or by the client leaving), so nothing may follow them."""
         done = False
         try:
-            await send_all(self._c.stream, data, self._c.limits.write_timeout)
+            sent = self._write_now(data)  # the usual case: all of it, with no scope and no trip to the scheduler
+            if sent < len(data):
+                await send_all(self._c.stream, data[sent:], self._c.limits.write_timeout)
             done = True
         finally:
             if not done:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from urllib.parse import quote
-
-import httpx
+from urllib.parse import quote, urlsplit
 
 from relay.config import DEFAULT_BASE_URLS, ChannelConfig, UpstreamConfig
 from relay.dialects import ir
 from relay.errors import RelayError
 from relay.mock.transport import MockTransport
 from relay.upstream.pool import Pool, PoolExhausted
+from relay.upstream.response import Origin, RawHeaders, Transport, UpstreamRequest, UpstreamResponse
 
 #: The code of the 503 a request gets when no pooled upstream connection became free in time.
 POOL_EXHAUSTED = "upstream_pool_exhausted"
@@ -35,7 +34,7 @@ def forwarded(headers: Sequence[tuple[bytes, bytes]], dialect: str) -> tuple[tup
 
 
 class Channel:
-    def __init__(self, config: ChannelConfig, transport: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, config: ChannelConfig, transport: Transport) -> None:
         self.config = config
         self.name = config.name
         #: The provider family whose API the channel speaks: openai, anthropic or gemini.
@@ -46,11 +45,17 @@ class Channel:
             self.base_url = (config.base_url or DEFAULT_BASE_URLS[config.type]).rstrip("/")
         self._transport = transport
         #: The request headers for each upstream key of the channel's pool ("" when it has none).
-        self._headers = {key: httpx.Headers(_auth_headers(self.family, config, key)) for key in config.keys or ("",)}
-        t = config.timeouts
-        # The wait for a pooled connection is the pool's own ([upstream] pool_timeout), not the channel's.
-        self._timeout = httpx.Timeout(connect=t.connect, read=None, write=t.idle, pool=None).as_dict()
-        self._urls: dict[str, httpx.URL] = {}
+        self._headers: dict[str, RawHeaders] = {
+            key: tuple(
+                (name.encode(), value.encode()) for name, value in _auth_headers(self.family, config, key).items()
+            )
+            for key in config.keys or ("",)
+        }
+        # The only timeout the transport keeps is connect's; the wait for a pooled connection is the pool's own
+        # ([upstream] pool_timeout), and every other wait is the exchange's (relay.upstream.exchange).
+        self._connect_timeout = config.timeouts.connect
+        self._origin, self._authority, self._prefix = split_base_url(self.base_url)
+        self._targets: dict[str, bytes] = {}
 
     def dialect_for(self, client: ir.Dialect) -> ir.Dialect:
         """The dialect spoken upstream for a client of ``client``'s dialect."""
@@ -83,15 +88,16 @@ class Channel:
             return f"/{self.config.api_version}/models/{quote(model, safe='')}:countTokens"
         return "/responses/input_tokens"
 
-    def url(self, path: str) -> httpx.URL:
-        url = self._urls.get(path)
-        if url is None:
-            url = self._urls[path] = httpx.URL(self.base_url + path)
-        return url
+    def target(self, path: str) -> bytes:
+        """The request target (path and query, percent-encoded) of ``path`` under the base URL."""
+        target = self._targets.get(path)
+        if target is None:
+            target = self._targets[path] = encode_target(self._prefix + path)
+        return target
 
     async def send(
         self, path: str, body: bytes, api_key: str = "", extra: Sequence[tuple[str, str]] = ()
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """POST ``body`` to ``path`` with ``api_key`` (one of the channel's keys) and the client's ``extra``
         headers (``forwarded``): the response once its head is in, its body still to read.
 
@@ -102,12 +108,13 @@ class Channel:
         """
         headers = self._headers.get(api_key) or self._headers[next(iter(self._headers))]
         if extra:
-            headers = httpx.Headers([*headers.multi_items(), *extra])
-        request = httpx.Request(
-            "POST", self.url(path), content=body, headers=headers, extensions={"timeout": self._timeout}
+            # The client's own bytes (``forwarded`` read them as latin-1).
+            headers = (*headers, *((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra))
+        request = UpstreamRequest(
+            self._origin, self._authority, self.target(path), headers, body, self._connect_timeout
         )
         try:
-            return await self._transport.handle_async_request(request)
+            return await self._transport.send(request)
         except PoolExhausted as exc:
             raise pool_exhausted(f"channel '{self.name}': {exc}") from None
 
@@ -122,6 +129,26 @@ def pool_exhausted(detail: str) -> RelayError:
         headers=((b"retry-after", b"1"),),
         detail=detail,
     )
+
+
+def split_base_url(base_url: str) -> tuple[Origin, bytes, str]:
+    """A base URL's origin, its ``host`` header value and its path prefix (``http://h:81/v1`` -> ``/v1``)."""
+    parts = urlsplit(base_url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {base_url!r}")
+    default = 443 if scheme == "https" else 80
+    port = parts.port or default
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host.encode("idna").decode("ascii")
+    authority = shown if port == default else f"{shown}:{port}"
+    prefix = parts.path + (f"?{parts.query}" if parts.query else "")
+    return (scheme.encode(), host, port), authority.encode("ascii"), prefix
+
+
+def encode_target(target: str) -> bytes:
+    """``target`` with what may not stand in a request line percent-encoded (``%`` escapes already there kept)."""
+    return quote(target, safe="/?&=%:@!$'()*+,;-._~").encode("ascii")
 
 
 def _auth_headers(family: str, config: ChannelConfig, api_key: str) -> dict[str, str]:

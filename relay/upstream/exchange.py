@@ -10,15 +10,14 @@ by a timeout meant for the upstream without the caller knowing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Protocol
 
-import httpx
 import trio
 
 from relay.errors import RelayError
 from relay.upstream.channels import Channel
-from relay.upstream.errors import relay_error, upstream_errors
+from relay.upstream.errors import TransportError, relay_error
+from relay.upstream.response import UpstreamResponse
 
 #: Largest upstream answer (a whole body, or one stream event) held in memory.
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
@@ -27,6 +26,8 @@ MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 DRAIN_AFTER_END = 1.0
 #: Seconds closing an upstream response may take (it is shielded from cancellation).
 CLOSE_GRACE = 1.0
+#: A stream's idle deadline is set this many times ``idle`` ahead, and moved once less than ``idle`` is left.
+_IDLE_SLACK = 1.125
 
 
 class Draining(Protocol):
@@ -77,15 +78,17 @@ class Exchange:
             detail=f"channel '{self.channel}': {what} exceeds {MAX_UPSTREAM_BODY} bytes",
         )
 
-    async def open(self, path: str, body: bytes) -> httpx.Response:
+    async def open(self, path: str, body: bytes) -> UpstreamResponse:
         """Send the request; the response once its head is in, within ``first_byte`` and the deadline.
 
         The caller must ``close`` the response however it leaves.
         """
         first_byte = trio.current_time() + self.timeouts.first_byte
         with trio.move_on_at(min(first_byte, self.deadline)):
-            with upstream_errors(self.channel):
+            try:
                 return await self._send(path, body, self.api_key, self.forwarded)
+            except TransportError as exc:
+                raise relay_error(exc, self.channel) from None
         if trio.current_time() < first_byte:
             raise self.total_error()
         raise RelayError(
@@ -96,7 +99,7 @@ class Exchange:
             detail=f"channel '{self.channel}': no answer from the upstream within {self.timeouts.first_byte:g}s",
         )
 
-    async def close(self, response: httpx.Response) -> None:
+    async def close(self, response: UpstreamResponse) -> None:
         """Close the response (and its connection, if its body was not read to the end), whatever happens."""
         with trio.move_on_after(CLOSE_GRACE, shield=True):
             await response.aclose()
@@ -115,43 +118,55 @@ class Exchange:
             detail=f"channel '{self.channel}': the upstream sent nothing for {self.timeouts.idle:g}s",
         )
 
-    async def next_chunk(self, chunks: AsyncIterator[bytes], shutdown: Draining | None = None) -> bytes | None:
-        """The next upstream chunk, None at the end; a 504 when the upstream is silent for ``idle``; ``Drained``
-        once ``shutdown``'s drain deadline passed. One cancel scope per chunk does both."""
-        with trio.CancelScope(deadline=self._idle_deadline()) as scope:
-            if shutdown is not None:
-                shutdown.watch_draining(scope)
-            try:
-                return await anext(chunks, None)
-            except (httpx.TransportError, httpx.StreamError) as exc:
-                raise relay_error(exc, self.channel, body=True) from None
-            finally:
-                if shutdown is not None:
-                    shutdown.unwatch_draining(scope)
+    def silence(self, shutdown: Draining | None = None) -> RelayError | Drained:
+        """What a wait for a stream's next chunk that was cancelled at its deadline (``arm``) means:
+        ``Drained`` past the shutdown's drain deadline, else the idle (or total) timeout's 504."""
         if shutdown is not None and trio.current_time() >= shutdown.drain_at:
-            raise Drained
-        raise self._silence_error()
+            return Drained()
+        return self._silence_error()
 
-    async def read_body(self, response: httpx.Response) -> bytes:
+    def arm(self, scope: trio.CancelScope, shutdown: Draining | None = None) -> None:
+        """Set ``scope``'s deadline for a stream's next read: the idle gap, the total deadline, the shutdown's drain.
+
+        The idle deadline moves only when less than ``idle`` is left, and then to ``idle`` and an eighth from now:
+        so a stream of many chunks moves it once every eighth of ``idle``, not for each chunk (each move is an
+        entry in trio's deadline heap, and a chunk's cost counts), and an upstream silent for ``idle`` is told
+        at most an eighth of ``idle`` late. The total deadline and the drain are exact.
+        """
+        now = trio.current_time()
+        idle = self.timeouts.idle
+        current = scope.deadline
+        if now + idle <= current <= now + idle * _IDLE_SLACK:
+            return
+        deadline = min(now + idle * _IDLE_SLACK, self.deadline)
+        if shutdown is not None:
+            deadline = min(deadline, shutdown.drain_at)
+        if deadline != current:
+            scope.deadline = deadline
+
+    async def read_body(self, response: UpstreamResponse) -> bytes:
         """The whole body; ``idle`` bounds each wait for a chunk, the deadline all of them."""
         parts: list[bytes] = []
         size = 0
         with trio.CancelScope(deadline=self._idle_deadline()) as scope:
-            with upstream_errors(self.channel, body=True):
-                async for chunk in response.aiter_raw():
+            receive = response.receive
+            try:
+                while (chunk := await receive()) is not None:
                     size += len(chunk)
                     if size > MAX_UPSTREAM_BODY:
                         raise self.too_large("the upstream answer")
                     parts.append(chunk)
                     scope.deadline = self._idle_deadline()
+            except TransportError as exc:
+                raise relay_error(exc, self.channel, body=True) from None
             return b"".join(parts)
         raise self._silence_error()
 
-    async def drain(self, chunks: AsyncIterator[bytes]) -> None:
+    async def drain(self, response: UpstreamResponse) -> None:
         """Read, briefly, what the upstream still sends after its terminal event; failures are ignored."""
         with trio.move_on_at(min(trio.current_time() + DRAIN_AFTER_END, self.deadline)):
             try:
-                async for _ in chunks:
+                while await response.receive() is not None:
                     pass
-            except (httpx.TransportError, httpx.StreamError):
+            except TransportError:
                 pass

@@ -1,7 +1,7 @@
 """Relay's upstream transport: HTTP/1.1 over Trio (relay.upstream.http1), keep-alive connections per origin.
 
-It implements httpx's transport interface (``httpx.AsyncBaseTransport``), so the rest of Relay speaks
-httpx's ``Request`` and ``Response`` and its exception types. It replaces httpcore's pool, whose cost
+It implements ``relay.upstream.response.Transport``: Relay's own request and response types and its own
+exceptions (``relay.upstream.errors``), no httpx object on the way. It replaces httpcore's pool, whose cost
 grows with the square of the number of connections (every idle connection is polled and recounted
 for every request): at 64 concurrent requests that pool used most of Relay's CPU (bench/README.md).
 
@@ -15,31 +15,39 @@ A request that fails while being *written* on a reused connection is retried onc
 upstream cannot have seen it). Nothing else is retried: a POST may not be sent twice.
 
 The limits are relay.toml's ``[upstream]`` (``relay.config.UpstreamConfig``). When every connection is busy
-a request waits up to ``pool_timeout`` for one, then gets ``PoolExhausted`` (an ``httpx.PoolTimeout``):
+a request waits up to ``pool_timeout`` for one, then gets ``PoolExhausted`` (a ``PoolTimeout``):
 the process is at its capacity, which says nothing of the upstream's health.
 """
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
 
-import httpx
 import trio
 
 from relay.config import UpstreamConfig
+from relay.upstream.errors import (
+    ConnectError,
+    ConnectTimeout,
+    LocalProtocolError,
+    PoolTimeout,
+    ReadError,
+    RemoteProtocolError,
+    StreamClosed,
+    WriteError,
+)
 from relay.upstream.http1 import END, NEED_DATA, Head, ProtocolError, ResponseParser, request_head
+from relay.upstream.response import Origin, UpstreamRequest, UpstreamResponse
 
 RECEIVE_SIZE = 64 * 1024
 
-Origin = tuple[bytes, str, int]
-
 
 class _Connection:
-    __slots__ = ("idle_since", "origin", "parser", "reused", "stream")
+    __slots__ = ("fd", "idle_since", "origin", "parser", "reused", "stream")
 
     def __init__(self, origin: Origin, stream: trio.abc.Stream) -> None:
         self.origin = origin
@@ -47,13 +55,45 @@ class _Connection:
         self.parser = ResponseParser()
         self.idle_since = 0.0
         self.reused = False
+        #: The socket's descriptor, read directly (``receive``); -1 for TLS, read through the SSL stream.
+        self.fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+
+    async def send(self, data: bytes) -> None:
+        """Write ``data``: at once when the socket takes it all (the usual request), else through the stream."""
+        if self.fd >= 0:
+            try:
+                sent = os.write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        await self.stream.send_all(data)
+
+    async def receive(self) -> bytes:
+        """The bytes the socket holds, once it holds some (``b""``: the upstream closed it).
+
+        A plain socket is read with a wait for it to be readable and one ``read``, which is what trio's
+        ``receive_some`` comes to when, as in a stream, the bytes are not there yet; but it first tries a
+        read that fails, and wraps the call in a conflict detector and an error translation. A closed
+        descriptor wakes the wait with ``trio.ClosedResourceError`` (trio's ``notify_closing``).
+        """
+        fd = self.fd
+        if fd < 0:
+            return await self.stream.receive_some(RECEIVE_SIZE)
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, RECEIVE_SIZE)
+            except BlockingIOError:
+                pass
 
     def next_buffered(self) -> Head | bytes | object:
         """The response's next head, body piece, END or NEED_DATA from what was already read."""
         try:
             return self.parser.next()
         except ProtocolError as exc:
-            raise httpx.RemoteProtocolError(f"the upstream broke HTTP/1.1: {exc}") from exc
+            raise RemoteProtocolError(f"the upstream broke HTTP/1.1: {exc}") from exc
 
     async def next_event(self) -> Head | bytes | object:
         """The response's next head, body piece or END, reading the socket as needed."""
@@ -63,9 +103,9 @@ class _Connection:
             if event is not NEED_DATA:
                 return event
             try:
-                parser.feed(await self.stream.receive_some(RECEIVE_SIZE))
+                parser.feed(await self.receive())
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                raise httpx.ReadError(f"the upstream connection failed: {exc}") from exc
+                raise ReadError(f"the upstream connection failed: {exc}") from exc
 
     def closed_by_peer(self) -> bool:
         """Whether the upstream closed (or wrote to) this idle connection: then it cannot be reused."""
@@ -83,7 +123,7 @@ def _socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
     return stream.socket if isinstance(stream, trio.SocketStream) else None
 
 
-class PoolExhausted(httpx.PoolTimeout):
+class PoolExhausted(PoolTimeout):
     """Every connection of the pool stayed busy for ``pool_timeout``."""
 
     def __init__(self, max_connections: int, waited: float) -> None:
@@ -91,7 +131,7 @@ class PoolExhausted(httpx.PoolTimeout):
         self.max_connections = max_connections
 
 
-class Pool(httpx.AsyncBaseTransport):
+class Pool:
     def __init__(self, limits: UpstreamConfig | None = None, *, ssl_context: ssl.SSLContext | None = None) -> None:
         limits = limits or UpstreamConfig()
         self.max_connections = limits.max_connections
@@ -106,23 +146,21 @@ class Pool(httpx.AsyncBaseTransport):
 
     # ---- the transport interface ----------------------------------------------------------------
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        origin: Origin = (url.raw_scheme, url.host, url.port or (443 if url.raw_scheme == b"https" else 80))
-        timeouts = request.extensions.get("timeout", {})
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        headers = [(b"host", request.authority), *request.headers, (b"content-length", b"%d" % len(request.body))]
         try:
-            data = request_head(request.method.encode(), url.raw_path, request.headers.raw) + await request.aread()
+            data = request_head(b"POST", request.target, headers) + request.body
         except ValueError as exc:
-            raise httpx.LocalProtocolError(str(exc)) from exc
+            raise LocalProtocolError(str(exc)) from exc
         while True:
-            conn = await self._acquire(origin, timeouts)
+            conn = await self._acquire(request.origin, request.connect_timeout)
             try:
-                await conn.stream.send_all(data)
+                await conn.send(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 await self._discard(conn)
                 if conn.reused:
                     continue  # the upstream closed it while idle; it cannot have seen this request
-                raise httpx.WriteError(f"cannot send the request: {exc}") from exc
+                raise WriteError(f"cannot send the request: {exc}") from exc
             except BaseException:
                 await self._discard(conn)
                 raise
@@ -135,12 +173,8 @@ class Pool(httpx.AsyncBaseTransport):
             await self._discard(conn)
             raise
         assert isinstance(event, Head)
-        return httpx.Response(
-            event.status,
-            headers=event.headers,
-            stream=_Body(self, conn),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason},
-        )
+        body = _Body(self, conn)
+        return UpstreamResponse(event.status, event.headers, body.receive, body.aclose)
 
     async def aclose(self) -> None:
         for stack in self._idle.values():
@@ -150,7 +184,7 @@ class Pool(httpx.AsyncBaseTransport):
 
     # ---- connections ------------------------------------------------------------------------------
 
-    async def _acquire(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
+    async def _acquire(self, origin: Origin, connect_timeout: float | None) -> _Connection:
         stack = self._idle.get(origin)
         now = time.monotonic()
         while stack:
@@ -161,7 +195,7 @@ class Pool(httpx.AsyncBaseTransport):
             await self._discard(conn)
         await self._take_slot()
         try:
-            return _Connection(origin, await self._connect(origin, timeouts.get("connect")))
+            return _Connection(origin, await self._connect(origin, connect_timeout))
         except BaseException:
             self._slots.release()
             raise
@@ -191,9 +225,9 @@ class Pool(httpx.AsyncBaseTransport):
                     stream = trio.SSLStream(stream, self._tls(), server_hostname=host, https_compatible=True)
                     await stream.do_handshake()
             except (OSError, trio.BrokenResourceError, ssl.SSLError) as exc:
-                raise httpx.ConnectError(f"{host}:{port}: {exc}") from exc
+                raise ConnectError(f"{host}:{port}: {exc}") from exc
             return stream
-        raise httpx.ConnectTimeout(f"{host}:{port}: connect timed out")
+        raise ConnectTimeout(f"{host}:{port}: connect timed out")
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -222,36 +256,34 @@ class Pool(httpx.AsyncBaseTransport):
         await trio.aclose_forcefully(conn.stream)
 
 
-class _Body(httpx.AsyncByteStream):
+class _Body:
     """An answer's body, read from the socket as the caller asks for it."""
+
+    __slots__ = ("_conn", "_pool")
 
     def __init__(self, pool: Pool, conn: _Connection) -> None:
         self._pool = pool
         self._conn: _Connection | None = conn
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive: everything one socket read brought, in one piece."""
+    async def receive(self) -> bytes | None:
+        """The body's next bytes, everything one socket read brought in one piece; None at its end."""
         conn = self._conn
         if conn is None:
-            raise httpx.StreamClosed()
-        while True:
-            event = await conn.next_event()
-            if event is END:
-                return
-            pieces = [_body_piece(event)]
-            while type(event := conn.next_buffered()) is bytes:
-                pieces.append(event)
-            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            if event is END:
-                return
+            raise StreamClosed("the upstream answer's body was read after it was closed")
+        event = await conn.next_event()
+        if event is END:
+            return None
+        if type(event) is not bytes:
+            raise RemoteProtocolError("a second response head in the upstream answer")
+        more = conn.next_buffered()
+        if type(more) is not bytes:
+            return event  # the usual case: NEED_DATA, or END (the next call finds it again)
+        pieces = [event, more]
+        while type(more := conn.next_buffered()) is bytes:
+            pieces.append(more)
+        return b"".join(pieces)
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not self._pool._release(conn):
             await self._pool._discard(conn)
-
-
-def _body_piece(event: object) -> bytes:
-    if type(event) is not bytes:
-        raise httpx.RemoteProtocolError("a second response head in the upstream answer")
-    return event
