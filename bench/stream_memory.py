@@ -22,6 +22,14 @@ frames already there: that mode does not show per-chunk retention.
 Each stream is ``mock:chunks=N mock:delay_ms=D`` with N chosen so that it lasts ``--seconds`` + 20 s, and a user
 text of ``--chunk-bytes`` (30) characters per chunk. The streams are cut by the client after the last sample.
 ``--code DIR`` runs the Relay (and the mock) of another checkout (cwd and PYTHONPATH), for a before/after.
+
+Two more lanes:
+
+- ``--long SECONDS`` (e.g. 600): a long stream, ``--streams`` (50 by default then) open for SECONDS, RSS sampled
+  every ``--every`` seconds (SECONDS / 20) from ``--early`` (SECONDS / 20) on; the growth is the least-squares
+  slope of those samples, per stream per second (``slope_kib_per_stream_per_s``), which a single late sample's
+  noise does not swing as much as the two-point figure.
+- ``--burst K``: RSS after a burst of K large requests at once (``bench.memory_burst``).
 Exit status: 0 when every stream was open and still running at the last sample, 1 otherwise, 2 when a process
 did not start.
 """
@@ -196,7 +204,7 @@ async def measure(pid: int, port: int, args: argparse.Namespace) -> dict[str, An
         opened = trio.current_time()
         samples["open"] = rss_kib(pid)
         running["open"] = sum(1 for s in streams if s.status == 200 and not s.ended)
-        for at in (args.early, args.seconds):
+        for at in sample_times(args):
             await trio.sleep_until(opened + at)
             samples[f"{at:g}s"] = rss_kib(pid)
             running[f"{at:g}s"] = sum(1 for s in streams if s.status == 200 and not s.ended and not s.error)
@@ -204,7 +212,9 @@ async def measure(pid: int, port: int, args: argparse.Namespace) -> dict[str, An
         nursery.cancel_scope.cancel()
     n = args.streams
     early, late = samples[f"{args.early:g}s"], samples[f"{args.seconds:g}s"]
+    series = [(at, samples[f"{at:g}s"]) for at in sample_times(args)]
     return {
+        "slope_kib_per_stream_per_s": round(slope(series) / n, 4),
         "rss_before_kib": before,
         "rss_kib": samples,
         "kib_per_stream": {k: round((v - before) / n, 1) for k, v in samples.items()},
@@ -220,6 +230,26 @@ async def measure(pid: int, port: int, args: argparse.Namespace) -> dict[str, An
         "bytes_read_mb": round(sum(s.received for s in streams) / 1e6, 1),
         "chunks_per_stream": chunks,
     }
+
+
+def sample_times(args: argparse.Namespace) -> list[float]:
+    """Seconds after the last stream opened at which RSS is sampled: ``--early``, every ``--every``, ``--seconds``."""
+    times = [args.early]
+    if args.every:
+        at = args.early + args.every
+        while at < args.seconds - args.every / 2:
+            times.append(round(at, 3))
+            at += args.every
+    return [*times, args.seconds]
+
+
+def slope(series: list[tuple[float, int]]) -> float:
+    """The least-squares slope of (seconds, KiB) samples: KiB per second."""
+    n = len(series)
+    mean_t = sum(t for t, _ in series) / n
+    mean_v = sum(v for _, v in series) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in series)
+    return sum((t - mean_t) * (v - mean_v) for t, v in series) / spread if spread else 0.0
 
 
 def imported_from(code: Path) -> str:
@@ -259,7 +289,7 @@ def run_path(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--streams", type=int, default=200, help="streams open at once (200)")
+    parser.add_argument("--streams", type=int, default=None, help="streams open at once (200; 50 with --long)")
     parser.add_argument("--seconds", type=float, default=24.0, help="the last sample, after all are open (24)")
     parser.add_argument("--early", type=float, default=4.0, help="the first sample, after all are open (4)")
     parser.add_argument("--delay-ms", type=int, default=12, help="the mock's pause between two events (12)")
@@ -268,7 +298,21 @@ def main() -> int:
     parser.add_argument("--paths", default=",".join(PATHS), help="passthrough,converted")
     parser.add_argument("--code", type=Path, default=ROOT, help="the Relay to run (a repository root)")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--every", type=float, default=0.0, help="also sample RSS every this many seconds")
+    parser.add_argument("--long", type=float, default=0.0, help="the long-stream lane: streams open this long")
+    parser.add_argument("--burst", type=int, default=0, help="the burst lane: this many large requests at once")
+    parser.add_argument("--burst-mb", type=float, default=2.0, help="MB of each burst request's body (2)")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds after the burst to sample RSS (5)")
     args = parser.parse_args()
+    if args.streams is None:
+        args.streams = 50 if args.long else 200
+    if args.long:
+        args.seconds = args.long
+        args.early = args.every = args.long / 20
+    if args.burst:
+        from bench import memory_burst
+
+        return memory_burst.main(args)
     if not 0 < args.early < args.seconds or args.streams < 1 or args.delay_ms < 1:
         parser.error("need 0 < --early < --seconds, --streams >= 1, --delay-ms >= 1")
     args.code = args.code.resolve()
@@ -302,13 +346,14 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
     print(f"code: {args.code}  streams: {args.streams}  upstream: {args.upstream}  delay: {args.delay_ms} ms")
     print(
         f"{'path':<12} {'RSS before':>10} {'KiB/stream open':>16} {'@' + early:>8} {'@' + late:>8} "
-        f"{'KiB/stream/s':>13} {'running':>8}"
+        f"{'KiB/stream/s':>13} {'(slope)':>8} {'running':>8}"
     )
     for path, r in results.items():
         per = r["kib_per_stream"]
         print(
             f"{path:<12} {r['rss_before_kib'] / 1024:>7.1f} MB {per['open']:>16.1f} {per[early]:>8.1f} "
-            f"{per[late]:>8.1f} {r['growth_kib_per_stream_per_s']:>13.3f} {r['running'][late]:>8}"
+            f"{per[late]:>8.1f} {r['growth_kib_per_stream_per_s']:>13.3f} {r['slope_kib_per_stream_per_s']:>8.4f} "
+            f"{r['running'][late]:>8}"
         )
     for path, r in results.items():
         print(
@@ -316,6 +361,8 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
             f"read {r['bytes_read_mb']} MB ({r['client_kib_per_stream_per_s']} KiB/s per stream "
             f"between the samples), statuses {r['statuses']}" + (f", errors {r['errors']}" if r["errors"] else "")
         )
+        if args.every:
+            print(f"  {path}: KiB/stream at " + ", ".join(f"{at}: {v}" for at, v in per.items()))
         if r.get("relay_log_tail"):
             print("    relay log: " + r["relay_log_tail"].replace("\n", "\n    relay log: "))
     if args.json:

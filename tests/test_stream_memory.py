@@ -9,8 +9,10 @@ import orjson
 import pytest
 import trio
 
+from relay.config import loads
 from relay.dialects.common import dumps_kept
 from tests.conftest import KEY, config_from, serve_relay
+from tests.helpers import upstream_relay_toml
 
 FRAMES = 3000
 
@@ -90,3 +92,31 @@ def test_a_kept_json_body_is_as_large_as_its_text_not_as_orjsons_buffer() -> Non
     held = sum(stat.size_diff for stat in after.compare_to(before, "lineno")) / len(kept)
     assert kept[0] == orjson.dumps(payload)
     assert held < 2 * len(kept[0]), held  # orjson.dumps alone: ~32 KiB each
+
+
+UPSTREAM_CHANNELS = (
+    ("chat", "openai", "/v1", 'api = "chat"\n', "chat-1"),
+    ("claude", "anthropic", "", "", "claude-1"),
+)
+
+
+@pytest.mark.parametrize("model", ["chat-1", "claude-1"])  # passthrough, and converted from Anthropic events
+async def test_a_stream_from_a_real_upstream_holds_the_same_after_ten_times_the_frames(
+    mock_upstream: str, model: str
+) -> None:
+    """Through sockets both ways (``relay mock-upstream`` in a process of its own, as a provider): what Relay
+    holds at frame N and at frame 10·N is the same, give or take the allocator's noise."""
+    text = f"mock:chunks={FRAMES} mock:delay_ms=1 " + "lorem ipsum dolor sit amet " * 4500
+    body = orjson.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": text}]})
+    config = loads(upstream_relay_toml(mock_upstream, channels=UPSTREAM_CHANNELS))
+    async with serve_relay(config) as served:
+        marks = {FRAMES // 10: 0, FRAMES - 100: 0}
+        tracemalloc.start()
+        try:
+            seen = await _frames_read(served.port, body, marks)
+        finally:
+            tracemalloc.stop()
+    assert seen >= FRAMES
+    early, late = marks.values()
+    # 2,600 frames apart; a stream that kept 16 bytes a frame would add 40 KB.
+    assert late - early < 40_000, (early, late)

@@ -20,6 +20,7 @@ import h11
 import trio
 
 from relay.http import framing
+from relay.http.heap import LARGE, HeapTrimmer
 from relay.http.limits import Limits
 from relay.http.messages import Headers, Request, Response, StreamResponse
 from relay.http.pending import PendingHeads
@@ -87,6 +88,29 @@ class Shutdown:
 
 
 class Connection:
+    """One client connection. Slotted: an open stream holds one, so its size is paid per stream."""
+
+    __slots__ = (
+        "_ahead",
+        "_arrived",
+        "_counted",
+        "_handling",
+        "_heap",
+        "_pending",
+        "_raw",
+        "_room",
+        "app",
+        "client",
+        "client_gone",
+        "eof",
+        "h11",
+        "host",
+        "limits",
+        "served",
+        "shutdown",
+        "stream",
+    )
+
     def __init__(
         self,
         stream: trio.SocketStream,
@@ -94,6 +118,7 @@ class Connection:
         limits: Limits,
         shutdown: Shutdown,
         pending: PendingHeads | None = None,
+        heap: HeapTrimmer | None = None,
     ) -> None:
         self.stream = stream
         self.app = app
@@ -111,6 +136,8 @@ class Connection:
         #: The bytes of the head being read, as they arrive (None while no head is being read).
         self._raw: bytearray | None = None
         self._pending = pending if pending is not None else PendingHeads(0)
+        #: Told of large requests, to give the heap back once they are over (``relay.http.heap``).
+        self._heap = heap
         #: Whether this connection is counted in ``_pending`` (sending a head).
         self._counted = False
         with contextlib.suppress(OSError):  # small stream frames must leave at once (no Nagle delay)
@@ -153,7 +180,13 @@ class Connection:
                 request = await self._read_request()
                 if request is None:
                     return
-                await self._dispatch(request)
+                large = self._heap.large(request) if self._heap is not None and len(request.body) >= LARGE else None
+                try:
+                    await self._dispatch(request)
+                finally:
+                    if large is not None:
+                        large.release()  # at the latest: a stream's start released it already (Request.let_go)
+                del request, large  # let go of before the next request's wait (keep-alive: up to a minute)
                 self.served += 1
                 if self.client_gone or self.h11.our_state is not h11.DONE:
                     return
@@ -179,6 +212,9 @@ class Connection:
                 self.h11.receive_data(data)
                 if self._raw is not None:
                     self._raw += data
+                # h11 and the head buffer copied it; kept in this frame it would stay for the whole wait for
+                # the next read, that is for a stream's life (the request's last piece, often all of it).
+                del data
                 self._arrived.set()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -387,8 +423,13 @@ class Connection:
             response = self.app.error(500, "internal error", request.path)
         if writer.started:
             await writer.finish()
-        else:
-            await writer.respond(response or self.app.error(500, "no response", request.path))
+            return
+        response = response or self.app.error(500, "no response", request.path)
+        try:
+            await writer.respond(response)
+        finally:
+            if self._heap is not None and len(response.body) >= LARGE:
+                self._heap.freed()  # a large answer (and the upstream's copy of it) to a small request
 
     def wants_close(self) -> bool:
         return self.shutdown.begun or self.served + 1 >= self.limits.max_requests_per_connection
@@ -454,14 +495,19 @@ def _protocol_message(exc: h11.RemoteProtocolError) -> str:
 
 
 async def serve_connection(
-    stream: trio.SocketStream, app: App, limits: Limits, shutdown: Shutdown, pending: PendingHeads | None = None
+    stream: trio.SocketStream,
+    app: App,
+    limits: Limits,
+    shutdown: Shutdown,
+    pending: PendingHeads | None = None,
+    heap: HeapTrimmer | None = None,
 ) -> None:
     """Serve one accepted connection; a bug in it is logged and never stops the server.
 
     A connection from an address that already has ``max_pending_per_address`` connections sending their
     heads is closed at once, unanswered: it has not said which API it speaks, and answering costs more.
     """
-    connection = Connection(stream, app, limits, shutdown, pending)
+    connection = Connection(stream, app, limits, shutdown, pending, heap)
     if not connection.count_pending():
         await trio.aclose_forcefully(stream)
         return

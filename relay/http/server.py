@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import trio
 
 from relay.http.connection import App, Shutdown, serve_connection
+from relay.http.heap import HeapTrimmer
 from relay.http.limits import Limits
 from relay.http.pending import PendingHeads
 
@@ -72,8 +73,10 @@ async def serve(
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 pending = PendingHeads(limits.max_pending_per_address)
+                heap = HeapTrimmer()
+                accepting.start_soon(heap.run)  # the heap given back after large requests (relay.http.heap)
                 for listener in listeners:
-                    accepting.start_soon(_accept_loop, listener, app, limits, shutdown, connections, pending)
+                    accepting.start_soon(_accept_loop, listener, app, limits, shutdown, connections, pending, heap)
                 task_status.started()
                 await shutdown.event.wait()
                 accepting.cancel_scope.cancel()
@@ -92,6 +95,7 @@ async def _accept_loop(
     shutdown: Shutdown,
     nursery: trio.Nursery,
     pending: PendingHeads,
+    heap: HeapTrimmer,
 ) -> None:
     while True:
         try:
@@ -102,7 +106,7 @@ async def _accept_loop(
                 await trio.sleep(0.1)
                 continue
             raise
-        nursery.start_soon(serve_connection, stream, app, limits, shutdown, pending)
+        nursery.start_soon(serve_connection, stream, app, limits, shutdown, pending, heap)
 
 
 async def run(app: App, sock: socket.socket, limits: Limits, *, on_ready: Callable[[str], None] | None = None) -> None:
