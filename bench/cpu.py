@@ -23,6 +23,36 @@ def process_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def tree_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of a process and of every live descendant, None when ``pid`` is unreadable.
+
+    ``relay serve --workers N`` is a supervisor whose N workers do the work: its own figure is about 0. The
+    kernel here has no ``/proc/PID/task/TID/children``, so the descendants are found by each process's parent
+    id in ``/proc/*/stat`` (a scan of a few hundred small files, done at the edges of a window only).
+    """
+    own = process_seconds(pid)
+    if own is None:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parent = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    total, todo = own, list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        seconds = process_seconds(child)
+        total += seconds or 0.0
+        todo += children.get(child, ())
+    return total
+
+
 def machine_seconds() -> tuple[float, float] | None:
     """(busy, steal) CPU seconds of the whole machine so far, all cores summed."""
     try:
@@ -37,11 +67,11 @@ def machine_seconds() -> tuple[float, float] | None:
 
 
 class Snapshot:
-    """CPU seconds of some processes and of the machine at one moment."""
+    """CPU seconds of some processes (each with its descendants: a Relay's workers) and of the machine."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.wall = time.perf_counter()
-        self.processes = {name: process_seconds(pid) for name, pid in pids.items()}
+        self.processes = {name: tree_seconds(pid) for name, pid in pids.items()}
         self.machine = machine_seconds()
 
 

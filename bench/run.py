@@ -4,9 +4,12 @@ Starts the mock upstream and one Relay worker (each its own process, pinned), th
 generator (its own process) through three measurements, each against Relay and against the mock
 directly: added latency at concurrency 1, requests per second at concurrency 64, and the time to
 the first streamed token. With ``--gateway``, a second Relay whose key has a quota, rate limits and a
-price runs beside the plain one (bench/gateway.py). Prints a table, writes bench/results/latest.json
-and a timestamped copy. Exits 0 whatever the figures (a missed target is printed, not failed); 1 when
-requests failed or the gateway's store lost records; 2 when the benchmark itself could not run.
+price runs beside the plain one (bench/gateway.py). ``--table`` (and ``--baseline REV``, which implies it)
+also runs the other lanes (bench/lanes.py: converted, fan-out, memory per stream, workers) for this tree and
+the baseline, and prints issue 11's table side by side (bench/table.py). Prints a table, writes
+bench/results/latest.json and a timestamped copy. Exits 0 whatever the figures (a missed target is printed,
+not failed); 1 when requests or streams failed or the gateway's store lost records; 2 when the benchmark
+itself (or one of the table's lanes) could not run.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import attack, gateway, profile
+from bench import attack, gateway, host, lanes, profile, table
 from bench.http1 import chat_request
 from bench.loadgen import BlockingClient
 from bench.procs import ROOT, BenchError, Server, describe_pinning, pinning_plan, run_loadgen
@@ -65,10 +68,15 @@ class Settings:
     gateway: bool = False
     #: Its store: None for a SQLite file in the run's folder, else a PostgreSQL URL (``--gateway-store``).
     gateway_store: str | None = None
+    #: Print issue 11's table (``--table``; ``--baseline`` implies it), with the lanes in ``lanes``.
+    table: bool = False
+    lanes: tuple[str, ...] = ()
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     quick = args.quick
+    table_mode = args.table or bool(args.baseline)
+    wanted = lanes_from(args.lanes) if args.lanes is not None else (lanes.LANES if table_mode else ())
     return Settings(
         quick=quick,
         pin=args.pin,
@@ -82,9 +90,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
         throughput_duration_s=args.duration or (3.0 if quick else 10.0),
         ceiling_duration_s=2.0 if quick else 5.0,
         baseline=args.baseline,
-        gateway=args.gateway or bool(args.gateway_store),
+        gateway=args.gateway or bool(args.gateway_store) or table_mode,
         gateway_store=args.gateway_store,
+        table=table_mode or bool(wanted),
+        lanes=wanted,
     )
+
+
+def lanes_from(text: str) -> tuple[str, ...]:
+    """``--lanes converted,fanout``: the lanes beyond the request lanes; ``none`` for none, ``all`` for all."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    if names == ("all",):
+        return lanes.LANES
+    unknown = sorted(set(names) - set(lanes.LANES))
+    if unknown:
+        raise SystemExit(f"--lanes: unknown {', '.join(unknown)} (known: {', '.join(lanes.LANES)}, all, none)")
+    return names
 
 
 def relay_config(mock_port: int, store_url: str | None = None) -> str:
@@ -172,12 +193,23 @@ def run(
         base_config.parent.mkdir()
         base_config.write_text(relay_config(mock.port), encoding="utf-8")
         baseline_argv = relay_argv(base_config)
-        baseline = Server("baseline", baseline_argv, plan["relay"], log_dir, cwd=export(settings.baseline, log_dir))
+        base_code = export(settings.baseline, log_dir)
+        baseline = Server("baseline", baseline_argv, plan["relay"], log_dir, cwd=base_code)
         servers.append(baseline)
         baseline.start()
         pids["baseline"] = baseline.pid
         plain.append(target("baseline", baseline, stream=False))
         streamed.append(target("baseline", baseline, stream=True))
+        if stores is not None:
+            base_gw = baseline_gateway(mock.port, base_config.parent, base_code, plan["relay"], log_dir, stores)
+            if isinstance(base_gw, str):
+                outcome["baseline_gateway_skipped"] = base_gw
+                step(f"baseline gateway not measured: {base_gw.splitlines()[0]}")
+            else:
+                servers.append(base_gw)
+                pids["baseline_gateway"] = base_gw.pid
+                plain.append(target("baseline_gateway", base_gw, stream=False, key=gateway.KEY))
+                streamed.append(target("baseline_gateway", base_gw, stream=True, key=gateway.KEY))
     #: Requests sent to each path, the store check's reference (the request log must hold as many).
     sent = {t["name"]: 0 for t in plain}
     outcome["sent"] = sent
@@ -249,6 +281,23 @@ def run(
         if server is not canned and not server.alive():
             raise BenchError(f"{server.name} exited during the run: see {server.log_path}")
     return outcome
+
+
+def baseline_gateway(
+    mock_port: int, folder: Path, code: Path, cpus: set[int] | None, log_dir: Path, stores: gateway.Stores
+) -> Server | str:
+    """The baseline revision's Relay with the gateway's key (quota, limits, a price), its store a SQLite file
+    of its own; or why not: a revision from before the gateway refuses the configuration, and with
+    ``--gateway-store`` this tree's gateway is on PostgreSQL, which a SQLite baseline would not compare with."""
+    if stores.backend != "sqlite":
+        return f"the gateway's store is {stores.backend}; the baseline's gateway runs only with the SQLite default"
+    config_path = folder / "gateway.toml"
+    config_path.write_text(gateway.config(mock_port, f"sqlite:///{folder / 'gateway.db'}"), encoding="utf-8")
+    server = Server("baseline_gateway", relay_argv(config_path), cpus, log_dir, cwd=code)
+    try:
+        return server.start()
+    except BenchError as exc:
+        return str(exc)
 
 
 def relay_argv(config_path: Path) -> list[str]:
@@ -442,6 +491,7 @@ def render(report: dict[str, Any]) -> str:
         f"machine: {m['cores']} cores ({m['cpu_model'] or 'unknown cpu'}), "
         f"{m['implementation']} {m['python']}, {m['platform']}",
         f"pinned: {report['pinning']}",
+        *host.load_lines(report["load_at_start"]),
         "",
         f"1. Added latency: non-streaming chat completion, concurrency 1, keep-alive, "
         f"{cfg['latency_requests']} requests per path, interleaved",
@@ -453,6 +503,8 @@ def render(report: dict[str, Any]) -> str:
         paths.append(("gateway", "Relay (gateway)"))
     if "baseline" in lat:
         paths.append(("baseline", "baseline Relay"))
+    if "baseline_gateway" in lat:
+        paths.append(("baseline_gateway", "baseline gateway"))
     for name, label in paths:
         s = filled(lat[name]["latency_ms"])
         lines.append(f"   {label:16}{s['p50']:9.3f}{s['p90']:9.3f}{s['p99']:9.3f}{s['mean']:9.3f}")
@@ -578,7 +630,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds per throughput measurement (10; quick 3)")
     parser.add_argument("--requests", type=int, help="requests per path at concurrency 1 (3000/2000; quick less)")
     parser.add_argument(
-        "--baseline", metavar="REV", help="also measure the Relay of git revision REV, side by side in the same run"
+        "--baseline",
+        metavar="REV",
+        help="also measure the Relay of git revision REV, side by side on every lane (implies --table)",
     )
     parser.add_argument(
         "--gateway", action="store_true", help="also measure a Relay with quota, rate limits and prices on"
@@ -588,6 +642,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="URL",
         help="postgresql://...: the gateway's and the plain Relay's stores in fresh schemas there (implies --gateway)",
     )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="also the other lanes (converted, fan-out, memory, workers) and issue 11's table (--quick: ~4 min)",
+    )
+    parser.add_argument(
+        "--lanes",
+        metavar="LIST",
+        help=f"lanes beyond the request lanes with --table/--baseline: {','.join(lanes.LANES)} (all), or none",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write issue 11's table and its figures here")
     parser.add_argument(
         "--attack", action="store_true", help="only the slow-client attack lane (bench/attack.py, about 1 min)"
     )
@@ -600,7 +665,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.attack:
         return attack.lane(args)
     settings = settings_from(args)
-    host = machine()  # before this process pins itself
+    load = host.load_at_start()  # before any of the benchmark's processes runs
+    for line in host.load_lines(load):
+        print(f"[bench] {line}", file=sys.stderr, flush=True)
+    machine_info = machine()  # before this process pins itself
+    every_cpu = os.sched_getaffinity(0)
     plan = pinning_plan(settings.pin)
     if plan["loadgen"]:
         os.sched_setaffinity(0, plan["loadgen"])  # this process mostly waits; keep it off Relay's core
@@ -638,10 +707,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     lost = bool(store_check and (store_check.get("problems") or "error" in store_check))
     left = gateway.cleanup(stores, keep=lost)
     results = outcome["results"]
+    lane_results: dict[str, dict[str, dict[str, Any]]] = {}
+    if settings.lanes:
+        os.sched_setaffinity(0, every_cpu)  # the lanes place their own processes; they inherit this
+        codes = {"this": ROOT, **({"baseline": log_dir / "baseline"} if settings.baseline else {})}
+        sized = lanes.LaneSettings.sized(settings.quick, settings.pin, settings.concurrency)
+        lane_results = lanes.run_lanes(settings.lanes, codes, sized, log_dir)
     fig = figures(results)
     report: dict[str, Any] = {
         "date": date,
-        "machine": host,
+        "load_at_start": load,
+        "machine": machine_info,
         "git": git_state(),
         "pinning": describe_pinning(plan),
         "pinned_cpus": {k: sorted(v) if v else None for k, v in plan.items()},
@@ -665,10 +741,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if stores is not None and store_check is not None:
         report["config"].update(gateway.redacted_config(outcome, stores))
         report["gateway_store"] = store_check
+    if "baseline_gateway_skipped" in outcome:
+        report["baseline_gateway_skipped"] = outcome["baseline_gateway_skipped"]
+    doc = table_document(report, lane_results, settings) if settings.table else None
+    if doc is not None:
+        report["table"] = doc
     paths = result_paths(date)
     report["written"] = ", ".join(str(p.relative_to(ROOT)) for p in paths)
     write(report, paths)
     print(render(report))
+    lanes_failed = 0
+    if doc is not None:
+        print("\n" + table.render(doc))
+        if args.json:
+            text = json.dumps({**doc, "requests": table.finite(results)}, indent=2, allow_nan=False)
+            args.json.write_text(text + "\n", encoding="utf-8")
+            print(f"table and raw figures: {args.json}")
+        lanes_failed = max((lane_status(r) for by_tree in lane_results.values() for r in by_tree.values()), default=0)
     if left:
         print(left, file=sys.stderr)
     logged = sum(report["server_log_errors"].values())
@@ -677,4 +766,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: {why} (logs and stores kept in {log_dir})", file=sys.stderr)
     else:
         shutil.rmtree(log_dir, ignore_errors=True)
-    return 1 if report["errors"] or lost else 0
+    if lanes_failed == 2:
+        return 2
+    return 1 if report["errors"] or lost or lanes_failed else 0
+
+
+def lane_status(result: dict[str, Any]) -> int:
+    """2 for a lane that could not run, 1 for one whose streams failed (its own or a nested run's), else 0."""
+    if "error" in result:
+        return 2
+    nested = [v for v in result.values() if isinstance(v, dict) and "failed" in v]
+    return 1 if result.get("failed", 0) or any(v["failed"] for v in nested) else 0
+
+
+def table_document(
+    report: dict[str, Any], lane_results: dict[str, dict[str, dict[str, Any]]], settings: Settings
+) -> dict[str, Any]:
+    """Issue 11's table for this run: the request lanes' paths and the other lanes, per tree."""
+    results = report["results"]
+    git = report["git"]
+    label = git["commit"][:7] + (" + uncommitted changes" if git["relay_uncommitted"] else "")
+    trees: dict[str, dict[str, Any]] = {"this": {"label": label, "commit": git["commit"], "code": str(ROOT)}}
+    figs = {"this": table.tree_figures(results, lane_results, "this")}
+    if settings.baseline:
+        trees["baseline"] = {"label": settings.baseline, "commit": rev_parse(settings.baseline)}
+        figs["baseline"] = table.tree_figures(results, lane_results, "baseline")
+    return table.document(
+        date=report["date"],
+        machine=report["machine"],
+        load=report["load_at_start"],
+        trees=trees,
+        figures=figs,
+        lane_results=lane_results,
+        quick=settings.quick,
+    )
+
+
+def rev_parse(revision: str) -> str:
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", revision], capture_output=True, text=True, check=False)
+    return done.stdout.strip()
