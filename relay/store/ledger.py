@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 import attrs
 
@@ -190,18 +190,34 @@ def settle_all(tx: Tx, settles: Sequence[Settle]) -> list[int]:
         order = sorted(by_key[key_name], key=lambda i: settles[i].request_id)
         for i, charge in zip(order, _settle_key(tx, key_name, [settles[i] for i in order]), strict=True):
             charged[i] = charge
+    for params in token_windows(settles):
+        tx.execute(ADD_TOKENS, params)
+    return charged
+
+
+#: Adds a count of tokens to a key's minute (``token_windows``' rows as parameters).
+ADD_TOKENS = (
+    "INSERT INTO rate_windows (key_name, minute, tokens) VALUES (?, ?, ?)"
+    " ON CONFLICT (key_name, minute) DO UPDATE SET tokens = rate_windows.tokens + excluded.tokens"
+)
+
+
+class _Counted(Protocol):
+    key_name: str
+    tokens: int
+    tpm_counted: bool
+    now: float
+
+
+def token_windows(settles: Sequence[_Counted]) -> list[tuple[str, int, int]]:
+    """The tokens of ``tpm_counted`` settlements summed per key and minute, in key and minute order (the order
+    every process writes them in: no deadlock)."""
     tokens: dict[tuple[str, int], int] = {}
     for s in settles:
         if s.tpm_counted and s.tokens > 0:
             window = (s.key_name, math.floor(s.now / 60))
             tokens[window] = tokens.get(window, 0) + s.tokens
-    for (key_name, minute), count in sorted(tokens.items()):
-        tx.execute(
-            "INSERT INTO rate_windows (key_name, minute, tokens) VALUES (?, ?, ?)"
-            " ON CONFLICT (key_name, minute) DO UPDATE SET tokens = rate_windows.tokens + excluded.tokens",
-            (key_name, minute, count),
-        )
-    return charged
+    return [(key_name, minute, count) for (key_name, minute), count in sorted(tokens.items())]
 
 
 #: Request ids looked up, and ledger rows written, per statement.

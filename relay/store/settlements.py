@@ -7,12 +7,12 @@ as settled on the request's lease, so the lease's reservation shrinks by exactly
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import attrs
 
 from relay.store.base import Tx
+from relay.store.ledger import ADD_TOKENS, token_windows
 
 __all__ = ["LeaseSettle", "settle"]
 
@@ -169,14 +169,5 @@ def _write_postgres(
 
 
 def _add_tokens(tx: Tx, items: Sequence[LeaseSettle]) -> None:
-    tokens: dict[tuple[str, int], int] = {}
-    for s in items:
-        if s.tpm_counted and s.tokens > 0:
-            window = (s.key_name, math.floor(s.now / 60))
-            tokens[window] = tokens.get(window, 0) + s.tokens
-    for (key_name, minute), count in sorted(tokens.items()):
-        tx.send(
-            "INSERT INTO rate_windows (key_name, minute, tokens) VALUES (?, ?, ?)"
-            " ON CONFLICT (key_name, minute) DO UPDATE SET tokens = rate_windows.tokens + excluded.tokens",
-            (key_name, minute, count),
-        )
+    for params in token_windows(items):
+        tx.send(ADD_TOKENS, params)
