@@ -76,3 +76,33 @@ def test_a_request_target_is_percent_encoded_once() -> None:
     )
     assert encode_target("/v1/models/a%2Fb:countTokens") == b"/v1/models/a%2Fb:countTokens"  # escapes kept as they are
     assert encode_target("/v1/modèle x") == b"/v1/mod%C3%A8le%20x"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_an_address_is_connected_to_directly_and_a_name_through_trios_resolver(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``trio.open_tcp_stream`` (happy eyeballs, a nursery per connection) only for names: an IP address costs a
+    plain connect (docs/performance.md)."""
+    resolved: list[tuple[str, int]] = []
+    real = trio.open_tcp_stream
+
+    async def counting(name: str, port: int, **kwargs: Any) -> trio.SocketStream:
+        resolved.append((name, port))
+        return await real(name, port, **kwargs)
+
+    monkeypatch.setattr(trio, "open_tcp_stream", counting)
+
+    async def answer(request: Request, stream: Any) -> Response:
+        return Response.json(200, ANSWER)
+
+    async with serve_app(Upstream(answer)) as up:
+        base = up.url.replace("127.0.0.1", host)
+        async with serve_relay(openai_channel_config(base)) as relay:
+            with trio.fail_after(10):
+                r = await raw_request(
+                    relay.url, "POST", "/v1/chat/completions", headers=AUTH, body=json.dumps(chat("hi")).encode()
+                )
+    assert r.status == 200, r.body
+    upstream_port = int(up.url.rpartition(":")[2])
+    assert [name for name, port in resolved if port == upstream_port] == ([] if host == "127.0.0.1" else ["localhost"])

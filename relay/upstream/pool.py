@@ -21,6 +21,7 @@ the process is at its capacity, which says nothing of the upstream's health.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import select
 import socket
@@ -123,6 +124,27 @@ def _socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
     return stream.socket if isinstance(stream, trio.SocketStream) else None
 
 
+async def _open_tcp(host: str, port: int) -> trio.SocketStream:
+    """A TCP connection to ``host``; an IP address is connected to directly.
+
+    ``trio.open_tcp_stream`` races the addresses a name resolves to (happy eyeballs) in a nursery of its own,
+    which a name needs and an address does not: for ``127.0.0.1`` it cost 155 µs of CPU per connection against
+    71 µs for the plain connect (a connect, accept and close each, measured in one loop), and a burst of 1,024
+    new streams opens 1,024 upstream connections.
+    """
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return await trio.open_tcp_stream(host, port)
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        await sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
 class PoolExhausted(PoolTimeout):
     """Every connection of the pool stayed busy for ``pool_timeout``."""
 
@@ -219,7 +241,7 @@ class Pool:
         scheme, host, port = origin
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
             try:
-                stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+                stream: trio.abc.Stream = await _open_tcp(host, port)
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if scheme == b"https":
                     stream = trio.SSLStream(stream, self._tls(), server_hostname=host, https_compatible=True)
