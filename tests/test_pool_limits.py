@@ -160,3 +160,25 @@ async def test_max_idle_per_origin_zero_keeps_no_connection() -> None:
             await response.read()
             await response.aclose()
     assert len(set(held.clients)) == 1  # kept and reused
+
+
+async def test_an_answer_read_to_its_end_is_released_at_once_and_one_cut_short_is_not() -> None:
+    """``release`` (what ``Exchange.close`` tries before a shielded ``aclose``): a complete answer's connection goes
+    back to the pool without a wait and is reused; a stream cut short stays for ``aclose``, which closes it."""
+    async with pool_and_upstream() as (pool, held, url):
+        for _ in range(2):
+            response = await pool.send(post(url, b"quick"))
+            await response.read()
+            assert response.release() is True
+            assert response.release() is True  # once released, nothing is left to do
+        assert len(set(held.clients)) == 1  # the released connection was reused
+
+        stream = await pool.send(post(url))
+        assert await stream.receive() == b"data: first\n\n"
+        assert stream.release() is False  # its answer is not over: only closing it ends the upstream request
+        await stream.aclose()
+        held.release.set()
+        response = await pool.send(post(url, b"quick"))
+        await response.read()
+        await response.aclose()
+    assert len(set(held.clients)) == 2  # the cut stream's connection was closed, not reused

@@ -196,7 +196,7 @@ class Pool:
             raise
         assert isinstance(event, Head)
         body = _Body(self, conn)
-        return UpstreamResponse(event.status, event.headers, body.receive, body.aclose)
+        return UpstreamResponse(event.status, event.headers, body.receive, body.aclose, body.release)
 
     async def aclose(self) -> None:
         for stack in self._idle.values():
@@ -304,6 +304,15 @@ class _Body:
         while type(more := conn.next_buffered()) is bytes:
             pieces.append(more)
         return b"".join(pieces)
+
+    def release(self) -> bool:
+        """Put the connection back to the pool if its answer was read to its end; False when it must be closed
+        (``aclose``)."""
+        conn = self._conn
+        if conn is not None and not self._pool._release(conn):
+            return False
+        self._conn = None
+        return True
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
