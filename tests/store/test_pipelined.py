@@ -57,9 +57,8 @@ async def test_a_pipelined_batch_writes_what_a_plain_one_does(migrated: Store) -
     assert await migrated.execute("SELECT SUM(tokens) FROM rate_windows") == [(5 * 30 * 2,)]  # retried: counted again
 
 
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # round trips: SQLite has none
 async def test_postgres_sends_a_batch_in_two_round_trips(migrated: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    if migrated.backend != "postgresql":
-        pytest.skip("round trips: PostgreSQL only (SQLite has none)")
     import relay.store.postgres as postgres
 
     syncs: list[int] = []
