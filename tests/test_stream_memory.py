@@ -17,6 +17,18 @@ from tests.helpers import upstream_relay_toml
 FRAMES = 3000
 
 
+async def _traced_between(port: int, body: bytes, first: int, last: int) -> tuple[int, int]:
+    """Memory traced when the stream's frame ``first`` and frame ``last`` arrived (the stream read to its end)."""
+    marks = {first: 0, last: 0}
+    tracemalloc.start()
+    try:
+        seen = await _frames_read(port, body, marks)
+    finally:
+        tracemalloc.stop()
+    assert seen >= FRAMES
+    return marks[first], marks[last]
+
+
 async def _frames_read(port: int, body: bytes, marks: dict[int, int]) -> int:
     """Read a stream to its end, noting the traced memory when each frame count in ``marks`` is reached."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
@@ -68,14 +80,7 @@ key = "{KEY}"
 """
     )
     async with serve_relay(config) as served:
-        marks = {300: 0, FRAMES - 100: 0}
-        tracemalloc.start()
-        try:
-            seen = await _frames_read(served.port, body, marks)
-        finally:
-            tracemalloc.stop()
-    assert seen >= FRAMES
-    early, late = marks.values()
+        early, late = await _traced_between(served.port, body, 300, FRAMES - 100)
     # 2,600 frames apart: keeping what was relayed added 60 to 90 KB here (measured).
     assert late - early < 40_000, (early, late)
 
@@ -110,13 +115,6 @@ async def test_a_stream_from_a_real_upstream_holds_the_same_after_ten_times_the_
     body = orjson.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": text}]})
     config = loads(upstream_relay_toml(mock_upstream, channels=UPSTREAM_CHANNELS))
     async with serve_relay(config) as served:
-        marks = {FRAMES // 10: 0, FRAMES - 100: 0}
-        tracemalloc.start()
-        try:
-            seen = await _frames_read(served.port, body, marks)
-        finally:
-            tracemalloc.stop()
-    assert seen >= FRAMES
-    early, late = marks.values()
+        early, late = await _traced_between(served.port, body, FRAMES // 10, FRAMES - 100)
     # 2,600 frames apart; a stream that kept 16 bytes a frame would add 40 KB.
     assert late - early < 40_000, (early, late)
