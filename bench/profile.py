@@ -22,7 +22,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
 #: Leaf frames grouped by the code they belong to, most specific first.
 GROUPS: tuple[tuple[str, str], ...] = (
     ("relay/http/", "relay.http (server, h11 glue)"),
-    ("relay/upstream/", "relay.upstream (channel, httpx glue)"),
+    ("relay/upstream/", "relay.upstream (channels, the HTTP/1.1 pool)"),
     ("relay/", "relay (app, endpoints, codecs)"),
     ("h11/", "h11"),
     ("httpcore/", "httpcore"),

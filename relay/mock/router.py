@@ -1,4 +1,4 @@
-"""Every route of the mock upstream, for the HTTP server and the httpx transport alike.
+"""Every route of the mock upstream, for the HTTP server and the in-process transport (relay.mock.transport) alike.
 
 ``Mock.route`` is sans-IO: method, path, query, headers and body in, an ``Answer`` out (a refusal, a
 listing, a body or a stream's frames). ``deliver`` does the waiting a reply asks for (first byte,
