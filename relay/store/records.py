@@ -83,6 +83,17 @@ def _params(record: LogRecord) -> tuple[object, ...]:
     return tuple(attempts if name == "attempts" else getattr(record, name) for name in _FIELDS)
 
 
+#: The end of an insert into ``daily_totals``: a group's counts added to those already there.
+_ADD_TO_TOTALS = " ON CONFLICT (day, key_name, model, channel) DO UPDATE SET " + ", ".join(
+    f"{c} = daily_totals.{c} + excluded.{c}" for c in _COUNTERS
+)
+
+
+def _failed(record: LogRecord) -> bool:
+    """What the daily totals count as a failed request: an error status, or an error kind recorded."""
+    return record.status >= 400 or record.error_kind is not None
+
+
 def write_logs(tx: Tx, records: Sequence[LogRecord]) -> int:
     """Insert ``records`` (request ids already logged are skipped) and add them to the daily totals; how
     many were inserted (pipelined on PostgreSQL, where the count is not read back: how many were sent)."""
@@ -112,7 +123,7 @@ def write_logs(tx: Tx, records: Sequence[LogRecord]) -> int:
         for i, value in enumerate(
             (
                 1,
-                r.status >= 400 or r.error_kind is not None,
+                _failed(r),
                 r.input_tokens,
                 r.output_tokens,
                 r.cached_tokens,
@@ -123,8 +134,7 @@ def write_logs(tx: Tx, records: Sequence[LogRecord]) -> int:
             counts[i] += int(value)
     upsert = (
         f"INSERT INTO daily_totals (day, key_name, model, channel, {', '.join(_COUNTERS)})"
-        f" VALUES ({', '.join('?' * (4 + len(_COUNTERS)))}) ON CONFLICT (day, key_name, model, channel) DO UPDATE SET "
-        + ", ".join(f"{c} = daily_totals.{c} + excluded.{c}" for c in _COUNTERS)
+        f" VALUES ({', '.join('?' * (4 + len(_COUNTERS)))})" + _ADD_TO_TOTALS
     )
     for group in sorted(totals):  # one order in every process: concurrent writers never deadlock
         tx.execute(upsert, (*group, *totals[group]))
@@ -156,15 +166,14 @@ _POSTGRES_LOGS = (
     " SELECT r.day, COALESCE(r.key_name, ''), COALESCE(r.requested_model, ''), COALESCE(r.channel, ''), COUNT(*),"
     " SUM(r.failed), SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cached_tokens), SUM(r.reasoning_tokens),"
     " SUM(r.cost_micros) FROM inserted JOIN rows r ON r.request_id = inserted.request_id GROUP BY 1, 2, 3, 4"
-    " ORDER BY 1, 2, 3, 4 ON CONFLICT (day, key_name, model, channel) DO UPDATE SET "
-    + ", ".join(f"{c} = daily_totals.{c} + excluded.{c}" for c in _COUNTERS)
+    " ORDER BY 1, 2, 3, 4" + _ADD_TO_TOTALS
 )
 
 
 def _write_postgres(tx: Tx, records: Sequence[LogRecord]) -> None:
     columns: list[list[object]] = [list(column) for column in zip(*(_params(r) for r in records), strict=True)]
     columns.append([day_of(r.time) for r in records])
-    columns.append([int(r.status >= 400 or r.error_kind is not None) for r in records])
+    columns.append([int(_failed(r)) for r in records])
     tx.send(_POSTGRES_LOGS, columns)
 
 
