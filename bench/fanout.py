@@ -259,9 +259,13 @@ def run_path(path: str, args: argparse.Namespace, work: Path, peers: Peers, cpus
     folder.mkdir()
     config = folder / "relay.toml"
     config.write_text(many_streams_toml(path, peers.upstream, folder / "relay.db"), encoding="utf-8")
-    argv = [sys.executable, "-m", "relay", "serve", "--config", str(config), "--listen", "127.0.0.1:0"]
-    argv += ["--workers", str(args.workers)]
-    relay = Server(f"relay-{path}", argv, cpus, folder, args.code).start()
+    if args.floor:
+        argv = [sys.executable, "-m", "bench.floor", "--upstream", peers.upstream, "--listen", "127.0.0.1:0"]
+        argv += ["--h11"] if args.floor_h11 else []
+    else:
+        argv = [sys.executable, "-m", "relay", "serve", "--config", str(config), "--listen", "127.0.0.1:0"]
+        argv += ["--workers", str(args.workers)]
+    relay = Server(f"relay-{path}", argv, cpus, folder, ROOT if args.floor else args.code).start()
     try:
         if peers.rig == "node":
             trio.run(warm, relay.port)
@@ -421,7 +425,15 @@ def main() -> int:
         "mock-upstream and a trio client",
     )
     parser.add_argument("--direct", action="store_true", help="the client straight to the mock, no Relay")
+    parser.add_argument(
+        "--floor", action="store_true", help="bench.floor (a bare trio forwarder) in Relay's place: the stack's floor"
+    )
+    parser.add_argument("--floor-h11", action="store_true", help="--floor, its forwarder speaking h11 (bench.floor)")
     args = parser.parse_args()
+    args.floor = args.floor or args.floor_h11
+    if args.floor and (args.direct or args.workers != 1 or args.paths.split(",") != ["passthrough"]):
+        print("fanout: --floor measures the passthrough path, one process, through the forwarder")
+        args.direct, args.workers, args.paths = False, 1, "passthrough"
     if args.rig is None:
         args.rig = default_rig()
         if args.rig == "python":
@@ -468,6 +480,8 @@ def main() -> int:
             mock.stop()
     pinned = f"relay on cpu {sorted(relay_cpus)}" if relay_cpus else "not pinned"
     where = "direct to the mock, no Relay" if args.direct else f"{args.workers} worker(s), {pinned}"
+    if args.floor:
+        where = f"bench.floor{' --h11' if args.floor_h11 else ''} (a trio forwarder) in Relay's place, {pinned}"
     print(
         f"code: {args.code}  rig: {args.rig}  streams: {args.streams} x {args.chunks} chunks, {args.delay_ms} ms "
         f"apart, opened over {args.ramp:g} s; {where}"
@@ -501,7 +515,8 @@ def main() -> int:
                 f"{r['rig_cpu_cores']:.2f} cores"
             )
     if args.json:
-        settings = {k: getattr(args, k) for k in ("streams", "chunks", "delay_ms", "ramp", "workers", "rig", "direct")}
+        keys = ("streams", "chunks", "delay_ms", "ramp", "workers", "rig", "direct", "floor")
+        settings = {k: getattr(args, k) for k in keys}
         document = {"code": str(args.code), **settings, "relay_cpus": sorted(relay_cpus or ()), "paths": results}
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0 if all(r["failed"] == 0 for r in results.values()) else 1

@@ -45,6 +45,8 @@ TARGET_ADDED_P99_MS = 2.0
 TARGET_RPS = 1500.0
 #: This tree's CPU per request over the baseline revision's (``--baseline``): passthrough within 5%.
 TARGET_BASELINE_RATIO = 1.05
+#: ``--floor``: bench.floor's two forwarders (bare, and speaking h11), as target names and their flags.
+FLOORS: tuple[tuple[str, list[str]], ...] = (("floor", []), ("floor_h11", ["--h11"]))
 #: Cores used by foreign processes during a phase above which the run is flagged as noisy.
 NOISY_CORES = 0.15
 
@@ -71,6 +73,8 @@ class Settings:
     #: Print issue 11's table (``--table``; ``--baseline`` implies it), with the lanes in ``lanes``.
     table: bool = False
     lanes: tuple[str, ...] = ()
+    #: Also measure bench.floor, a bare trio forwarder: the least any relay on Relay's stack adds (``--floor``).
+    floor: bool = False
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -94,6 +98,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         gateway_store=args.gateway_store,
         table=table_mode or bool(wanted),
         lanes=wanted,
+        floor=args.floor,
     )
 
 
@@ -210,6 +215,14 @@ def run(
                 pids["baseline_gateway"] = base_gw.pid
                 plain.append(target("baseline_gateway", base_gw, stream=False, key=gateway.KEY))
                 streamed.append(target("baseline_gateway", base_gw, stream=True, key=gateway.KEY))
+    for name, flags in FLOORS if settings.floor else ():
+        floor_argv = [py, "-m", "bench.floor", "--upstream", f"{mock.host}:{mock.port}", "--listen", "127.0.0.1:0"]
+        floor = Server(name, floor_argv + flags, plan["relay"], log_dir)
+        servers.append(floor)
+        floor.start()
+        pids[name] = floor.pid
+        plain.append(target(name, floor, stream=False))
+        streamed.append(target(name, floor, stream=True))
     #: Requests sent to each path, the store check's reference (the request log must hold as many).
     sent = {t["name"]: 0 for t in plain}
     outcome["sent"] = sent
@@ -505,6 +518,7 @@ def render(report: dict[str, Any]) -> str:
         paths.append(("baseline", "baseline Relay"))
     if "baseline_gateway" in lat:
         paths.append(("baseline_gateway", "baseline gateway"))
+    paths += [(name, label) for name, label in (("floor", "bench.floor"), ("floor_h11", "floor on h11")) if name in lat]
     for name, label in paths:
         s = filled(lat[name]["latency_ms"])
         lines.append(f"   {label:16}{s['p50']:9.3f}{s['p90']:9.3f}{s['p99']:9.3f}{s['mean']:9.3f}")
@@ -651,6 +665,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--lanes",
         metavar="LIST",
         help=f"lanes beyond the request lanes with --table/--baseline: {','.join(lanes.LANES)} (all), or none",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench.floor (a bare trio forwarder, and one on h11, on Relay's core): the stack's floor",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write issue 11's table and its figures here")
     parser.add_argument(
