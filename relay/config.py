@@ -182,6 +182,10 @@ class ChannelConfig:
     api_keys: tuple[str, ...] = ()
     #: Cost multiplier of this channel: a request's cost is its price times this.
     price_multiplier: float = 1.0
+    #: ``openai`` channels serving ``/v1/rerank``: the shape of the upstream's rerank API. ``jina`` (``POST
+    #: /rerank``, as Jina, vLLM and most OpenAI-compatible servers), ``cohere`` (``POST /v2/rerank`` under the
+    #: base URL's origin) or ``voyage`` (``POST /rerank``, ``top_k``).
+    rerank_api: Literal["jina", "cohere", "voyage"] = "jina"
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -191,6 +195,14 @@ class ChannelConfig:
     def keys(self) -> tuple[str, ...]:
         """Every upstream key of the channel, in the order they are used."""
         return tuple(dict.fromkeys(k for k in (self.api_key, *self.api_keys) if k))
+
+
+@attrs.frozen
+class ResponsesConfig:
+    """``[responses]``: the Responses API's state, kept by Relay for channels that keep none."""
+
+    #: Days a stored response (its input and output items) is kept; 0: kept until deleted.
+    retention_days: float = 30.0
 
 
 @attrs.frozen
@@ -221,6 +233,7 @@ class Config:
     upstream: UpstreamConfig = UpstreamConfig()
     routing: RoutingConfig = RoutingConfig()
     quota: QuotaConfig = QuotaConfig()
+    responses: ResponsesConfig = ResponsesConfig()
     channels: tuple[ChannelConfig, ...] = ()
     keys: tuple[KeyConfig, ...] = ()
     prices: tuple[Price, ...] = ()

@@ -8,38 +8,14 @@ with another method is a 405 with ``Allow``.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Sequence
 from urllib.parse import unquote
 
-import attrs
-
-from relay.endpoints import count, generate, health, models
+from relay.endpoints import completions, count, embeddings, generate, health, models, rerank, stored_responses
 from relay.errors import RelayError
-from relay.http.messages import Request, Response, StreamResponse
+from relay.route import Dialect, Route, RouteDialect
 
-if TYPE_CHECKING:
-    from relay.app import Relay
-
-#: The error shape of a route: ``openai_or_anthropic`` is the shared ``/v1/models``, Anthropic's when
-#: the request carries ``anthropic-version``.
-Dialect = Literal["openai", "anthropic", "gemini"]
-RouteDialect = Literal["openai", "anthropic", "gemini", "openai_or_anthropic"]
-Endpoint = Callable[["Relay", Request, StreamResponse], Awaitable[Response | None]]
-
-
-@attrs.frozen
-class Route:
-    method: str
-    path: str
-    endpoint: Endpoint
-    #: The dialect whose error shape this route's errors take.
-    dialect: RouteDialect = "openai"
-
-    def dialect_for(self, request: Request) -> Dialect:
-        if self.dialect == "openai_or_anthropic":
-            return "anthropic" if models.wants_anthropic(request) else "openai"
-        return self.dialect
+__all__ = ["ROUTES", "Dialect", "Route", "RouteDialect", "Router"]
 
 
 def _gemini(prefix: str, *, lists: bool) -> tuple[Route, ...]:
@@ -81,6 +57,11 @@ ROUTES: tuple[Route, ...] = (
     *_gemini("/v1beta", lists=True),
     *_gemini("/v1", lists=False),
     *_gemini("/gemini/{version}", lists=True),
+    # The APIs beside generation (each module's own table), before the model lists for the same reason
+    *embeddings.ROUTES,
+    *completions.ROUTES,
+    *rerank.ROUTES,
+    *stored_responses.ROUTES,
     # Model lists: OpenAI's shape, Anthropic's on request
     Route("GET", "/v1/models", models.list_models, "openai_or_anthropic"),
     Route("GET", "/v1/models/{model:path}", models.get_model, "openai_or_anthropic"),

@@ -24,7 +24,16 @@ import trio
 
 from relay.config import MockOptions
 from relay.dialects.common import nested_deeper
-from relay.mock import wire_anthropic, wire_chat, wire_gemini, wire_responses
+from relay.mock import (
+    wire_anthropic,
+    wire_chat,
+    wire_completions,
+    wire_embeddings,
+    wire_gemini,
+    wire_rerank,
+    wire_responses,
+    wire_stored_responses,
+)
 from relay.mock.model import Answer, Headers, Reply, json_answer
 
 DEFAULT_MODELS = ("mock-1", "mock-2", "gpt-4o-mini")
@@ -49,6 +58,8 @@ class Call:
 
 
 Handler = Callable[["Mock", Call, "re.Match[str]", Dialect], Answer]
+#: One route: (method, path pattern, the dialect of its key and errors or None for the listing's, handler).
+RouteEntry = tuple[str, "re.Pattern[str]", Dialect | None, Handler]
 
 
 class Mock:
@@ -252,7 +263,11 @@ def _gemini_unknown(mock: Mock, call: Call, match: re.Match[str], dialect: Diale
     )
 
 
-_ROUTES: tuple[tuple[str, re.Pattern[str], Dialect | None, Handler], ...] = (
+_ROUTES: tuple[RouteEntry, ...] = (
+    *wire_embeddings.ROUTES,
+    *wire_completions.ROUTES,
+    *wire_rerank.ROUTES,
+    *wire_stored_responses.ROUTES,
     ("POST", re.compile(r"/chat/completions$"), "openai", _chat),
     ("POST", re.compile(r"/responses/input_tokens$"), "openai", _input_tokens),
     ("POST", re.compile(r"/responses$"), "openai", _responses),

@@ -29,7 +29,7 @@ class MockTransport(httpx.AsyncBaseTransport):
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         headers = (*request.headers, (b"host", request.authority))
         status, answer_headers, content = await self.mock.respond(
-            "POST", request.path, request.query, headers, request.body
+            request.method.decode("ascii"), request.path, request.query, headers, request.body
         )
         body = _Whole(content) if isinstance(content, bytes) else _Frames(content)
         return UpstreamResponse(status, [(n.lower(), v) for n, v in answer_headers], body.receive, body.aclose)

@@ -96,10 +96,18 @@ class Channel:
         return target
 
     async def send(
-        self, path: str, body: bytes, api_key: str = "", extra: Sequence[tuple[str, str]] = ()
+        self,
+        path: str,
+        body: bytes,
+        api_key: str = "",
+        extra: Sequence[tuple[str, str]] = (),
+        *,
+        method: str = "POST",
+        content_type: str | None = None,
     ) -> UpstreamResponse:
-        """POST ``body`` to ``path`` with ``api_key`` (one of the channel's keys) and the client's ``extra``
-        headers (``forwarded``): the response once its head is in, its body still to read.
+        """Send ``body`` to ``path`` (a POST of JSON unless ``method`` and ``content_type`` say otherwise; no
+        content type for a request without a body) with ``api_key`` (one of the channel's keys) and the
+        client's ``extra`` headers (``forwarded``): the response once its head is in, its body still to read.
 
         Timeouts are the caller's (``relay.upstream.exchange``); the caller must close the response,
         which also closes the upstream connection when the body was not read to its end. When every pooled
@@ -107,11 +115,15 @@ class Channel:
         with ``retry-after`` (Relay is at its capacity; the channel is not at fault).
         """
         headers = self._headers.get(api_key) or self._headers[next(iter(self._headers))]
+        if content_type is not None or (method != "POST" and not body):
+            headers = tuple(h for h in headers if h[0] != b"content-type")
+            if content_type is not None:
+                headers = (*headers, (b"content-type", content_type.encode("latin-1")))
         if extra:
             # The client's own bytes (``forwarded`` read them as latin-1).
             headers = (*headers, *((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra))
         request = UpstreamRequest(
-            self._origin, self._authority, self.target(path), headers, body, self._connect_timeout
+            self._origin, self._authority, self.target(path), headers, body, self._connect_timeout, method.encode()
         )
         try:
             return await self._transport.send(request)

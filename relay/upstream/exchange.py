@@ -78,15 +78,22 @@ class Exchange:
             detail=f"channel '{self.channel}': {what} exceeds {MAX_UPSTREAM_BODY} bytes",
         )
 
-    async def open(self, path: str, body: bytes) -> UpstreamResponse:
-        """Send the request; the response once its head is in, within ``first_byte`` and the deadline.
+    async def open(
+        self, path: str, body: bytes, *, method: str = "POST", content_type: str | None = None
+    ) -> UpstreamResponse:
+        """Send the request (``Channel.send``: a POST of JSON unless ``method`` and ``content_type`` say
+        otherwise); the response once its head is in, within ``first_byte`` and the deadline.
 
         The caller must ``close`` the response however it leaves.
         """
         first_byte = trio.current_time() + self.timeouts.first_byte
         with trio.move_on_at(min(first_byte, self.deadline)):
             try:
-                return await self._send(path, body, self.api_key, self.forwarded)
+                if method == "POST" and content_type is None:
+                    return await self._send(path, body, self.api_key, self.forwarded)
+                return await self._send(
+                    path, body, self.api_key, self.forwarded, method=method, content_type=content_type
+                )
             except TransportError as exc:
                 raise relay_error(exc, self.channel) from None
         if trio.current_time() < first_byte:

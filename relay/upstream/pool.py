@@ -169,9 +169,11 @@ class Pool:
     # ---- the transport interface ----------------------------------------------------------------
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        headers = [(b"host", request.authority), *request.headers, (b"content-length", b"%d" % len(request.body))]
+        headers = [(b"host", request.authority), *request.headers]
+        if request.body or request.method == b"POST":
+            headers.append((b"content-length", b"%d" % len(request.body)))
         try:
-            data = request_head(b"POST", request.target, headers) + request.body
+            data = request_head(request.method, request.target, headers) + request.body
         except ValueError as exc:
             raise LocalProtocolError(str(exc)) from exc
         while True:

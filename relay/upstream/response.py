@@ -22,9 +22,10 @@ RawHeaders = Sequence[tuple[bytes, bytes]]
 
 
 class UpstreamRequest:
-    """One POST to the upstream, its bytes ready to write but for the head's framing."""
+    """One request to the upstream (a POST unless ``method`` says otherwise), its bytes ready to write but for
+    the head's framing."""
 
-    __slots__ = ("authority", "body", "connect_timeout", "headers", "origin", "target")
+    __slots__ = ("authority", "body", "connect_timeout", "headers", "method", "origin", "target")
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class UpstreamRequest:
         headers: RawHeaders,
         body: bytes,
         connect_timeout: float | None = None,
+        method: bytes = b"POST",
     ) -> None:
         self.origin = origin
         #: The ``host`` header's value (the host, and the port when it is not the scheme's own).
@@ -44,6 +46,7 @@ class UpstreamRequest:
         self.body = body
         #: Seconds a new connection may take (TCP and TLS); None: no limit of the transport's own.
         self.connect_timeout = connect_timeout
+        self.method = method
 
     @property
     def path(self) -> str:
