@@ -106,6 +106,11 @@ class Relay:
                 f"end={record.end}" if record.end is not None else "end=-",
             )
 
+    def body_limit(self, path: str) -> int:
+        """The largest body a request to ``path`` may send (``relay.http.connection.BodyLimits``)."""
+        limits = self.config.limits
+        return limits.max_upload_bytes if self.router.takes_uploads(path) else limits.max_body_bytes
+
     def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
         dialect = self.router.dialect_of(path) if path is not None else "openai"
         return render(RelayError(status, kind_for_status(status), message, code=code), dialect)

@@ -109,11 +109,22 @@ class Price:
     #: aliases); the first matching entry wins.
     model: str
     #: Credits per million input tokens.
-    input: float
+    input: float = 0.0
     #: Credits per million output tokens (reasoning tokens included).
-    output: float
+    output: float = 0.0
     #: Credits per million input tokens read from a cache; absent: the input price.
     cached_input: float | None = None
+    #: Credits per image made (Images API), whatever its size; ``image_sizes`` prices sizes apart.
+    image: float = 0.0
+    #: Credits per image by ``"SIZE"`` or ``"SIZE/QUALITY"`` (``"1024x1024/hd"``): the most specific key wins,
+    #: then ``image``.
+    image_sizes: Mapping[str, float] = attrs.field(factory=dict)
+    #: Credits per second of audio (transcription, translation).
+    second: float = 0.0
+    #: Credits per character of text made into speech.
+    character: float = 0.0
+    #: Credits per request answered, on top of the rest (rerank, moderation, search).
+    request: float = 0.0
 
 
 @attrs.frozen

@@ -137,7 +137,7 @@ def _gateway_problems(raw: Mapping[str, Any]) -> list[str]:
         _positive(problems, routing, "routing", name)
     _at_least(problems, _table(raw.get("quota")), "quota", "default_max_output_tokens", 1)
     for i, price in _tables(raw.get("prices")):
-        for name in ("input", "output", "cached_input"):
+        for name in ("input", "output", "cached_input", "image", "second", "character", "request"):
             _at_least(problems, price, f"prices[{i}]", name, 0)
     aliases = _table(raw.get("aliases"))
     for alias, target in aliases.items():

@@ -30,6 +30,9 @@ class Route:
     endpoint: Endpoint
     #: The dialect whose error shape this route's errors take.
     dialect: RouteDialect = "openai"
+    #: The route takes uploads (multipart forms of images, audio, files): its body may be up to
+    #: ``[limits] max_upload_bytes`` instead of ``max_body_bytes``.
+    uploads: bool = False
 
     def dialect_for(self, request: Request) -> Dialect:
         if self.dialect == "openai_or_anthropic":

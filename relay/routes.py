@@ -109,6 +109,11 @@ class Router:
             )
         return route, params
 
+    def takes_uploads(self, path: str) -> bool:
+        """Whether a route at ``path`` (any method) takes uploads (``Route.uploads``)."""
+        methods, _ = self._lookup(path)
+        return bool(methods) and any(route.uploads for route in methods.values())
+
     def dialect_of(self, path: str) -> Dialect:
         """The error dialect at ``path``: its routes', else the one its prefix suggests (OpenAI's by default)."""
         methods, _ = self._lookup(path)

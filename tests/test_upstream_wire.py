@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import trio
 
+from relay.config import ChannelConfig
 from relay.http.messages import Request, Response
-from relay.upstream.channels import encode_target, split_base_url
+from relay.upstream.channels import build_channels, encode_target, split_base_url
 from tests.conftest import openai_channel_config, serve_app, serve_relay
 from tests.helpers import AUTH, Upstream, chat, raw_request
 
@@ -106,3 +107,38 @@ async def test_an_address_is_connected_to_directly_and_a_name_through_trios_reso
     assert r.status == 200, r.body
     upstream_port = int(up.url.rpartition(":")[2])
     assert [name for name, port in resolved if port == upstream_port] == ([] if host == "127.0.0.1" else ["localhost"])
+
+
+async def test_a_channel_sends_other_methods_and_content_types() -> None:
+    """GET and DELETE go without a body (no length, no content type: some servers refuse a GET that has them);
+    an upload goes with its own content type instead of JSON's; each on the same pooled connection."""
+    seen: list[tuple[str, str, dict[bytes, bytes], bytes]] = []
+
+    async def answer(request: Request, stream: Any) -> Response:
+        seen.append((request.method, request.path, dict(request.headers), request.body))
+        return Response.json(200, {"ok": request.method})
+
+    async with serve_app(Upstream(answer)) as up:
+        pool, channels = build_channels([ChannelConfig("c", "openai", ("m",), base_url=up.url + "/v1", api_key="k")])
+        channel = channels["c"]
+        try:
+            with trio.fail_after(10):
+                for method in ("GET", "DELETE"):
+                    response = await channel.send("/files/file-1", b"", "k", method=method)
+                    assert (response.status, json.loads(await response.read())) == (200, {"ok": method})
+                    response.release()
+                form = b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--\r\n"
+                response = await channel.send("/files", form, "k", content_type="multipart/form-data; boundary=x")
+                assert response.status == 200
+                await response.read()
+                response.release()
+        finally:
+            await pool.aclose()
+    (get_method, get_path, get_headers, get_body), (delete_method, _, delete_headers, _), upload = seen
+    assert (get_method, get_path, get_body, delete_method) == ("GET", "/v1/files/file-1", b"", "DELETE")
+    for headers in (get_headers, delete_headers):
+        assert b"content-length" not in headers and b"content-type" not in headers
+        assert headers[b"authorization"] == b"Bearer k"
+    assert upload[0] == "POST" and upload[3] == form
+    assert upload[2][b"content-type"] == b"multipart/form-data; boundary=x"
+    assert upload[2][b"content-length"] == str(len(form)).encode()

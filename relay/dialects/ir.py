@@ -241,6 +241,13 @@ class Usage:
     #: Input tokens written to a cache (Anthropic ``cache_creation_input_tokens``).
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    #: The units of the APIs beside generation, priced by ``[[prices]]`` as their own: images made (and their
+    #: ``"SIZE"`` or ``"SIZE/QUALITY"``), seconds of audio, characters spoken, requests answered.
+    images: int = 0
+    image_size: str = ""
+    seconds: float = 0.0
+    characters: int = 0
+    requests: int = 0
 
 
 @attrs.frozen

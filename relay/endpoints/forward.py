@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from relay.dialects import ir
 from relay.gateway.auth import check_model
 from relay.gateway.tally import Tally
 from relay.http.messages import Request, Response, StreamResponse
@@ -51,9 +52,11 @@ async def forward(
     body: bytes = b"",
     payload: Mapping[str, Any] | None = None,
     stream: bool = False,
+    units: ir.Usage | None = None,
 ) -> Response | None:
     """Authenticate, route ``model``, hold what the request may cost (its input estimated from ``body``, its
-    output ceiling from ``payload``, as for generation) and try ``attempt`` on the plan's channels in turn."""
+    output ceiling from ``payload``, as for generation, and the most ``units`` it may be billed for: images,
+    seconds, characters, requests) and try ``attempt`` on the plan's channels in turn."""
     key, pin = await relay.gateway.keys.authenticate(request)
     record = tally(request)
     record.key = key
@@ -64,7 +67,7 @@ async def forward(
     check_model(key, model)
     plan = gateway.router.plan(model, key.group, pin)
     request.retain(Kept(body, payload))
-    await gateway.admit(record, request.id, body, payload, plan)
+    await gateway.admit(record, request.id, body, payload, plan, units)
     return await Failover(relay, request, out, plan, attempt).run()
 
 

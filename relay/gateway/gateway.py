@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from relay.config import Config
+from relay.dialects import ir
 from relay.errors import RelayError
 from relay.gateway.admissions import Admissions
 from relay.gateway.auth import KeyCache
@@ -87,9 +88,16 @@ class Gateway:
                     await self.limiter.aclose()
 
     async def admit(
-        self, tally: Tally, request_id: str, body: bytes, payload: Mapping[str, Any] | None, plan: Sequence[Candidate]
+        self,
+        tally: Tally,
+        request_id: str,
+        body: bytes,
+        payload: Mapping[str, Any] | None,
+        plan: Sequence[Candidate],
+        units: ir.Usage | None = None,
     ) -> None:
-        """Count the request against its key's rate limits and hold the most it can cost; 429 or 402 if not."""
+        """Count the request against its key's rate limits and hold the most it can cost (its tokens, and the
+        most ``units`` it may be billed for: images, seconds, characters, requests); 429 or 402 if not."""
         key = tally.key
         assert key is not None and tally.requested_model is not None
         rated = key.rpm is not None or key.tpm is not None
@@ -107,7 +115,7 @@ class Gateway:
         if key.quota_micros is not None:
             multiplier = max(c.channel.price_multiplier for c in plan)
             output = max_output(payload, self._default_output)
-            hold = self.pricing.hold(tally.requested_model, input_estimate(body), output, multiplier) or None
+            hold = self.pricing.hold(tally.requested_model, input_estimate(body), output, multiplier, units) or None
         store_rated = rated and self.limiter is None
         tally.admitted = True
         if hold is None and not store_rated:

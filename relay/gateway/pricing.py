@@ -47,14 +47,35 @@ class Pricing:
         cached_price = price.input if price.cached_input is None else price.cached_input
         uncached = usage.input_tokens - cached
         micros = uncached * price.input + cached * cached_price + usage.output_tokens * price.output
-        return round(micros * multiplier)
+        return round((micros + units_cost(price, usage)) * multiplier)
 
-    def hold(self, model: str, input_tokens: int, max_output: int, multiplier: float) -> int:
-        """The most a request can cost: its input (all uncached) plus its whole output ceiling."""
+    def hold(
+        self, model: str, input_tokens: int, max_output: int, multiplier: float, units: ir.Usage | None = None
+    ) -> int:
+        """The most a request can cost: its input (all uncached) plus its whole output ceiling, plus the most
+        its ``units`` (images, seconds, characters, requests it may be billed for) can cost."""
         price = self.price(model)
         if price is None:
             return 0
-        return round((input_tokens * price.input + max_output * price.output) * multiplier)
+        micros = input_tokens * price.input + max_output * price.output
+        return round((micros + (units_cost(price, units) if units is not None else 0)) * multiplier)
+
+
+def units_cost(price: Price, usage: ir.Usage) -> float:
+    """The micro-credits of ``usage``'s units (not its tokens) at ``price``: prices are credits per unit."""
+    if not (usage.images or usage.seconds or usage.characters or usage.requests):
+        return 0.0
+    credits = usage.images * image_price(price, usage.image_size)
+    credits += usage.seconds * price.second + usage.characters * price.character + usage.requests * price.request
+    return credits * MICROS
+
+
+def image_price(price: Price, size: str) -> float:
+    """Credits per image of ``size`` (``"SIZE"`` or ``"SIZE/QUALITY"``): its own entry, its size's, or ``image``."""
+    sizes = price.image_sizes
+    if size in sizes:
+        return sizes[size]
+    return sizes.get(size.partition("/")[0], price.image)
 
 
 def input_estimate(body: bytes) -> int:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import socket
+from collections.abc import Callable
 from typing import Protocol
 
 import h11
@@ -32,6 +33,13 @@ RECEIVE_SIZE = 64 * 1024
 #: Bytes the reader takes in that the request loop has not asked for yet (a pipelined request).
 _READ_AHEAD = 64 * 1024
 _LINGER_SECONDS = 1.0
+
+
+class BodyLimits(Protocol):
+    """An app whose routes take bodies of different sizes (uploads) has ``body_limit``: the largest body
+    ``path`` may send (a connection looks for the method; without it every path has ``max_body_bytes``)."""
+
+    def body_limit(self, path: str) -> int: ...
 
 
 class App(Protocol):
@@ -93,6 +101,7 @@ class Connection:
     __slots__ = (
         "_ahead",
         "_arrived",
+        "_body_limit",
         "_counted",
         "_handling",
         "_heap",
@@ -138,6 +147,8 @@ class Connection:
         self._pending = pending if pending is not None else PendingHeads(0)
         #: Told of large requests, to give the heap back once they are over (``relay.http.heap``).
         self._heap = heap
+        #: The body limit of a path, when the app has one per route (``BodyLimits``); else ``max_body_bytes``.
+        self._body_limit: Callable[[str], int] | None = getattr(app, "body_limit", None)
         #: Whether this connection is counted in ``_pending`` (sending a head).
         self._counted = False
         with contextlib.suppress(OSError):  # small stream frames must leave at once (no Nagle delay)
@@ -336,7 +347,7 @@ class Connection:
         pieces to join, so no second body-sized allocation at the end).
         """
         conn = self.h11
-        limit = self.limits.max_body_bytes
+        limit = self._body_limit(path) if self._body_limit is not None else self.limits.max_body_bytes
         length = _content_length(head.headers)
         if length is not None and length > limit:
             return await self._refuse(413, f"request body of {length} bytes exceeds the limit of {limit} bytes", path)

@@ -14,6 +14,8 @@ class Limits:
     max_head_bytes: int = 16 * 1024
     #: Largest request body, in bytes. Larger: 413 (refused unread when Content-Length says so).
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Largest request body of the routes that take uploads (images to edit, audio, files), in bytes.
+    max_upload_bytes: int = 64 * 1024 * 1024
     #: Seconds from a request's first byte (or the accept) until its head is complete. Then: 408.
     head_timeout: float = 10.0
     #: Seconds an idle keep-alive connection may wait for its next request. Then: closed.

@@ -56,3 +56,34 @@ def test_input_estimate_is_an_upper_bound_that_counts_attachments_flat() -> None
     body = b'{"image":"data:image/png;base64,' + image + b'"}'
     assert input_estimate(body) < 2 * ATTACHMENT_TOKENS
     assert input_estimate(b"{}") == 1
+
+
+UNIT_PRICES = Pricing(
+    [
+        Price("dall-e-3", image=0.04, image_sizes={"1024x1792": 0.08, "1024x1792/hd": 0.12}),
+        Price("gpt-image-*", input=5.0, output=40.0, image=0.01),
+        Price("whisper-*", second=0.0001),
+        Price("tts-*", character=0.000015),
+        Price("rerank-*", input=0.05, request=0.002),
+    ]
+)
+
+
+def test_units_cost_their_own_prices_and_add_to_tokens() -> None:
+    # an image priced by its size and quality, then its size alone, then the model's flat price
+    assert UNIT_PRICES.cost("dall-e-3", ir.Usage(images=2, image_size="1024x1792/hd")) == 240_000
+    assert UNIT_PRICES.cost("dall-e-3", ir.Usage(images=2, image_size="1024x1792/standard")) == 160_000
+    assert UNIT_PRICES.cost("dall-e-3", ir.Usage(images=1, image_size="1024x1024")) == 40_000
+    # tokens and images add: 100 * 5 + 1000 * 40 + 10_000 micro-credits
+    assert UNIT_PRICES.cost("gpt-image-1", ir.Usage(input_tokens=100, output_tokens=1000, images=1)) == 50_500
+    assert UNIT_PRICES.cost("whisper-1", ir.Usage(seconds=61.5)) == 6_150
+    assert UNIT_PRICES.cost("tts-1", ir.Usage(characters=1000)) == 15_000
+    assert UNIT_PRICES.cost("rerank-2", ir.Usage(input_tokens=1000, requests=1), multiplier=2.0) == (50 + 2000) * 2
+    # a model priced by tokens only charges nothing for units
+    assert PRICES.cost("gpt-4o", ir.Usage(images=3, seconds=10.0)) == 0
+
+
+def test_the_hold_covers_the_units_a_request_may_be_billed() -> None:
+    assert UNIT_PRICES.hold("dall-e-3", 10, 4096, 1.0, ir.Usage(images=4, image_size="1024x1792/hd")) == 480_000
+    assert UNIT_PRICES.hold("tts-1", 0, 0, 1.5, ir.Usage(characters=2000)) == 45_000
+    assert UNIT_PRICES.hold("dall-e-3", 10, 4096, 1.0) == 0  # no units asked: tokens only, and it has no token price
