@@ -364,9 +364,14 @@ def _structure_tuple(value: Any, type_: Any) -> tuple[Any, ...]:
     return tuple(items)
 
 
-def _structure_mapping(value: Any, _type: Any) -> dict[str, str]:
+def _structure_mapping(value: Any, type_: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"expected a table, got {_show(value)}")
+    if get_args(type_)[1:] == (float,):  # prices by key (``image_sizes``)
+        bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0]
+        if bad:
+            raise TypeError(f"expected numbers of 0 or more, got {_show(value[bad[0]])} for {bad[0]!r}")
+        return {k: float(v) for k, v in value.items()}
     bad = [k for k, v in value.items() if not isinstance(v, str)]
     if bad:
         raise TypeError(f"expected string values, got {_show(value[bad[0]])} for {bad[0]!r}")

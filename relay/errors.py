@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from relay.http.messages import Headers
+from relay.http.messages import Aborted, Headers
 
 ErrorKind = Literal[
     "invalid_request",  # the client's request is wrong: 400
@@ -74,5 +74,6 @@ def kind_for_status(status: int) -> ErrorKind:
     return "invalid_request" if status < 500 else "upstream"
 
 
-class ResponseAborted(Exception):
-    """A started response that cannot end properly (a write to the client was cut): close the connection."""
+class ResponseAborted(Aborted):
+    """A started response that cannot end properly (a write to the client was cut, the upstream failed
+    mid-answer): the connection closes (``relay.http.messages.Aborted``)."""

@@ -11,7 +11,20 @@ import re
 from collections.abc import Sequence
 from urllib.parse import unquote
 
-from relay.endpoints import completions, count, embeddings, generate, health, models, rerank, stored_responses
+from relay.endpoints import (
+    audio,
+    batches,
+    completions,
+    count,
+    embeddings,
+    files,
+    generate,
+    health,
+    images,
+    models,
+    rerank,
+    stored_responses,
+)
 from relay.errors import RelayError
 from relay.route import Dialect, Route, RouteDialect
 
@@ -53,15 +66,20 @@ ROUTES: tuple[Route, ...] = (
     *_anthropic(""),
     *_anthropic("/claude"),
     # Gemini: /v1beta, /v1 (the SDK may call either) and /gemini/{version}. Before the model lists,
-    # so that /v1/models/{model}:generateContent is not taken for a model named "…:generateContent".
+    # so that /v1/models/{model}:generateContent is not taken for a model named "…:generateContent"
+    # (the embeddings' verbs, :embedContent and :batchEmbedContents, likewise).
+    *embeddings.ROUTES,
     *_gemini("/v1beta", lists=True),
     *_gemini("/v1", lists=False),
     *_gemini("/gemini/{version}", lists=True),
-    # The APIs beside generation (each module's own table), before the model lists for the same reason
-    *embeddings.ROUTES,
+    # The other APIs beside generation (each module's own table)
     *completions.ROUTES,
     *rerank.ROUTES,
     *stored_responses.ROUTES,
+    *files.ROUTES,
+    *batches.ROUTES,
+    *audio.ROUTES,
+    *images.ROUTES,
     # Model lists: OpenAI's shape, Anthropic's on request
     Route("GET", "/v1/models", models.list_models, "openai_or_anthropic"),
     Route("GET", "/v1/models/{model:path}", models.get_model, "openai_or_anthropic"),

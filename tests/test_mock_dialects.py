@@ -1019,7 +1019,7 @@ async def test_transport_errors_take_the_dialect_shape(client):
     assert r.status_code == 405 and set(r.json()["error"]) == {"message", "type", "param", "code"}
     r = await client.post("/v1/nothing", json={})
     assert r.status_code == 404 and "no route" in r.json()["error"]["message"]
-    r = await client.post("/v1beta/models/g:embedContent", json={})
+    r = await client.post("/v1beta/models/g:predictLongRunning", json={})
     assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
     r = await client.post("/v1/messages", content=b"{", headers=ANTHROPIC)
     assert r.status_code == 400 and r.json()["type"] == "error"

@@ -16,6 +16,8 @@ from typing import Literal
 import trio
 
 from relay.errors import RelayError, ResponseAborted
+from relay.gateway.tally import Tally
+from relay.redact import redact
 
 End = Literal[
     "completed", "client_closed", "upstream_truncated", "upstream_malformed", "upstream_error", "timeout", "shutdown"
@@ -42,3 +44,20 @@ def end_of(error: BaseException | None, *, client_gone: bool, stopping: bool) ->
             return "timeout"
         return "upstream_error"
     return "upstream_error"
+
+
+def record_stream_end(record: Tally, finished: bool, error: BaseException | None, failed: RelayError | None) -> None:
+    """Record how a stream ended, from the one decision above: ``finished`` says the client got its terminal
+    event, ``failed`` is the upstream's own error event (or the truncation or malformation a converter turned
+    into one), ``error`` what the relaying raised."""
+    error = failed or error
+    if finished and failed is None:
+        record.end = "completed"
+    elif isinstance(error, RelayError):
+        record.end = end_of(error, client_gone=False, stopping=False)
+        record.error_kind = error.kind
+        record.error_detail = redact(error.detail or error.message)
+    elif isinstance(error, ResponseAborted):
+        record.end = "timeout"
+        record.error_kind = "client_slow"
+        record.error_detail = str(error)

@@ -22,7 +22,7 @@ from relay.upstream.exchange import Exchange
 
 from .failover import Attempt, Failover
 from .relayed import success
-from .upstream_error import upstream_error
+from .upstream_error import error_answer
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -96,11 +96,7 @@ async def fetch(
     try:
         record.upstream_status = upstream.status
         if not success(upstream.status):
-            answer = await upstream_error(upstream, exchange, source, client)
-            record.end = "upstream_error"
-            record.upstream_status = exchange.upstream_status
-            record.error_detail = exchange.error.detail if exchange.error is not None else None
-            return answer
+            return await error_answer(record, upstream, exchange, source, client)
         data = await exchange.read_body(upstream)
     finally:
         await exchange.close(upstream)

@@ -8,6 +8,7 @@ generateContent): authenticate, resolve the model to a channel, then either pass
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -28,21 +29,21 @@ from relay.dialects import (
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import dumps_kept, load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, as_error, convert_response
-from relay.errors import RelayError, ResponseAborted
+from relay.errors import RelayError
 from relay.gateway.auth import check_model
 from relay.gateway.tally import Tally
 from relay.http.messages import Headers, Request, Response, StreamResponse
-from relay.redact import redact
 from relay.upstream.channels import Channel, forwarded
 from relay.upstream.exchange import Exchange
-from relay.upstream.response import UpstreamResponse
 
-from .ending import end_of
+from . import kept_responses
+from .ending import record_stream_end
 from .failover import Attempt, Failover
+from .kept_responses import Keeper
 from .passthrough import ArrayPassthrough, Passthrough, parse_object
-from .relayed import JSON, SSE, Relayed, success
+from .relayed import JSON, SSE, Relayed, Steps, success
 from .unfinished import BYTES_PER_TOKEN, charged
-from .upstream_error import upstream_error
+from .upstream_error import error_answer
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -82,8 +83,17 @@ def _chat_call(relay: Relay, body: bytes) -> Call:
 
 
 async def responses(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
+    """``POST /v1/responses``, with ``previous_response_id`` and ``store`` on every channel (``kept_responses``)."""
     pin = await authenticate(relay, request)
-    return await _generate(relay, request, out, _peek(relay, "openai_responses", request.body), pin)
+    call = _peek(relay, "openai_responses", request.body)
+    key = tally(request).key
+    assert key is not None and call.payload is not None
+    keeper = await kept_responses.prepare(relay, key.name, call.payload)
+    payload = keeper.take()
+    if payload is not call.payload:  # the chain Relay keeps, put before the request's input
+        call = attrs.evolve(call, body=dumps_kept(payload), payload=payload)
+    del payload
+    return await _generate(relay, request, out, call, keeper.pin or pin, keeper)
 
 
 async def messages(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
@@ -152,7 +162,7 @@ def _peek(relay: Relay, dialect: ir.Dialect, body: bytes) -> Call:
 
 
 async def _generate(
-    relay: Relay, request: Request, out: StreamResponse, call: Call, pin: str | None
+    relay: Relay, request: Request, out: StreamResponse, call: Call, pin: str | None, keeper: Keeper | None = None
 ) -> Response | None:
     gateway = relay.gateway
     record = tally(request)
@@ -165,51 +175,37 @@ async def _generate(
     plan = gateway.router.plan(model, key.group, pin)
     request.retain(call)  # the body and payload, kept for failover until the answer starts
     await gateway.admit(record, request.id, call.body, call.payload or call.seen, plan)
-    return await Failover(relay, request, out, plan, _generation(request, out, call)).run()
+    return await Failover(relay, request, out, plan, _generation(request, out, call, keeper)).run()
 
 
-def _generation(request: Request, out: StreamResponse, call: Call) -> Attempt:
+def _generation(request: Request, out: StreamResponse, call: Call, keeper: Keeper | None) -> Attempt:
     """One attempt at generating ``call`` on a channel: passed through when the channel speaks the client's
-    dialect, else converted."""
+    dialect, else converted; ``keeper`` (Responses) keeps what it answered."""
 
     async def attempt(channel: Channel, model: str, api_key: str) -> Response | None:
         target = channel.dialect_for(call.dialect)
+        if keeper is None:
+            if target == call.dialect:
+                return await _passthrough(request, out, call, channel, model, api_key)
+            return await _convert(request, out, call, channel, target, model, api_key)
+        keeper.begin(channel.name, converted=target != call.dialect)
         if target == call.dialect:
-            return await _passthrough(request, out, call, channel, model, api_key)
-        return await _convert(request, out, call, channel, target, model, api_key)
+            answer = await _passthrough(request, out, call, channel, model, api_key, keeper.watch)
+        else:
+            answer = await _convert(request, out, call, channel, target, model, api_key, keeper.watch)
+        return await keeper.settle(answer)
 
     return attempt
 
 
-def _ended(record: Tally, relayed: Relayed, error: BaseException | None, failed: RelayError | None) -> None:
-    """Record how a stream ended, from the one decision (``relay.endpoints.ending``): ``failed`` is the
-    upstream's own error event (or the truncation or malformation the converter turned into one)."""
-    error = failed or error
-    if relayed.finished and failed is None:
-        record.end = "completed"
-    elif isinstance(error, RelayError):
-        record.end = end_of(error, client_gone=False, stopping=False)
-        record.error_kind = error.kind
-        record.error_detail = redact(error.detail or error.message)
-    elif isinstance(error, ResponseAborted):
-        record.end = "timeout"
-        record.error_kind = "client_slow"
-        record.error_detail = str(error)
-
-
-async def _error_answer(
-    record: Tally, upstream: UpstreamResponse, exchange: Exchange, source: ModuleType, client: ModuleType
-) -> Response:
-    """The upstream's error answer for the client; the status it counts as and its detail in the tally."""
-    answer = await upstream_error(upstream, exchange, source, client)
-    record.end = "upstream_error"
-    record.upstream_status = exchange.upstream_status
-    record.error_detail = exchange.error.detail if exchange.error is not None else None
-    return answer
-
-
 async def _passthrough(
-    request: Request, out: StreamResponse, call: Call, channel: Channel, model: str, api_key: str
+    request: Request,
+    out: StreamResponse,
+    call: Call,
+    channel: Channel,
+    model: str,
+    api_key: str,
+    watch_steps: Callable[[Steps], Steps] | None = None,
 ) -> Response | None:
     codec = CODECS[call.dialect]
     record = tally(request)
@@ -237,7 +233,7 @@ async def _passthrough(
         try:
             record.upstream_status = upstream.status
             if not success(upstream.status):
-                return await _error_answer(record, upstream, exchange, codec, codec)
+                return await error_answer(record, upstream, exchange, codec, codec)
             if not call.stream:
                 data = await exchange.read_body(upstream)
                 parse_object(data, exchange)  # a 200 must carry the dialect's JSON answer
@@ -252,7 +248,7 @@ async def _passthrough(
                 watch = Passthrough(call.dialect, codec, exchange, call.model, model, hide_usage=hide_usage)
             else:
                 watch = ArrayPassthrough(codec, gemini.ArraySplitter(), exchange, call.model, model)
-            await relayed.pump(upstream, watch)
+            await relayed.pump(upstream, watch_steps(watch) if watch_steps is not None else watch)
         finally:
             await exchange.close(upstream)
     except RelayError as error:
@@ -270,7 +266,7 @@ async def _passthrough(
         if watch is not None:
             finished = relayed.finished and watch.failed is None
             request.usage = charged(watch.usage, finished, watch.produced, lambda: body_tokens)
-            _ended(record, relayed, failure, watch.failed)
+            record_stream_end(record, relayed.finished, failure, watch.failed)
     return None
 
 
@@ -292,6 +288,7 @@ async def _convert(
     target: ir.Dialect,
     model: str,
     api_key: str,
+    watch_steps: Callable[[Steps], Steps] | None = None,
 ) -> Response | None:
     client = CODECS[call.dialect]
     upstream_codec = CODECS[target]
@@ -310,7 +307,7 @@ async def _convert(
         try:
             record.upstream_status = upstream.status
             if not success(upstream.status):
-                return await _error_answer(record, upstream, exchange, upstream_codec, client)
+                return await error_answer(record, upstream, exchange, upstream_codec, client)
             if not req.stream:
                 data, response = convert_response(await exchange.read_body(upstream), upstream_codec, client, req, now)
                 request.usage = response.usage
@@ -320,7 +317,8 @@ async def _convert(
             converter = StreamConverter(upstream_codec.StreamDecoder(), encoder, now)
             input_estimate = estimate.input_tokens(req)  # for a stream cut short: the IR (the prompt) goes now
             del req
-            await relayed.pump(upstream, Converting(converter))
+            steps = Converting(converter)
+            await relayed.pump(upstream, watch_steps(steps) if watch_steps is not None else steps)
         finally:
             await exchange.close(upstream)
     except RelayError as error:
@@ -337,7 +335,7 @@ async def _convert(
             failed = as_error(event, detail=f"channel '{channel.name}': {event.message}") if event else None
             finished = relayed.finished and failed is None
             request.usage = charged(converter.reported, finished, converter.produced, lambda: input_estimate)
-            _ended(record, relayed, failure, failed)
+            record_stream_end(record, relayed.finished, failure, failed)
     return None
 
 

@@ -35,10 +35,24 @@ from types import ModuleType
 import orjson
 
 from relay.errors import RelayError, kind_for_status
+from relay.gateway.tally import Tally
 from relay.http.messages import Response
 from relay.redact import redact
 from relay.upstream.exchange import Exchange
 from relay.upstream.response import UpstreamResponse
+
+
+async def error_answer(
+    record: Tally, upstream: UpstreamResponse, exchange: Exchange, source: ModuleType, client: ModuleType
+) -> Response:
+    """``upstream_error``, and what it means for the request's record: how the exchange ended, the status it
+    counts as (what failover goes by) and the operator's account of it."""
+    answer = await upstream_error(upstream, exchange, source, client)
+    record.end = "upstream_error"
+    record.upstream_status = exchange.upstream_status
+    record.error_detail = exchange.error.detail if exchange.error is not None else None
+    return answer
+
 
 #: Upstream headers an error keeps: the SDKs read them to decide when (and whether) to retry.
 KEPT_ON_ERROR = (b"retry-after", b"retry-after-ms", b"x-should-retry")

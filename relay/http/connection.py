@@ -23,7 +23,7 @@ import trio
 from relay.http import framing
 from relay.http.heap import LARGE, HeapTrimmer
 from relay.http.limits import Limits
-from relay.http.messages import Headers, Request, Response, StreamResponse
+from relay.http.messages import Aborted, Headers, Request, Response, StreamResponse
 from relay.http.pending import PendingHeads
 from relay.http.writer import Writer, http_date, reason, send_all
 
@@ -424,6 +424,9 @@ class Connection:
     async def _answer(self, request: Request, writer: Writer) -> None:
         try:
             response = await self.app.handle(request, writer)
+        except Aborted:
+            self.client_gone = True  # the answer is cut: the connection closes without its end
+            return
         except Exception:
             if self.client_gone:
                 return  # the client left, or a write to it was cut short: not a bug; the connection closes

@@ -111,3 +111,9 @@ class StreamResponse(Protocol):
 
 
 Handler = Callable[[Request, StreamResponse], Awaitable[Response | None]]
+
+
+class Aborted(Exception):
+    """Raised by a handler whose started response cannot end properly (the upstream failed mid-answer, the
+    client stopped reading): the connection closes without the response's end, so the client sees it cut,
+    never a shorter answer that looks whole. Expected, so the server logs no error for it."""

@@ -26,10 +26,13 @@ from relay.config import MockOptions
 from relay.dialects.common import nested_deeper
 from relay.mock import (
     wire_anthropic,
+    wire_audio,
     wire_chat,
     wire_completions,
     wire_embeddings,
+    wire_files,
     wire_gemini,
+    wire_images,
     wire_rerank,
     wire_responses,
     wire_stored_responses,
@@ -81,15 +84,17 @@ class Mock:
             {k.lower(): v.decode("latin-1") for k, v in headers},
             body,
         )
+        refused: Answer | None = None  # a route of the path for another method (another may take this one)
         for wanted, pattern, fixed, handler in _ROUTES:
             match = pattern.search(path)
             if match is None:
                 continue
             dialect = fixed or _listing_dialect(call)
             if call.method != wanted:
-                return error(dialect, 405, f"mock upstream: use {wanted} for {path}")
+                refused = refused or error(dialect, 405, f"mock upstream: use {wanted} for {path}")
+                continue
             return self._refuse_key(dialect, call) or handler(self, call, match, dialect)
-        return error(_listing_dialect(call), 404, f"mock upstream has no route {call.method} {path}")
+        return refused or error(_listing_dialect(call), 404, f"mock upstream has no route {call.method} {path}")
 
     async def respond(
         self, method: str, path: str, query: str, headers: Iterable[tuple[bytes, bytes]], body: bytes
@@ -268,6 +273,9 @@ _ROUTES: tuple[RouteEntry, ...] = (
     *wire_completions.ROUTES,
     *wire_rerank.ROUTES,
     *wire_stored_responses.ROUTES,
+    *wire_files.ROUTES,
+    *wire_audio.ROUTES,
+    *wire_images.ROUTES,
     ("POST", re.compile(r"/chat/completions$"), "openai", _chat),
     ("POST", re.compile(r"/responses/input_tokens$"), "openai", _input_tokens),
     ("POST", re.compile(r"/responses$"), "openai", _responses),

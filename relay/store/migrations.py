@@ -232,17 +232,104 @@ CREATE INDEX quota_leases_key ON quota_leases (key_name);
 CREATE INDEX quota_leases_owner ON quota_leases (owner)
 """
 
+# Version 5: the Responses API's state (docs/apis/responses_state.md). ``stored_responses``: the responses Relay
+# keeps for channels that keep none (the answer was converted): who owns it (a key's name), the request's input
+# items (with those of the chain it continued) and instructions, the output items, the usage and the whole
+# Response object as the client got it, all JSON text. ``response_affinity``: a response an OpenAI Responses
+# upstream keeps itself, and the channel that has it, so that a follow-up and a retrieval go back there.
+_V5_SQLITE = """
+CREATE TABLE stored_responses (
+    id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    model TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    previous_response_id TEXT,
+    instructions TEXT,
+    input_items TEXT NOT NULL,
+    output_items TEXT NOT NULL,
+    usage TEXT,
+    response TEXT NOT NULL
+);
+CREATE INDEX stored_responses_created ON stored_responses (created_at);
+CREATE TABLE response_affinity (
+    id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX response_affinity_created ON response_affinity (created_at)
+"""
+
+_V5_POSTGRES = """
+CREATE TABLE stored_responses (
+    id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    model TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
+    previous_response_id TEXT,
+    instructions TEXT,
+    input_items TEXT NOT NULL,
+    output_items TEXT NOT NULL,
+    usage TEXT,
+    response TEXT NOT NULL
+);
+CREATE INDEX stored_responses_created ON stored_responses (created_at);
+CREATE TABLE response_affinity (
+    id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX response_affinity_created ON response_affinity (created_at)
+"""
+
+# Version 6: objects an upstream keeps for a key (docs/apis/files_batches.md): OpenAI files and batches, Anthropic
+# message batches. Who owns each (a key's name), the channel that has it (later calls go there), its model (a
+# batch's, for its price), the object it came from (a batch's output file: the batch), the object as last seen
+# (JSON text, for the listings), and when its usage was settled (NULL: not yet).
+_V6 = """
+CREATE TABLE upstream_objects (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    created_at {real} NOT NULL,
+    model TEXT,
+    parent TEXT,
+    object TEXT NOT NULL,
+    settled_at {real}
+);
+CREATE INDEX upstream_objects_owner ON upstream_objects (key_name, kind, created_at)
+"""
+
 # (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, _V1_SQLITE, _V1_POSTGRES),
     (2, _V2_SQLITE, _V2_POSTGRES),
     (3, _V3, _V3),
     (4, _V4_SQLITE, _V4_POSTGRES),
+    (5, _V5_SQLITE, _V5_POSTGRES),
+    (6, _V6.format(real="REAL"), _V6.format(real="DOUBLE PRECISION")),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
-TABLES = ("keys", "quota_ledger", "request_log", "daily_totals", "meta", "rate_windows", "quota_leases")
+TABLES = (
+    "keys",
+    "quota_ledger",
+    "request_log",
+    "daily_totals",
+    "meta",
+    "rate_windows",
+    "quota_leases",
+    "stored_responses",
+    "response_affinity",
+    "upstream_objects",
+)
 
 _SCHEMA_VERSION = {
     "sqlite": "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)",
