@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from relay.config import Config
 from relay.dialects import anthropic, gemini, ir, openai_chat
+from relay.endpoints.background_jobs import BackgroundJobs
 from relay.errors import RelayError, kind_for_status
 from relay.gateway.gateway import Gateway
 from relay.gateway.overload import InFlight
@@ -43,13 +44,15 @@ class Relay:
         self.gateway.admissions.serving = lambda: self.in_flight.count
         self.channels = dict(channels)
         self._access_log = config.server.access_log
+        #: Background Responses being generated in this process (``relay.endpoints.background_responses``).
+        self.background = BackgroundJobs()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Relay]:
         """The gateway started (store migrated, keys loaded, the recorder running) for the body; at the end
         the request log and settlements are flushed and upstream connections closed."""
         try:
-            async with self.gateway.running():
+            async with self.gateway.running(), self.background.running():
                 yield self
         finally:
             await self.pool.aclose()
@@ -110,6 +113,11 @@ class Relay:
         """The largest body a request to ``path`` may send (``relay.http.connection.BodyLimits``)."""
         limits = self.config.limits
         return limits.max_upload_bytes if self.router.takes_uploads(path) else limits.max_body_bytes
+
+    def streams_body(self, path: str) -> bool:
+        """Whether a request to ``path`` is handed over with its body still to read
+        (``relay.http.connection.StreamsBodies``)."""
+        return self.router.streams_body(path)
 
     def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
         dialect = self.router.dialect_of(path) if path is not None else "openai"

@@ -272,7 +272,10 @@ async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
         ("ips", ", ".join(record.ips) or "any"),
         ("expires", _when(record.expires_at)),
         ("created", _when(record.created_at)),
-        (f"today ({today})", ", ".join(f"{name.replace('_', ' ')} {sums[name]}" for name in counters[:-1])),
+        (
+            f"today ({today})",
+            ", ".join(f"{name.replace('_', ' ')} {round(sums[name], 3)}" for name in counters if name != "cost_micros"),
+        ),
         ("today's cost", f"{credits(sums['cost_micros'])} credits"),
     ]
     width = max(len(label) for label, _ in lines)

@@ -33,6 +33,9 @@ class Route:
     #: The route takes uploads (multipart forms of images, audio, files): its body may be up to
     #: ``[limits] max_upload_bytes`` instead of ``max_body_bytes``.
     uploads: bool = False
+    #: The endpoint reads the body as it arrives (``Request.body_stream``, streamed to the upstream) instead of
+    #: getting it whole in ``Request.body`` (relay.http.body_stream); such a route takes uploads.
+    streamed: bool = False
 
     def dialect_for(self, request: Request) -> Dialect:
         if self.dialect == "openai_or_anthropic":

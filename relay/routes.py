@@ -130,7 +130,12 @@ class Router:
     def takes_uploads(self, path: str) -> bool:
         """Whether a route at ``path`` (any method) takes uploads (``Route.uploads``)."""
         methods, _ = self._lookup(path)
-        return bool(methods) and any(route.uploads for route in methods.values())
+        return bool(methods) and any(route.uploads or route.streamed for route in methods.values())
+
+    def streams_body(self, path: str) -> bool:
+        """Whether the route at ``path`` reads its body as it arrives (``Route.streamed``)."""
+        methods, _ = self._lookup(path)
+        return bool(methods) and any(route.streamed for route in methods.values())
 
     def dialect_of(self, path: str) -> Dialect:
         """The error dialect at ``path``: its routes', else the one its prefix suggests (OpenAI's by default)."""

@@ -25,11 +25,11 @@ BYTES_PER_SECOND = 16_000
 _CUE_END = re.compile(rb"-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})")
 
 
-def wav_seconds(data: bytes) -> float | None:
-    """The length of a PCM WAV file (its frames over its rate, never more frames than its data chunk holds);
-    None when ``data`` is not one ``wave`` reads."""
+def wav_header(head: bytes) -> tuple[int, int, int] | None:
+    """(frames, rate, bytes per frame) of a PCM WAV file, or of its first bytes; None when ``wave`` reads no WAV
+    there."""
     try:
-        with wave.open(io.BytesIO(data), "rb") as reader:
+        with wave.open(io.BytesIO(bytes(head)), "rb") as reader:
             frames = reader.getnframes()
             rate = reader.getframerate()
             frame_size = reader.getnchannels() * reader.getsampwidth()
@@ -37,11 +37,22 @@ def wav_seconds(data: bytes) -> float | None:
         return None
     if rate <= 0 or frame_size <= 0:
         return None
-    return min(frames, _data_bytes(data) // frame_size) / rate
+    return frames, rate, frame_size
 
 
-def _data_bytes(data: bytes) -> int:
-    """The bytes a RIFF file holds after the head of its ``data`` chunk (which may claim more, or less)."""
+def wav_seconds(data: bytes) -> float | None:
+    """The length of a PCM WAV file (its frames over its rate, never more frames than its data chunk holds);
+    None when ``data`` is not one ``wave`` reads."""
+    header = wav_header(data)
+    if header is None:
+        return None
+    frames, rate, frame_size = header
+    return min(frames, data_bytes(data) // frame_size) / rate
+
+
+def data_bytes(data: bytes) -> int:
+    """The bytes a RIFF file (or its first bytes) holds after the head of its ``data`` chunk (which may claim
+    more, or less)."""
     at = 12
     while at + 8 <= len(data):
         name = data[at : at + 4]

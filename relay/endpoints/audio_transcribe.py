@@ -2,15 +2,20 @@
 multipart upload, relayed to OpenAI-family channels.
 
 Relay reads the form for what it needs (``model``, one ``file``, ``stream``) and passes the rest on: the body
-goes as it came, re-encoded only when the channel knows the model by another name (the ``model`` field
-replaced). The answer is relayed in the form it comes in: whole (JSON, text, SRT, WebVTT, with the upstream's
+goes as it came, the ``model`` field's value replaced when the channel knows the model by another name. The
+answer is relayed in the form it comes in: whole (JSON, text, SRT, WebVTT, with the upstream's
 content type), or, when the upstream streams (``text/event-stream``: ``stream=true``), event by event as it
 comes, to its ``transcript.text.done`` event.
 
 Billed per second of audio (``[[prices]] second``), as ``relay.endpoints.audio_length`` reads them (the
 answer's ``usage`` or ``duration``, else the WAV header, else an SRT/VTT answer's last cue, else the upload's
 size), plus the tokens the upstream reports (``usage`` of type ``tokens``) at the model's token prices. The
-hold covers the seconds the upload holds (WAV) or is assumed to (its size).
+hold covers the seconds the upload holds (WAV header) or is assumed to (its Content-Length), before it is read
+(``relay.endpoints.upload_seconds``).
+
+The upload is streamed to the upstream as it arrives (``relay.endpoints.multipart_stream``): Relay keeps the
+form's fields and the file's first 64 KiB, never the whole file; ``model`` must come before the file (or within
+the form's first 8 MiB), and once the upload went upstream past that head no other channel is tried.
 """
 
 from __future__ import annotations
@@ -24,44 +29,31 @@ from relay.route import Route
 from relay.upstream.channels import Channel
 from relay.upstream.exchange import Exchange
 
-from . import audio_length, multipart_form
+from . import audio_length
 from .audio_stream import Events, content_type, is_events, relay_stream
 from .forward import forward, tally
+from .multipart_stream import FileInfo, StreamedForm
 from .openai_only import refuse_other_families
 from .passthrough import parse_object
 from .relayed import SSE, success
+from .upload_seconds import file_seconds, held_seconds
 from .upstream_error import error_answer
 
 if TYPE_CHECKING:
     from relay.app import Relay
 
 
-class Upload:
-    """The parsed form, kept for failover until the answer starts (``Request.retain``), then let go."""
-
-    __slots__ = ("form",)
-
-    def __init__(self, form: multipart_form.Form) -> None:
-        self.form: multipart_form.Form | None = form
-
-    def release(self) -> None:
-        self.form = None
-
-
-def read_form(form: multipart_form.Form) -> tuple[multipart_form.Part, str, bool]:
-    """The upload, the model and whether a stream is asked; a 400 naming the field that is missing or wrong."""
-    files = form.files("file")
+def read_head(form: StreamedForm) -> tuple[FileInfo, str, bool]:
+    """The upload, the model and whether a stream is asked (from the form's head: ``StreamedForm.read_head``);
+    a 400 naming the field that is missing or wrong."""
+    files = [f for f in form.files if f.name in ("file", "file[]")]
     if len(files) != 1:
         message = "'file' is required: the audio file, as a file part of the form" if not files else "send one 'file'"
         raise RelayError(400, "invalid_request", message, param="file", code="missing_required_parameter")
     model = form.field("model")
     if not model:
         raise RelayError(
-            400,
-            "invalid_request",
-            "'model' is required: a form field",
-            param="model",
-            code="missing_required_parameter",
+            400, "invalid_request", form.missing("model"), param="model", code="missing_required_parameter"
         )
     stream = (form.field("stream") or "false").lower()
     if stream not in ("true", "false"):
@@ -79,29 +71,24 @@ async def translations(relay: Relay, request: Request, out: StreamResponse) -> R
 
 async def _relay(relay: Relay, request: Request, out: StreamResponse, path: str) -> Response | None:
     kind = request.header(b"content-type") or ""
-    form = multipart_form.parse(request.body, kind)
-    upload, public, stream = read_form(form)
-    wav = audio_length.wav_seconds(upload.data)
-    estimate = wav if wav is not None else audio_length.size_seconds(len(upload.data))
-    kept = Upload(form)
-    request.retain(kept)
-    del form, upload
+    form = StreamedForm(request, kind, ("model", "file"))
+    await form.read_head(("model",))
+    upload, public, stream = read_head(form)
+    estimate = held_seconds(upload, form.length, relay.config.limits.max_upload_bytes)
+    request.retain(form)
 
     async def attempt(channel: Channel, model: str, api_key: str) -> Response | None:
         refuse_other_families(channel, public, "audio")
         record = tally(request)
-        if model == public:
-            body, body_type = request.body, kind
-        else:
-            assert kept.form is not None  # the answer has not started: the form is still kept
-            body, body_type = multipart_form.encode(kept.form.replaced("model", model).parts)
+        body = form.body({} if model == public else {"model": model})
         exchange = Exchange(channel, api_key)
-        upstream = await exchange.open(path, body, content_type=body_type)
+        upstream = await exchange.open(path, body, content_type=kind)
         del body
         try:
             record.upstream_status = upstream.status
             if not success(upstream.status):
                 return await error_answer(record, upstream, exchange, openai_chat, openai_chat)
+            read = file_seconds(upload)
             if is_events(upstream):
                 steps = Events(exchange, "transcript.text.done")
                 try:
@@ -109,7 +96,8 @@ async def _relay(relay: Relay, request: Request, out: StreamResponse, path: str)
                 finally:
                     if out.started:  # the upstream heard (and bills) the audio, whether or not all text arrived
                         seconds, tokens = audio_length.answer_usage(steps.done or {})
-                        request.usage = audio_length.billed(seconds if seconds is not None else estimate, tokens)
+                        fallback = read if read is not None else audio_length.size_seconds(upload.size)
+                        request.usage = audio_length.billed(seconds if seconds is not None else fallback, tokens)
                 return None
             data = await exchange.read_body(upstream)
         finally:
@@ -119,19 +107,20 @@ async def _relay(relay: Relay, request: Request, out: StreamResponse, path: str)
         if answer_type.split(b";", 1)[0].strip().lower() == b"application/json":
             seconds, tokens = audio_length.answer_usage(parse_object(data, exchange))
         if seconds is None:
-            seconds = wav if wav is not None else audio_length.cue_seconds(data)
+            seconds = read if read is not None else audio_length.cue_seconds(data)
         record.end = "completed"
-        request.usage = audio_length.billed(seconds if seconds is not None else estimate, tokens)
+        usage_seconds = seconds if seconds is not None else audio_length.size_seconds(upload.size)
+        request.usage = audio_length.billed(usage_seconds, tokens)
         return Response(upstream.status, data, ((b"content-type", answer_type),))
 
     units = ir.Usage(seconds=estimate)
     return await forward(relay, request, out, public, attempt, stream=stream, units=units)
 
 
-#: This module's routes (``relay.endpoints.audio.ROUTES`` takes them in); they take uploads.
+#: This module's routes (``relay.endpoints.audio.ROUTES`` takes them in); they take uploads, streamed upstream.
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/v1/audio/transcriptions", transcriptions, uploads=True),
-    Route("POST", "/audio/transcriptions", transcriptions, uploads=True),
-    Route("POST", "/v1/audio/translations", translations, uploads=True),
-    Route("POST", "/audio/translations", translations, uploads=True),
+    Route("POST", "/v1/audio/transcriptions", transcriptions, uploads=True, streamed=True),
+    Route("POST", "/audio/transcriptions", transcriptions, uploads=True, streamed=True),
+    Route("POST", "/v1/audio/translations", translations, uploads=True, streamed=True),
+    Route("POST", "/audio/translations", translations, uploads=True, streamed=True),
 )

@@ -33,7 +33,8 @@ class Failover:
 
     A connect error, a timeout before the first byte, a 5xx, a 429, and a 401/403 (the upstream
     refused its key) move on to the next key or channel, while nothing has reached the client and
-    attempts remain; any other answer, a success or the client's own error, is final. How each attempt
+    attempts remain (and, for an upload streamed upstream, while no byte of it that cannot be read again was
+    sent: ``Request.body_spent``); any other answer, a success or the client's own error, is final. How each attempt
     ended (``relay.endpoints.ending``) is its breaker's verdict: the channel's fault, a success, or
     neither (the client left, Relay is stopping, no pooled connection was free).
     """
@@ -74,6 +75,8 @@ class Failover:
                 if isinstance(result, RelayError):
                     status = result.status
                 outcome = _retryable(status) if not self.out.started else None
+                if outcome is not None and self.request.body_spent:
+                    self.left = 0  # a streamed upload went (partly) upstream: it cannot be sent again
                 if outcome is None:
                     self._judge(breaker, candidate, self.record.end, result)
                     if isinstance(result, RelayError):

@@ -18,20 +18,25 @@ the store (their objects as last seen through Relay). A download is read whole f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
 
+from relay.config import ChannelConfig
 from relay.dialects import openai_chat
 from relay.errors import RelayError
 from relay.gateway.auth import check_model
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route
+from relay.store.keys import KeyRecord
 from relay.upstream.channels import Channel
 
 from . import affinity, batch_settlement, multipart_form
 from .affinity import json_response
+from .forward import fetch
+from .multipart_stream import StreamedForm
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -85,9 +90,14 @@ def renamed_lines(data: bytes, upstream: str) -> bytes:
 
 
 async def upload(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
+    """An upload, streamed to its channel as it arrives (``relay.endpoints.multipart_stream``; ``purpose`` must
+    come before the file, or within the form's first 8 MiB); a batch input file is read whole (its lines name
+    the model, which decides the channel, and are renamed for it)."""
     key, pin = await affinity.authenticate(relay, request)
-    form = multipart_form.parse(request.body, request.header(b"content-type") or "")
-    files = form.files("file")
+    kind = request.header(b"content-type") or ""
+    form = StreamedForm(request, kind, ("purpose", "file"))
+    await form.read_head(("purpose",))
+    files = [f for f in form.files if f.name in ("file", "file[]")]
     if not files:
         raise _missing("file")
     if len(files) > 1:
@@ -103,27 +113,53 @@ async def upload(relay: Relay, request: Request, out: StreamResponse) -> Respons
             param="purpose",
             code="invalid_value",
         )
-    part = files[0]
     channels = affinity.family_channels(relay, key, "openai", pin)
-    model: str | None = None
     if purpose == "batch":
-        model = relay.gateway.router.model(batch_model(part.data))
-        check_model(key, model)
-        plan = affinity.serving(channels, [model])
-        if not plan:
-            raise RelayError(
-                400,
-                "invalid_request",
-                f"No channel can run batches of the model '{model}' for this key",
-                param="file",
-                code="model_not_supported",
-            )
-    else:
-        plan = affinity.serving(channels, [])[:1]
+        body = await form.rest()
+        return await _upload_batch(relay, request, out, key, channels, body, multipart_form.parse(body, kind))
+    plan = affinity.serving(channels, [])[:1]
+    request.retain(form)
 
     async def attempt(channel: Channel, upstream_model: str, api_key: str) -> Response | None:
-        body, content_type = request.body, request.header(b"content-type")
-        if model is not None and upstream_model != model:
+        body = form.body({})
+        answer = await fetch(
+            request, channel, api_key, "/files", body, source=openai_chat, client=openai_chat, content_type=kind
+        )
+        if isinstance(answer, Response):
+            return answer
+        obj = affinity.parsed(answer, "an upload")
+        await affinity.keep(relay, obj["id"], "file", key, channel.name, obj)
+        return json_response(obj)
+
+    return await affinity.run(relay, request, out, plan, attempt, None)
+
+
+async def _upload_batch(
+    relay: Relay,
+    request: Request,
+    out: StreamResponse,
+    key: KeyRecord,
+    channels: Sequence[ChannelConfig],
+    whole: bytes,
+    form: multipart_form.Form,
+) -> Response | None:
+    """A batch input file, read whole: to the channels that serve its lines' model, each line renamed for it."""
+    part = form.files("file")[0]
+    model = relay.gateway.router.model(batch_model(part.data))
+    check_model(key, model)
+    plan = affinity.serving(channels, [model])
+    if not plan:
+        raise RelayError(
+            400,
+            "invalid_request",
+            f"No channel can run batches of the model '{model}' for this key",
+            param="file",
+            code="model_not_supported",
+        )
+
+    async def attempt(channel: Channel, upstream_model: str, api_key: str) -> Response | None:
+        body, content_type = whole, request.header(b"content-type")
+        if upstream_model != model:
             data = renamed_lines(part.data, upstream_model)
             kept = [p for p in form.parts if p is not part]
             body, content_type = multipart_form.encode(
@@ -235,7 +271,7 @@ async def file_content(relay: Relay, request: Request, out: StreamResponse) -> R
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/v1/files", upload, uploads=True),
+    Route("POST", "/v1/files", upload, uploads=True, streamed=True),
     Route("GET", "/v1/files", list_files),
     Route("GET", "/v1/files/{file_id}", retrieve_file),
     Route("DELETE", "/v1/files/{file_id}", delete_file),

@@ -19,6 +19,7 @@ from relay.gateway.tally import Tally
 from relay.http.messages import Request, Response, StreamResponse
 from relay.upstream.channels import Channel
 from relay.upstream.exchange import Exchange
+from relay.upstream.response import StreamedBody
 
 from .failover import Attempt, Failover
 from .relayed import success
@@ -80,7 +81,7 @@ async def fetch(
     channel: Channel,
     api_key: str,
     path: str,
-    body: bytes,
+    body: bytes | StreamedBody,
     *,
     source: ModuleType,
     client: ModuleType,

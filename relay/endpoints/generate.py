@@ -31,12 +31,13 @@ from relay.dialects.common import dumps_kept, load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, as_error, convert_response
 from relay.errors import RelayError
 from relay.gateway.auth import check_model
+from relay.gateway.routing import Candidate
 from relay.gateway.tally import Tally
 from relay.http.messages import Headers, Request, Response, StreamResponse
 from relay.upstream.channels import Channel, forwarded
 from relay.upstream.exchange import Exchange
 
-from . import kept_responses
+from . import background_responses, compact_responses, gemini_images, kept_responses
 from .ending import record_stream_end
 from .failover import Attempt, Failover
 from .kept_responses import Keeper
@@ -88,12 +89,13 @@ async def responses(relay: Relay, request: Request, out: StreamResponse) -> Resp
     call = _peek(relay, "openai_responses", request.body)
     key = tally(request).key
     assert key is not None and call.payload is not None
-    keeper = await kept_responses.prepare(relay, key.name, call.payload)
+    background = background_responses.requested(call.payload)
+    keeper = await kept_responses.prepare(relay, key.name, compact_responses.expand(call.payload))
     payload = keeper.take()
     if payload is not call.payload:  # the chain Relay keeps, put before the request's input
         call = attrs.evolve(call, body=dumps_kept(payload), payload=payload)
     del payload
-    return await _generate(relay, request, out, call, keeper.pin or pin, keeper)
+    return await _generate(relay, request, out, call, keeper.pin or pin, keeper, background)
 
 
 async def messages(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
@@ -162,7 +164,13 @@ def _peek(relay: Relay, dialect: ir.Dialect, body: bytes) -> Call:
 
 
 async def _generate(
-    relay: Relay, request: Request, out: StreamResponse, call: Call, pin: str | None, keeper: Keeper | None = None
+    relay: Relay,
+    request: Request,
+    out: StreamResponse,
+    call: Call,
+    pin: str | None,
+    keeper: Keeper | None = None,
+    background: bool = False,
 ) -> Response | None:
     gateway = relay.gateway
     record = tally(request)
@@ -173,9 +181,29 @@ async def _generate(
     record.stream = call.stream
     check_model(key, model)
     plan = gateway.router.plan(model, key.group, pin)
+    if background and keeper is not None and background_responses.converted(relay, plan[0]):
+        return await _background(relay, request, out, call, plan, keeper)
     request.retain(call)  # the body and payload, kept for failover until the answer starts
-    await gateway.admit(record, request.id, call.body, call.payload or call.seen, plan)
+    units = gemini_images.hold(call.seen)  # Gemini image output: one image per candidate held
+    await gateway.admit(record, request.id, call.body, call.payload or call.seen, plan, units)
     return await Failover(relay, request, out, plan, _generation(request, out, call, keeper)).run()
+
+
+async def _background(
+    relay: Relay, request: Request, out: StreamResponse, call: Call, plan: list[Candidate], keeper: Keeper
+) -> Response | None:
+    """``background: true`` where Relay keeps the state: a job on the plan's converted channels
+    (``background_responses``)."""
+    if keeper.unresolved:  # a response Relay does not keep, continued on a channel that keeps nothing
+        assert keeper.previous is not None
+        raise kept_responses.not_found(keeper.previous, "previous_response_id")
+    assert call.payload is not None
+    plan = [candidate for candidate in plan if background_responses.converted(relay, candidate)]
+
+    def generation(job: Request, job_out: StreamResponse, body: bytes, payload: dict[str, Any]) -> Attempt:
+        return _generation(job, job_out, Call("openai_responses", body, call.model, True, payload), None)
+
+    return await background_responses.detach(relay, request, out, call.payload, plan, keeper, generation)
 
 
 def _generation(request: Request, out: StreamResponse, call: Call, keeper: Keeper | None) -> Attempt:
@@ -236,10 +264,12 @@ async def _passthrough(
                 return await error_answer(record, upstream, exchange, codec, codec)
             if not call.stream:
                 data = await exchange.read_body(upstream)
-                parse_object(data, exchange)  # a 200 must carry the dialect's JSON answer
+                answer = parse_object(data, exchange)  # a 200 must carry the dialect's JSON answer
                 reader = codec.UsageReader()
                 reader.feed(data)
                 request.usage = reader.usage
+                if call.dialect == "gemini":  # images made are billed beside the tokens
+                    request.usage = gemini_images.billed(request.usage, gemini_images.count(answer))
                 if model != call.model:
                     data = codec.rename_model(data, call.model, model)
                 record.end = "completed"
@@ -266,6 +296,7 @@ async def _passthrough(
         if watch is not None:
             finished = relayed.finished and watch.failed is None
             request.usage = charged(watch.usage, finished, watch.produced, lambda: body_tokens)
+            request.usage = gemini_images.billed(request.usage, watch.images)
             record_stream_end(record, relayed.finished, failure, watch.failed)
     return None
 

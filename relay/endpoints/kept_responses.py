@@ -106,6 +106,13 @@ async def prepare(relay: Relay, key_name: str, payload: dict[str, Any]) -> Keepe
             503, "upstream", "the response store is unavailable; try again shortly", code="store_unavailable"
         ) from None
     if isinstance(found, kept.StoredResponse):
+        if found.status in ("queued", "in_progress"):  # a background response not finished yet
+            raise RelayError(
+                400,
+                "invalid_request",
+                f"Previous response with id '{previous}' is still {found.status}; wait until it finishes.",
+                param="previous_response_id",
+            )
         own = as_items(payload.get("input"))
         chained = _chain(found)
         keeper.input_items = [*chained, *own]

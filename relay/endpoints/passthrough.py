@@ -20,7 +20,7 @@ from relay.http import sse
 from relay.redact import redact
 from relay.upstream.exchange import MAX_UPSTREAM_BODY, Exchange
 
-from . import produced
+from . import gemini_images, produced
 
 #: What a truncated stream of each dialect lacked, for the error message.
 _TERMINAL: dict[ir.Dialect, str] = {
@@ -58,6 +58,8 @@ class Passthrough:
         self._output = produced.BY_DIALECT[dialect]
         #: Bytes of output the upstream produced so far (text, reasoning, tool calls).
         self.produced = 0
+        #: Gemini: the images the upstream sent so far (``relay.endpoints.gemini_images``).
+        self.images = 0
         #: The stream may end now: its terminal event (or an upstream error event) went by.
         self.complete = False
         #: The upstream's error event (or ``response.failed``) the stream ended with.
@@ -147,6 +149,8 @@ class Passthrough:
         data = event.data
         assert data is not None
         self.produced += self._output(payload)
+        if self.dialect == "gemini":
+            self.images += gemini_images.count(payload)
         self.usage_reader.feed(data)
         if self.hide_usage and payload.get("choices") == [] and isinstance(payload.get("usage"), dict):
             return b""  # the usage chunk Relay asked for, which the client did not
@@ -231,6 +235,8 @@ class ArrayPassthrough:
         self.count = 0
         #: Bytes of output the upstream produced so far.
         self.produced = 0
+        #: The images the upstream sent so far (``relay.endpoints.gemini_images``).
+        self.images = 0
         #: The upstream's error element the stream ended with.
         self.failed: RelayError | None = None
 
@@ -247,6 +253,7 @@ class ArrayPassthrough:
                 pieces.append(self.codec.encode_stream_error(self.failed, sse=False, after_element=self.count > 0))
                 return b"".join(pieces), True
             self.produced += produced.gemini(payload)
+            self.images += gemini_images.count(payload)
             self.usage_reader.feed(element)
             pieces.append(b"[" if self.count == 0 else b",\r\n")
             pieces.append(self.codec.rename_model(element, self.public, self.upstream) if self.aliased else element)

@@ -3,15 +3,21 @@
 A key sees only the responses it created. Those Relay keeps (``relay.endpoints.kept_responses``) are answered
 from the store; for those an OpenAI Responses upstream keeps, the request goes to the channel that keeps them,
 with that channel's key, and its answer (or its error, in Relay's words) comes back. Any other id (unknown,
-expired, another key's) is a 404. Replaying a stored response as a stream (``?stream=true``) is refused: 400.
+expired, another key's) is a 404.
+
+``GET …?stream=true&starting_after=N`` replays a response as a stream (``background_responses.follow`` / ``replay``:
+live while a background job runs here, else its kept events, else those of its Response object);
+``POST …/{response_id}/cancel`` cancels a background response (a 400 for one that is not).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import orjson
+import trio
 
 from relay.dialects import openai_responses
 from relay.dialects.openai_responses_listing import listed, page
@@ -21,12 +27,18 @@ from relay.route import Route
 from relay.store import StoreError
 from relay.store import responses as kept
 
+from .background_jobs import FINISHED, Job
+from .background_responses import follow, replay, starting_after
+from .compact_responses import compact
 from .forward import fetch, tally
 from .kept_responses import cutoff, not_found
-from .relayed import JSON
+from .relayed import JSON, SSE
 
 if TYPE_CHECKING:
     from relay.app import Relay
+
+#: Seconds a cancel waits for the job it cancelled to end (it ends at its next await: at once in practice).
+CANCEL_WAIT = 5.0
 
 
 async def _find(relay: Relay, request: Request) -> tuple[str, str, kept.StoredResponse | kept.Affinity]:
@@ -67,18 +79,65 @@ def _relayed(answer: Response | bytes) -> Response:
     return answer if isinstance(answer, Response) else Response(200, answer, JSON)
 
 
+def _job(relay: Relay, key_name: str, response_id: str) -> Job | None:
+    """The background job of ``response_id`` running in this process for ``key_name``."""
+    job = relay.background.jobs.get(response_id)
+    return job if job is not None and job.key_name == key_name else None
+
+
+def _streamed(request: Request) -> bool:
+    flag = request.query_params().get("stream", "false").lower()
+    if flag not in ("true", "1", "false", "0"):
+        raise RelayError(400, "invalid_request", "'stream' must be true or false", param="stream")
+    return flag in ("true", "1")
+
+
 async def retrieve(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
-    _, response_id, found = await _find(relay, request)
-    if request.query_params().get("stream", "false").lower() not in ("false", "0"):
+    key_name, response_id, found = await _find(relay, request)
+    stream = _streamed(request)
+    after = starting_after(request)
+    if isinstance(found, kept.StoredResponse):
+        job = _job(relay, key_name, response_id)
+        if not stream:
+            return Response(200, orjson.dumps(job.response if job is not None else found.response), JSON)
+        if job is not None:
+            await follow(relay, out, job, after)
+        else:
+            await replay(relay, out, found, after)
+        return None
+    answer = await _proxy(relay, request, found, f"/responses/{quote(response_id, safe='')}", "GET")
+    if stream and not isinstance(answer, Response):
+        return Response(200, answer, SSE)  # the upstream's replay, relayed once it ended
+    return _relayed(answer)
+
+
+async def cancel(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
+    key_name, response_id, found = await _find(relay, request)
+    if isinstance(found, kept.Affinity):
+        path = f"/responses/{quote(response_id, safe='')}/cancel"
+        return _relayed(await _proxy(relay, request, found, path, "POST"))
+    job = _job(relay, key_name, response_id)
+    if job is not None:
+        job.cancel()
+        with trio.move_on_after(CANCEL_WAIT):
+            await job.wait(sys.maxsize)  # until it is done: its final object, saved
+        return Response(200, orjson.dumps(job.response), JSON)
+    if found.response.get("background") is not True:
         raise RelayError(
             400,
             "invalid_request",
-            "replaying a stored response as a stream is not supported; retrieve it without 'stream'",
-            param="stream",
+            "Only responses created with background=true can be cancelled.",
+            param="response_id",
         )
-    if isinstance(found, kept.StoredResponse):
-        return Response(200, orjson.dumps(found.response), JSON)
-    return _relayed(await _proxy(relay, request, found, f"/responses/{quote(response_id, safe='')}", "GET"))
+    if found.status in FINISHED:
+        return Response(200, orjson.dumps(found.response), JSON)  # nothing left to cancel: as it is
+    raise RelayError(
+        409,
+        "invalid_request",
+        "this background response is being generated by another Relay process, which alone can cancel it; "
+        "retry shortly",
+        code="conflict",
+    )
 
 
 async def delete(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
@@ -116,5 +175,7 @@ ROUTES: tuple[Route, ...] = tuple(
         Route("GET", prefix + "/responses/{response_id}", retrieve),
         Route("DELETE", prefix + "/responses/{response_id}", delete),
         Route("GET", prefix + "/responses/{response_id}/input_items", input_items),
+        Route("POST", prefix + "/responses/{response_id}/cancel", cancel),
+        Route("POST", prefix + "/responses/compact", compact),
     )
 )

@@ -156,7 +156,7 @@ class Gateway:
         raise _rate_error(limit, key.rpm if limit == "rpm" else key.tpm, admission.retry_after)
 
     def finish(self, tally: Tally, request_id: str, status: int, started: float, client: str, principal: str) -> None:
-        """Settle the request (what it cost, its tokens) and log it: appends, no await."""
+        """Settle the request (what it cost, its tokens) and log it (its tokens and units): appends, no await."""
         now = time.time()
         usage = tally.usage
         key = tally.key
@@ -199,6 +199,11 @@ class Gateway:
                 client_addr=client,
                 end_kind=tally.end,
                 error_detail=tally.error_detail,
+                images=usage.images if usage else 0,
+                image_size=(usage.image_size or None) if usage and usage.images else None,
+                seconds=usage.seconds if usage else 0.0,
+                characters=usage.characters if usage else 0,
+                request_units=usage.requests if usage else 0,
             )
         )
 

@@ -6,6 +6,10 @@ request being handled. The request loop reads one request (head, then body) from
 the application, writes the answer, and starts the next cycle. Requests pipelined behind the current
 one wait in h11's buffer and are answered in order; the reader reads at most ``_READ_AHEAD`` bytes
 the loop has not asked for, then stops (TCP backpressure). docs/limits.md lists every limit.
+
+A route that streams its uploads (the app's ``streams_body``) gets its request once the head is in, the body
+still to read (``relay.http.body_stream``): the request loop waits while the handler reads the body through
+this connection's h11 state, under the same limit and body timeout as a whole body.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import h11
 import trio
 
 from relay.http import framing
+from relay.http.body_stream import BodyReader
 from relay.http.heap import LARGE, HeapTrimmer
 from relay.http.limits import Limits
-from relay.http.messages import Aborted, Headers, Request, Response, StreamResponse
+from relay.http.messages import Aborted, BodyError, Headers, Request, Response, StreamResponse
 from relay.http.pending import PendingHeads
 from relay.http.writer import Writer, http_date, reason, send_all
 
@@ -40,6 +45,13 @@ class BodyLimits(Protocol):
     ``path`` may send (a connection looks for the method; without it every path has ``max_body_bytes``)."""
 
     def body_limit(self, path: str) -> int: ...
+
+
+class StreamsBodies(Protocol):
+    """An app whose routes read some bodies as they arrive has ``streams_body``: whether ``path``'s body is handed
+    over unread (``Request.body_stream``) instead of whole (``Request.body``)."""
+
+    def streams_body(self, path: str) -> bool: ...
 
 
 class App(Protocol):
@@ -108,6 +120,7 @@ class Connection:
         "_pending",
         "_raw",
         "_room",
+        "_streams_body",
         "app",
         "client",
         "client_gone",
@@ -149,6 +162,8 @@ class Connection:
         self._heap = heap
         #: The body limit of a path, when the app has one per route (``BodyLimits``); else ``max_body_bytes``.
         self._body_limit: Callable[[str], int] | None = getattr(app, "body_limit", None)
+        #: Whether a path's body is read by the app as it arrives (``StreamsBodies``); else it is read whole first.
+        self._streams_body: Callable[[str], bool] | None = getattr(app, "streams_body", None)
         #: Whether this connection is counted in ``_pending`` (sending a head).
         self._counted = False
         with contextlib.suppress(OSError):  # small stream frames must leave at once (no Nagle delay)
@@ -282,6 +297,8 @@ class Connection:
                 return await self._refuse(head.status, head.message, head.path, head.code) if head else None
             path, _, query = head.target.decode("latin-1").partition("?")
             scope.deadline = trio.current_time() + self.limits.body_timeout
+            if self._streams_body is not None and self._streams_body(path):
+                return await self._streamed_request(head, path, query, scope.deadline)
             body = await self._read_body(head, path)
             if body is None:
                 return None
@@ -340,19 +357,46 @@ class Connection:
             return _Refused(exc.error_status_hint, _protocol_message(exc))
         return event if isinstance(event, h11.Request) else None
 
+    def _limit(self, path: str) -> int:
+        return self._body_limit(path) if self._body_limit is not None else self.limits.max_body_bytes
+
+    async def _streamed_request(self, head: h11.Request, path: str, query: str, deadline: float) -> Request | None:
+        """The request with its body to be read as it arrives; a declared length over the limit is refused here."""
+        limit = self._limit(path)
+        length = _content_length(head.headers)
+        if length is not None and length > limit:
+            return await self._refuse(413, f"request body of {length} bytes exceeds the limit of {limit} bytes", path)
+        return Request(
+            method=head.method.decode("ascii"),
+            path=path,
+            query=query,
+            headers=list(head.headers),
+            body=b"",
+            client=self.client,
+            body_stream=BodyReader(self, length, limit, deadline),
+        )
+
+    async def send_continue(self) -> None:
+        """``100 Continue``, when the client waits for it before sending its body."""
+        if self.h11.they_are_waiting_for_100_continue:
+            await self._send(self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
+
+    async def next_body_event(self) -> h11.Event | type[h11.PAUSED] | BodyError:
+        """The next event of a streamed body (``BodyReader``); a framing error as a ``BodyError``."""
+        event = await self._next_event()
+        return BodyError(event.status, event.message) if isinstance(event, _Refused) else event
+
     async def _read_body(self, head: h11.Request, path: str) -> bytes | None:
         """The whole body, or None once an error was answered (or the client left).
 
         With a Content-Length the body is copied into one buffer of that size as it arrives (no list of
         pieces to join, so no second body-sized allocation at the end).
         """
-        conn = self.h11
-        limit = self._body_limit(path) if self._body_limit is not None else self.limits.max_body_bytes
+        limit = self._limit(path)
         length = _content_length(head.headers)
         if length is not None and length > limit:
             return await self._refuse(413, f"request body of {length} bytes exceeds the limit of {limit} bytes", path)
-        if conn.they_are_waiting_for_100_continue:
-            await self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
+        await self.send_continue()
         if length is not None:
             return await self._read_sized_body(length, path)
         chunks: list[bytes] = []
@@ -427,6 +471,11 @@ class Connection:
         except Aborted:
             self.client_gone = True  # the answer is cut: the connection closes without its end
             return
+        except BodyError as exc:  # a streamed body the app did not turn into an answer of its own
+            if writer.started:
+                self.client_gone = True
+                return
+            response = self.app.error(exc.status, exc.message, request.path)
         except Exception:
             if self.client_gone:
                 return  # the client left, or a write to it was cut short: not a bug; the connection closes
@@ -446,7 +495,13 @@ class Connection:
                 self._heap.freed()  # a large answer (and the upstream's copy of it) to a small request
 
     def wants_close(self) -> bool:
-        return self.shutdown.begun or self.served + 1 >= self.limits.max_requests_per_connection
+        """Whether the answer being written is the connection's last: shutdown, the request count, or a streamed
+        body the app answered before reading it to its end (its rest cannot be told from the next request)."""
+        return (
+            self.shutdown.begun
+            or self.served + 1 >= self.limits.max_requests_per_connection
+            or self.h11.their_state is h11.SEND_BODY
+        )
 
     async def _refuse(self, status: int, message: str, path: str | None, code: str | None = None) -> None:
         """Answer a request h11 could not take in, outside h11's state machine, and close."""

@@ -3,6 +3,9 @@
 A handler is ``async def handler(request, stream) -> Response | None``: it returns a whole
 ``Response``, or it streams through ``stream`` (``start`` once, then ``send`` per chunk) and returns
 None. ``send`` returns only when the bytes are written, which is the backpressure.
+
+A request's body is in ``body``, whole, unless its route reads it as it arrives (an upload streamed to the
+upstream: ``relay.http.body_stream``); then ``body`` is empty and ``body_stream`` gives it piece by piece.
 """
 
 from __future__ import annotations
@@ -18,6 +21,29 @@ if TYPE_CHECKING:
     from relay.http.connection import Shutdown
 
 Headers = Sequence[tuple[bytes, bytes]]
+
+
+class BodyStream(Protocol):
+    """A request body read as it arrives (``relay.http.body_stream.BodyReader``)."""
+
+    #: The body's declared length (Content-Length), None when it comes in chunks.
+    length: int | None
+    #: Bytes received so far.
+    received: int
+
+    async def receive(self) -> bytes | None:
+        """The body's next piece, None at its end; ``BodyError`` when it cannot be read whole."""
+        ...
+
+
+class BodyError(Exception):
+    """A streamed body could not be read whole: 400 (malformed framing, cut short), 408 (not received within
+    ``[limits] body_timeout`` of the head), 413 (over the route's limit). The connection closes after the answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class Releasable(Protocol):
@@ -47,6 +73,10 @@ class Request:
     record: object = None
     #: What the application keeps of the request's content to try it again (``retain``), until the answer starts.
     retained: list[Releasable] = attrs.field(factory=list)
+    #: The body as it arrives, for a route that reads it so; None: ``body`` holds it whole.
+    body_stream: BodyStream | None = None
+    #: Part of a streamed body went upstream and cannot be read again: no other attempt may follow.
+    body_spent: bool = False
 
     def retain(self, held: Releasable) -> None:
         """Keep ``held`` (a parsed copy of the body, for failover) only until the answer starts."""

@@ -29,7 +29,9 @@
 
 - ``POST …/models/{model}:generateContent`` whose ``generationConfig.responseModalities`` holds ``IMAGE``: one
   candidate with a text part and an ``inlineData`` PNG part (seeded by the model and the prompt), usage with
-  1290 image tokens (``candidatesTokensDetails``). Any other generateContent is the mock model's own answer.
+  1290 image tokens (``candidatesTokensDetails``). ``:streamGenerateContent`` (``?alt=sse`` or the JSON array)
+  streams the same answer a part a chunk, the last with the finish reason and the usage. Any other
+  generateContent is the mock model's own answer.
 """
 
 from __future__ import annotations
@@ -328,8 +330,9 @@ def _gemini_content(mock: Mock, call: Call, match: re.Match[str], dialect: Diale
         message = f"the request body is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects"
         return wire_gemini.error(400, f"Invalid JSON payload received. {message}.")
     modalities = get(get(payload, "generationConfig"), "responseModalities")
+    stream = None if match["verb"] == "generateContent" else "sse" if call.query.get("alt") == "sse" else "array"
     if not isinstance(modalities, list) or "IMAGE" not in (m.upper() for m in modalities if isinstance(m, str)):
-        return wire_gemini.respond(payload, mock.options, match["model"], stream=None)
+        return wire_gemini.respond(payload, mock.options, match["model"], stream=stream)
     refused = problem(payload)
     if refused is not None:
         return wire_gemini.error(400, refused)
@@ -349,15 +352,31 @@ def _gemini_content(mock: Mock, call: Call, match: re.Match[str], dialect: Diale
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt.prompt_tokens}],
         "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": GEMINI_IMAGE_TOKENS}],
     }
-    return json_answer(
-        200,
-        {
-            "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
-            "usageMetadata": usage,
-            "modelVersion": match["model"],
-            "responseId": model.digest(payload),
-        },
-    )
+    answer = {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": usage,
+        "modelVersion": match["model"],
+        "responseId": model.digest(payload),
+    }
+    if stream is None:
+        return json_answer(200, answer)
+    return _gemini_stream(answer, parts, stream == "sse")
+
+
+def _gemini_stream(answer: dict[str, Any], parts: list[dict[str, Any]], sse: bool) -> Answer:
+    """``answer`` streamed a part a chunk; the last chunk has the finish reason and the usage."""
+    bodies = []
+    for index, part in enumerate(parts):
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
+        chunk: dict[str, Any] = {"candidates": [candidate]}
+        if index == len(parts) - 1:
+            candidate["finishReason"] = "STOP"
+            chunk["usageMetadata"] = answer["usageMetadata"]
+        chunk.update(modelVersion=answer["modelVersion"], responseId=answer["responseId"])
+        bodies.append(orjson.dumps(chunk))
+    if sse:
+        return Answer(200, tuple(b"data: " + body + b"\r\n\r\n" for body in bodies), model.SSE_HEADERS)
+    return Answer(200, (b"[" + bodies[0], *(b",\r\n" + body for body in bodies[1:]), b"]"), model.JSON_HEADERS)
 
 
 #: Routes ``relay.mock.router`` tries before its own: (method, path pattern, dialect or None, handler).
@@ -365,5 +384,10 @@ ROUTES: tuple[RouteEntry, ...] = (
     ("POST", re.compile(r"/images/generations$"), "openai", _generations),
     ("POST", re.compile(r"/images/edits$"), "openai", _form_route("edits")),
     ("POST", re.compile(r"/images/variations$"), "openai", _form_route("variations")),
-    ("POST", re.compile(r"/models/(?P<model>[^/]+):generateContent$"), "gemini", _gemini_content),
+    (
+        "POST",
+        re.compile(r"/models/(?P<model>[^/]+):(?P<verb>generateContent|streamGenerateContent)$"),
+        "gemini",
+        _gemini_content,
+    ),
 )

@@ -10,12 +10,19 @@ default) is kept: its input items (those of the response it continued first) and
   ``GET …/responses/{id}/input_items`` lists its input items (``openai_responses_listing``); an unknown id is a
   404 in OpenAI's shape.
 
+``background: true`` (with ``store``) is answered at once with the Response object ``queued``; the mock
+finishes it instantly, so the next ``GET`` finds it ``completed`` (``?stream=true`` replays its events,
+``openai_responses_replay``, from ``starting_after``), unless ``POST …/responses/{id}/cancel`` came first: then
+it is ``cancelled`` with no output. Cancelling a response not created with ``background`` is a 400, one already
+finished is answered as it is.
+
 Deterministic: the same requests in the same order get the same answers (a response's id is the digest of
 what the mock answered, as ``wire_responses`` makes it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -24,18 +31,22 @@ import attrs
 import orjson
 
 from relay.dialects.openai_responses_listing import as_items, listed, page
+from relay.dialects.openai_responses_replay import events as replay_events
+from relay.dialects.openai_responses_replay import frame as replay_frame
 from relay.errors import RelayError
 from relay.mock import wire_chat, wire_responses
-from relay.mock.model import Answer, json_answer
+from relay.mock.model import SSE_HEADERS, Answer, json_answer
 
 if TYPE_CHECKING:
     from relay.mock.router import Call, Dialect, Mock, RouteEntry
 
 
-@attrs.frozen
+@attrs.define
 class Kept:
     input_items: list[Any]
     response: dict[str, Any]
+    #: A background response not yet looked at: ``queued`` until read, cancelled if cancelled first.
+    pending: bool = False
 
 
 #: Responses a mock keeps at most; beyond, the oldest are forgotten (a long benchmark must not grow it forever).
@@ -97,21 +108,51 @@ def _create(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> A
         inputs = [*earlier.input_items, *output, *own]
         payload = {k: v for k, v in payload.items() if k != "previous_response_id"}
         payload["input"] = inputs
+    background = payload.get("background") is True
+    if background:
+        if payload.get("store") is False:
+            return wire_chat.error(400, "Background mode requires 'store' to be true.", "store")
+        payload = {**payload, "stream": False}
     answer = wire_responses.respond(payload, mock.options)
     if inputs is not own:
         answer = _continuing(answer, previous)
     response = _final(answer) if payload.get("store") is not False else None
     if response is not None and isinstance(response.get("id"), str):
         kept.pop(response["id"], None)
-        kept[response["id"]] = Kept(inputs, response)
+        if background:
+            response = {**response, "background": True}
+        kept[response["id"]] = Kept(inputs, response, pending=background)
         while len(kept) > MAX_KEPT:
             del kept[next(iter(kept))]
+        if background:
+            return json_answer(200, {**response, "status": "queued", "output": [], "usage": None})
     return answer
 
 
 def _retrieve(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     found = _kept(mock).get(match["id"])
-    return json_answer(200, found.response) if found is not None else _not_found(match["id"])
+    if found is None:
+        return _not_found(match["id"])
+    found.pending = False
+    if call.query.get("stream", "false") not in ("true", "1"):
+        return json_answer(200, found.response)
+    after = call.query.get("starting_after", "-1")
+    if not after.lstrip("-").isdigit():
+        return wire_chat.error(400, "'starting_after' must be an integer.", "starting_after")
+    frames = tuple(replay_frame(event) for event in replay_events(found.response)[int(after) + 1 :])
+    return Answer(200, frames, SSE_HEADERS)
+
+
+def _cancel(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    found = _kept(mock).get(match["id"])
+    if found is None:
+        return _not_found(match["id"])
+    if found.response.get("background") is not True:
+        return wire_chat.error(400, "Only responses created with background=true can be cancelled.", "response_id")
+    if found.pending:
+        found.pending = False
+        found.response = {**found.response, "status": "cancelled", "output": [], "usage": None}
+    return json_answer(200, found.response)
 
 
 def _delete(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
@@ -130,6 +171,43 @@ def _input_items(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect)
         return wire_chat.error(error.status, error.message, error.param, code=error.code)
 
 
+def _compact(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    """OpenAI's compaction: the input's user messages, then one compaction item (a digest stands for the
+    upstream's opaque ``encrypted_content``); the usage counts the input as ``wire_responses`` does."""
+    from relay.mock import router  # the router imports this module
+
+    payload = router._load(dialect, call.body)
+    if isinstance(payload, Answer):
+        return payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
+        return wire_chat.error(400, "Missing required parameter: 'model'.", "model")
+    try:
+        items = as_items(payload.get("input"))
+    except RelayError as error:
+        return wire_chat.error(400, error.message, "input")
+    answered = _final(wire_responses.respond({**payload, "input": items, "stream": False}, mock.options))
+    if answered is None:
+        return wire_responses.respond({**payload, "input": items, "stream": False}, mock.options)
+    digest = hashlib.sha256(orjson.dumps(items)).hexdigest()[:48]
+    users = [
+        {"type": "message", "role": "user", "id": f"msg_{digest[:40]}{n:08d}", "status": "completed",
+         "content": [{"type": "input_text", "text": item.get("content")}] if isinstance(item.get("content"), str)
+         else item.get("content")}
+        for n, item in enumerate(i for i in items if isinstance(i, dict) and i.get("role") == "user")
+    ]  # fmt: skip
+    compaction = {"type": "compaction", "id": f"cmp_{digest}", "encrypted_content": f"mock-compaction:{digest}"}
+    return json_answer(
+        200,
+        {
+            "id": f"cmp_{digest}",
+            "object": "response.compaction",
+            "created_at": answered.get("created_at", 0),
+            "output": [*users, compaction],
+            "usage": answered.get("usage"),
+        },
+    )
+
+
 _ONE = re.compile(r"/responses/(?P<id>(?!input_tokens$)[^/]+)$")
 
 #: Routes ``relay.mock.router`` tries before its own: (method, path pattern, dialect or None, handler).
@@ -138,4 +216,6 @@ ROUTES: tuple[RouteEntry, ...] = (
     ("GET", _ONE, "openai", _retrieve),
     ("DELETE", _ONE, "openai", _delete),
     ("GET", re.compile(r"/responses/(?P<id>[^/]+)/input_items$"), "openai", _input_items),
+    ("POST", re.compile(r"/responses/compact$"), "openai", _compact),
+    ("POST", re.compile(r"/responses/(?P<id>[^/]+)/cancel$"), "openai", _cancel),
 )

@@ -306,6 +306,25 @@ CREATE TABLE upstream_objects (
 CREATE INDEX upstream_objects_owner ON upstream_objects (key_name, kind, created_at)
 """
 
+# Version 7: the units of the APIs beside generation, in the request log and the daily totals (docs/gateway.md):
+# images made (and the size/quality they were priced at), seconds of audio, characters spoken, and requests
+# billed as units (``request_units``: ``daily_totals.requests`` already counts the requests logged). One column
+# per unit rather than one unit/amount pair: a request can be billed in two (a Gemini answer's tokens and images).
+_V7 = """
+ALTER TABLE request_log ADD COLUMN images {int} NOT NULL DEFAULT 0;
+ALTER TABLE request_log ADD COLUMN image_size TEXT;
+ALTER TABLE request_log ADD COLUMN seconds {real} NOT NULL DEFAULT 0;
+ALTER TABLE request_log ADD COLUMN characters {int} NOT NULL DEFAULT 0;
+ALTER TABLE request_log ADD COLUMN request_units {int} NOT NULL DEFAULT 0;
+ALTER TABLE daily_totals ADD COLUMN images {int} NOT NULL DEFAULT 0;
+ALTER TABLE daily_totals ADD COLUMN seconds {real} NOT NULL DEFAULT 0;
+ALTER TABLE daily_totals ADD COLUMN characters {int} NOT NULL DEFAULT 0;
+ALTER TABLE daily_totals ADD COLUMN request_units {int} NOT NULL DEFAULT 0
+"""
+
+# A background response's stream events (a JSON list), replayed by ``GET /v1/responses/{id}?stream=true``.
+_V8_RESPONSE_EVENTS = "ALTER TABLE stored_responses ADD COLUMN events TEXT"
+
 # (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, _V1_SQLITE, _V1_POSTGRES),
@@ -314,6 +333,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, _V4_SQLITE, _V4_POSTGRES),
     (5, _V5_SQLITE, _V5_POSTGRES),
     (6, _V6.format(real="REAL"), _V6.format(real="DOUBLE PRECISION")),
+    (7, _V7.format(int="INTEGER", real="REAL"), _V7.format(int="BIGINT", real="DOUBLE PRECISION")),
+    (8, _V8_RESPONSE_EVENTS, _V8_RESPONSE_EVENTS),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -50,6 +50,14 @@ class LogRecord:
     #: What went wrong, for the operator: Relay's own words and the upstream's (redacted of credentials);
     #: never shown to the client.
     error_detail: str | None = None
+    #: The units of the APIs beside generation the request was billed (``[[prices]]``): images made, and the
+    #: ``"SIZE"`` or ``"SIZE/QUALITY"`` they were priced at (None: no size), seconds of audio, characters
+    #: spoken, requests billed as units.
+    images: int = 0
+    image_size: str | None = None
+    seconds: float = 0.0
+    characters: int = 0
+    request_units: int = 0
 
 
 @attrs.frozen
@@ -65,11 +73,17 @@ class DailyTotal:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     cost_micros: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    characters: int = 0
+    request_units: int = 0
 
 
 _FIELDS = tuple(field.name for field in attrs.fields(LogRecord))
-_COUNTERS = ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_micros")
-#: Rows in one INSERT: 20 parameters each stays far below SQLite's 32 766 and PostgreSQL's 65 535.
+_COUNTERS = tuple(field.name for field in attrs.fields(DailyTotal))[4:]  # after day, key_name, model, channel
+#: The counters summed from the log's own columns (the first two, requests and errors, are counted).
+_SUMMED = _COUNTERS[2:]
+#: Rows in one INSERT: 27 parameters each stays far below SQLite's 32 766 and PostgreSQL's 65 535.
 CHUNK = 500
 
 
@@ -116,22 +130,12 @@ def write_logs(tx: Tx, records: Sequence[LogRecord]) -> int:
             )
         }
         inserted += [r for r in chunk if r.request_id in written]
-    totals: dict[tuple[str, str, str, str], list[int]] = {}
+    totals: dict[tuple[str, str, str, str], list[float]] = {}
     for r in inserted:
         group = (day_of(r.time), r.key_name or "", r.requested_model or "", r.channel or "")
         counts = totals.setdefault(group, [0] * len(_COUNTERS))
-        for i, value in enumerate(
-            (
-                1,
-                _failed(r),
-                r.input_tokens,
-                r.output_tokens,
-                r.cached_tokens,
-                r.reasoning_tokens,
-                r.cost_micros,
-            )
-        ):
-            counts[i] += int(value)
+        for i, value in enumerate((1, int(_failed(r)), *(getattr(r, name) for name in _SUMMED))):
+            counts[i] += value  # seconds are fractional: every other counter stays an int
     upsert = (
         f"INSERT INTO daily_totals (day, key_name, model, channel, {', '.join(_COUNTERS)})"
         f" VALUES ({', '.join('?' * (4 + len(_COUNTERS)))})" + _ADD_TO_TOTALS
@@ -153,6 +157,10 @@ _PG_TYPES = {
     "cached_tokens": "bigint",
     "reasoning_tokens": "bigint",
     "cost_micros": "bigint",
+    "images": "bigint",
+    "seconds": "float8",
+    "characters": "bigint",
+    "request_units": "bigint",
 }
 _ARRAYS = ", ".join(f"?::{_PG_TYPES.get(name, 'text')}[]" for name in _FIELDS)
 #: PostgreSQL: the batch's rows and their daily totals in one statement, so that a pipelined transaction sends
@@ -164,8 +172,8 @@ _POSTGRES_LOGS = (
     " ON CONFLICT (request_id) DO NOTHING RETURNING request_id)"
     f" INSERT INTO daily_totals (day, key_name, model, channel, {', '.join(_COUNTERS)})"
     " SELECT r.day, COALESCE(r.key_name, ''), COALESCE(r.requested_model, ''), COALESCE(r.channel, ''), COUNT(*),"
-    " SUM(r.failed), SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cached_tokens), SUM(r.reasoning_tokens),"
-    " SUM(r.cost_micros) FROM inserted JOIN rows r ON r.request_id = inserted.request_id GROUP BY 1, 2, 3, 4"
+    f" SUM(r.failed), {', '.join(f'SUM(r.{name})' for name in _SUMMED)}"
+    " FROM inserted JOIN rows r ON r.request_id = inserted.request_id GROUP BY 1, 2, 3, 4"
     " ORDER BY 1, 2, 3, 4" + _ADD_TO_TOTALS
 )
 

@@ -57,6 +57,8 @@ class StoredResponse:
     usage: dict[str, Any] | None
     #: The Response object as the client got it.
     response: dict[str, Any]
+    #: The stream's events as the client got them (a background response's), for a replay; None: not kept.
+    events: list[Any] | None = None
 
 
 @attrs.frozen
@@ -96,6 +98,7 @@ def save(tx: Tx, record: StoredResponse) -> bool:
         "output_items": _dumps(record.output_items),
         "usage": None if record.usage is None else _dumps(record.usage),
         "response": _dumps(record.response),
+        "events": None if record.events is None else _dumps(record.events),
     }
     updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in ("id", "key_name"))
     tx.execute(
@@ -125,12 +128,14 @@ def _owned_by_other(tx: Tx, table: str, id: str, key_name: str) -> bool:
 
 _COLUMNS = (
     "id, key_name, channel, model, created_at, status, previous_response_id, instructions, input_items,"
-    " output_items, usage, response"
+    " output_items, usage, response, events"
 )
 
 
 def _record(row: Row) -> StoredResponse:
-    id, key_name, channel, model, created, status, previous, instructions, inputs, outputs, usage, response = row
+    id, key_name, channel, model, created, status, previous, instructions, inputs, outputs, usage, response, events = (
+        row
+    )
     return StoredResponse(
         id=id,
         key_name=key_name,
@@ -144,6 +149,7 @@ def _record(row: Row) -> StoredResponse:
         output_items=json.loads(outputs),
         usage=None if usage is None else json.loads(usage),
         response=json.loads(response),
+        events=None if events is None else json.loads(events),
     )
 
 

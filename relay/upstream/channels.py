@@ -10,7 +10,14 @@ from relay.dialects import ir
 from relay.errors import RelayError
 from relay.mock.transport import MockTransport
 from relay.upstream.pool import Pool, PoolExhausted
-from relay.upstream.response import Origin, RawHeaders, Transport, UpstreamRequest, UpstreamResponse
+from relay.upstream.response import (
+    Origin,
+    RawHeaders,
+    StreamedBody,
+    Transport,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 
 #: The code of the 503 a request gets when no pooled upstream connection became free in time.
 POOL_EXHAUSTED = "upstream_pool_exhausted"
@@ -98,7 +105,7 @@ class Channel:
     async def send(
         self,
         path: str,
-        body: bytes,
+        body: bytes | StreamedBody,
         api_key: str = "",
         extra: Sequence[tuple[str, str]] = (),
         *,
@@ -108,6 +115,7 @@ class Channel:
         """Send ``body`` to ``path`` (a POST of JSON unless ``method`` and ``content_type`` say otherwise; no
         content type for a request without a body) with ``api_key`` (one of the channel's keys) and the
         client's ``extra`` headers (``forwarded``): the response once its head is in, its body still to read.
+        A ``StreamedBody`` is written as its pieces come (the mock's transport, in process, takes it whole).
 
         Timeouts are the caller's (``relay.upstream.exchange``); the caller must close the response,
         which also closes the upstream connection when the body was not read to its end. When every pooled
@@ -122,6 +130,8 @@ class Channel:
         if extra:
             # The client's own bytes (``forwarded`` read them as latin-1).
             headers = (*headers, *((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra))
+        if isinstance(body, StreamedBody) and isinstance(self._transport, MockTransport):
+            body = await body.read()
         request = UpstreamRequest(
             self._origin, self._authority, self.target(path), headers, body, self._connect_timeout, method.encode()
         )

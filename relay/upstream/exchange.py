@@ -10,6 +10,7 @@ by a timeout meant for the upstream without the caller knowing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 import trio
@@ -17,7 +18,7 @@ import trio
 from relay.errors import RelayError
 from relay.upstream.channels import Channel
 from relay.upstream.errors import TransportError, relay_error
-from relay.upstream.response import UpstreamResponse
+from relay.upstream.response import StreamedBody, UpstreamResponse
 
 #: Largest upstream answer (a whole body, or one stream event) held in memory.
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
@@ -79,15 +80,22 @@ class Exchange:
         )
 
     async def open(
-        self, path: str, body: bytes, *, method: str = "POST", content_type: str | None = None
+        self, path: str, body: bytes | StreamedBody, *, method: str = "POST", content_type: str | None = None
     ) -> UpstreamResponse:
         """Send the request (``Channel.send``: a POST of JSON unless ``method`` and ``content_type`` say
         otherwise); the response once its head is in, within ``first_byte`` and the deadline.
 
+        A streamed body (an upload passed on as the client sends it) takes as long as the client does: its
+        ``first_byte`` wait starts once its last piece is sent (the client's own pace is bounded by the
+        ``[limits] body_timeout``), and the exchange's deadline bounds both.
+
         The caller must ``close`` the response however it leaves.
         """
         first_byte = trio.current_time() + self.timeouts.first_byte
-        with trio.move_on_at(min(first_byte, self.deadline)):
+        with trio.move_on_at(min(first_byte, self.deadline)) as scope:
+            if isinstance(body, StreamedBody):
+                timer = _FirstByteAfterBody(body, scope, self.timeouts.first_byte, self.deadline)
+                body, scope.deadline = timer.body, self.deadline
             try:
                 if method == "POST" and content_type is None:
                     return await self._send(path, body, self.api_key, self.forwarded)
@@ -96,6 +104,8 @@ class Exchange:
                 )
             except TransportError as exc:
                 raise relay_error(exc, self.channel) from None
+        if isinstance(body, StreamedBody):
+            first_byte = timer.first_byte  # the body's end plus ``first_byte``; past the deadline while unsent
         if trio.current_time() < first_byte:
             raise self.total_error()
         raise RelayError(
@@ -181,3 +191,24 @@ class Exchange:
                     pass
             except TransportError:
                 pass
+
+
+class _FirstByteAfterBody:
+    """A streamed body whose end starts the wait for the answer's head: ``first_byte`` seconds from then."""
+
+    __slots__ = ("_deadline", "_scope", "_seconds", "_source", "body", "first_byte")
+
+    def __init__(self, source: StreamedBody, scope: trio.CancelScope, seconds: float, deadline: float) -> None:
+        self._source = source
+        self._scope = scope
+        self._seconds = seconds
+        self._deadline = deadline
+        #: When the wait for the head ends (the exchange's deadline, and more, until the body is sent).
+        self.first_byte = deadline + seconds
+        self.body = StreamedBody(self._pieces(), source.length)
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
+        async for piece in self._source.pieces:
+            yield piece
+        self.first_byte = trio.current_time() + self._seconds
+        self._scope.deadline = min(self.first_byte, self._deadline)

@@ -12,7 +12,9 @@ A connection whose answer was not read to its end is closed: that is how an aban
 closes the upstream request.
 
 A request that fails while being *written* on a reused connection is retried once on a new one (the
-upstream cannot have seen it). Nothing else is retried: a POST may not be sent twice.
+upstream cannot have seen it). Nothing else is retried: a POST may not be sent twice. A streamed body
+(``StreamedBody``, an upload passed on as the client sends it) is written piece by piece after the head, framed by
+its length when known, else in chunks; it is retried only when its head failed, before any piece was taken.
 
 The limits are relay.toml's ``[upstream]`` (``relay.config.UpstreamConfig``). When every connection is busy
 a request waits up to ``pool_timeout`` for one, then gets ``PoolExhausted`` (a ``PoolTimeout``):
@@ -42,7 +44,7 @@ from relay.upstream.errors import (
     WriteError,
 )
 from relay.upstream.http1 import END, NEED_DATA, Head, ProtocolError, ResponseParser, request_head
-from relay.upstream.response import Origin, UpstreamRequest, UpstreamResponse
+from relay.upstream.response import Origin, StreamedBody, UpstreamRequest, UpstreamResponse
 
 RECEIVE_SIZE = 64 * 1024
 
@@ -118,6 +120,30 @@ class _Connection:
         return bool(poller.poll(0))
 
 
+async def _send_streamed(conn: _Connection, body: StreamedBody) -> None:
+    """Write ``body``'s pieces as its source gives them (framed in chunks when its length is unknown). The source's
+    own errors (the client's body failed) pass through; a write that fails is a ``WriteError``."""
+    chunked = body.length is None
+    sent = 0
+    async for piece in body.pieces:
+        if not piece:
+            continue
+        sent += len(piece)
+        if body.length is not None and sent > body.length:
+            raise LocalProtocolError(f"the streamed body is longer than its length ({body.length} bytes)")
+        try:
+            await conn.send(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise WriteError(f"cannot send the request body: {exc}") from exc
+    if body.length is not None and sent != body.length:
+        raise LocalProtocolError(f"the streamed body ended at {sent} of its {body.length} bytes")
+    if chunked:
+        try:
+            await conn.send(b"0\r\n\r\n")
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise WriteError(f"cannot send the request body: {exc}") from exc
+
+
 def _socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
     if isinstance(stream, trio.SSLStream):
         stream = stream.transport_stream
@@ -170,12 +196,21 @@ class Pool:
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         headers = [(b"host", request.authority), *request.headers]
-        if request.body or request.method == b"POST":
-            headers.append((b"content-length", b"%d" % len(request.body)))
+        body = request.body
+        streamed = body if isinstance(body, StreamedBody) else None
+        if streamed is not None:
+            if streamed.length is None:
+                headers.append((b"transfer-encoding", b"chunked"))
+            else:
+                headers.append((b"content-length", b"%d" % streamed.length))
+        elif body or request.method == b"POST":
+            headers.append((b"content-length", b"%d" % len(body)))
         try:
-            data = request_head(request.method, request.target, headers) + request.body
+            data = request_head(request.method, request.target, headers)
         except ValueError as exc:
             raise LocalProtocolError(str(exc)) from exc
+        if not isinstance(body, StreamedBody):
+            data += body
         while True:
             conn = await self._acquire(request.origin, request.connect_timeout)
             try:
@@ -189,6 +224,12 @@ class Pool:
                 await self._discard(conn)
                 raise
             break
+        if streamed is not None:
+            try:
+                await _send_streamed(conn, streamed)
+            except BaseException:
+                await self._discard(conn)
+                raise
         try:
             event = await conn.next_event()
             while isinstance(event, Head) and event.status < 200:

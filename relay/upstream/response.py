@@ -6,6 +6,9 @@ stream and two nested async generators per body piece) cost about as much CPU as
 (docs/performance.md). Two transports implement ``Transport``: the HTTP/1.1 pool (``relay.upstream.pool``)
 and the in-process mock model (``relay.mock.transport``).
 
+A request body is bytes, or a ``StreamedBody`` (an upload passed on as the client sends it): its pieces from an
+async iterator, framed with its Content-Length when known, else in chunks.
+
 A body is read with ``receive``: one awaited call per piece, no async generator in between. Failures are
 ``relay.upstream.errors.TransportError``s, which ``relay.upstream.errors.relay_error`` maps to the client's
 errors.
@@ -13,12 +16,27 @@ errors.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from typing import Protocol
 
 #: Where a request goes: scheme (``b"http"``/``b"https"``), host and port.
 Origin = tuple[bytes, str, int]
 RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+class StreamedBody:
+    """A request body sent as it is produced: ``pieces`` (iterated once) and their total ``length`` when known."""
+
+    __slots__ = ("length", "pieces")
+
+    def __init__(self, pieces: AsyncIterable[bytes], length: int | None = None) -> None:
+        self.pieces = pieces
+        #: The body's length (its Content-Length); None: sent with chunked framing.
+        self.length = length
+
+    async def read(self) -> bytes:
+        """The whole body (for a transport that takes whole bodies, as the in-process mock)."""
+        return b"".join([piece async for piece in self.pieces])
 
 
 class UpstreamRequest:
@@ -33,7 +51,7 @@ class UpstreamRequest:
         authority: bytes,
         target: bytes,
         headers: RawHeaders,
-        body: bytes,
+        body: bytes | StreamedBody,
         connect_timeout: float | None = None,
         method: bytes = b"POST",
     ) -> None:

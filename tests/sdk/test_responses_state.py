@@ -200,11 +200,14 @@ def test_unknown_previous_response_on_a_converted_channel(client: OpenAI, model:
     assert refused.value.param == "previous_response_id"  # type: ignore[attr-defined]
 
 
-def test_retrieve_as_a_stream_is_refused(client: OpenAI) -> None:
+def test_retrieve_as_a_stream_replays_it(client: OpenAI) -> None:
+    """(Replay in detail: tests/sdk/test_responses_background.py.) A bad ``starting_after`` is a 400."""
     kept = client.responses.create(model="claude-1", input="stream me back")
+    with client.responses.retrieve(kept.id, stream=True) as events:
+        assert list(events)[-1].response.output_text == kept.output_text  # type: ignore[union-attr]
     with pytest.raises(openai.BadRequestError) as refused:
-        client.responses.retrieve(kept.id, stream=True)
-    assert refused.value.param == "stream"  # type: ignore[attr-defined]
+        client.responses.retrieve(kept.id, stream=True, starting_after=-3)
+    assert refused.value.param == "starting_after"  # type: ignore[attr-defined]
 
 
 def test_a_chain_crosses_channels(client: OpenAI) -> None:

@@ -130,5 +130,13 @@ def test_day_of_is_utc() -> None:
 
 def test_log_record_is_the_request_log_row() -> None:
     columns = [f.name for f in attrs.fields(LogRecord)]
-    assert columns[:3] == ["time", "request_id", "key_name"] and len(columns) == 22
-    assert columns[-2:] == ["end_kind", "error_detail"]
+    assert columns[:3] == ["time", "request_id", "key_name"] and len(columns) == 27
+    assert columns[-7:] == [
+        "end_kind",
+        "error_detail",
+        "images",
+        "image_size",
+        "seconds",
+        "characters",
+        "request_units",
+    ]
