@@ -84,7 +84,6 @@ REFUSED = [
     (anthropic("chat-1", response_format={"type": "json_object"}), "response_format"),
     (anthropic("chat-1", mcp_servers=[{"type": "url", "url": "https://mcp.example", "name": "x"}]), "mcp_servers"),
     (responses("claude-1", frobnicate=True), "frobnicate"),
-    (responses("gemini-1", context_management=[{"type": "compaction"}]), "context_management"),
     (responses("claude-1", top_logprobs=3), "top_logprobs"),
     (chat("claude-1", seed=7), "seed"),
     (chat("gemini-1", presence_penalty=0.5), "presence_penalty"),
@@ -110,6 +109,8 @@ SERVED = [
     anthropic("gemini-1", context_management={"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}),
     responses("claude-1", store=True, metadata={"a": "b"}, user="u-1", include=["reasoning.encrypted_content"]),
     responses("gemini-1", truncation="auto", service_tier="default", prompt_cache_key="k", top_logprobs=0),
+    # compaction past a threshold, done by Relay on a converted channel (relay/endpoints/context_compaction.py)
+    responses("gemini-1", context_management=[{"type": "compaction"}]),
     chat("claude-1", user="u-1", metadata={"a": "b"}, store=False, n=1, logprobs=False, presence_penalty=0),
     chat("gemini-1", stream_options={"include_usage": True}, stream=True, service_tier="auto"),
     gemini("chat-1", safetySettings=[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]),

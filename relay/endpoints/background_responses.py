@@ -43,6 +43,7 @@ from relay.store import StoreError
 from relay.store import responses as kept
 
 from .background_jobs import FINISHED, Job
+from .conversation_responses import Link, echoed, record
 from .failover import Attempt, Failover
 from .kept_responses import Keeper, not_found
 from .relayed import JSON, SSE
@@ -96,6 +97,8 @@ async def detach(
         job_id, str(payload.get("model")), int(time.time()), echo, status="queued", output=[]
     )
     queued["background"] = True
+    if keeper.conversation is not None:
+        queued = echoed(queued, keeper.conversation)
     tally = Tally(
         record.dialect,
         f"{record.route} (background)",
@@ -114,7 +117,7 @@ async def detach(
     except BaseException:
         relay.gateway.finish(tally, job_request.id, 503, time.perf_counter(), request.client, request.principal)
         raise
-    capture = _Capture(job, keeper.previous, out.shutdown)
+    capture = _Capture(job, keeper.previous, out.shutdown, keeper.conversation)
     attempt = generation(job_request, capture, body, body_payload)
     relay.background.start(job, lambda: _run(relay, job, job_request, capture, plan, attempt, keeper))
     if stream:
@@ -167,6 +170,8 @@ async def _run(
                 await _save(relay, job, keeper, time.time(), tally.channel or "")
             except StoreError as error:
                 log.warning("background response %s not saved (store unavailable): %s", job.id, error)
+            if keeper.conversation is not None:
+                await record(relay, keeper.key_name, keeper.conversation, job.response)
 
 
 def _error_of(body: bytes) -> dict[str, Any]:
@@ -205,9 +210,10 @@ class _Capture:
     """The ``StreamResponse`` a job's generation writes to: each event rewritten (the job's id, ``background``,
     the ``previous_response_id`` asked) and appended to the job's log."""
 
-    def __init__(self, job: Job, previous: str | None, shutdown: Shutdown) -> None:
+    def __init__(self, job: Job, previous: str | None, shutdown: Shutdown, conversation: Link | None = None) -> None:
         self._job = job
         self._previous = previous
+        self._conversation = {"id": conversation.id} if conversation is not None else None
         self._parser = sse.Parser()
         self._shutdown = shutdown
         self.started = False
@@ -238,6 +244,8 @@ class _Capture:
                 response["id"] = self._job.id
                 response["background"] = True
                 response["previous_response_id"] = self._previous
+                if self._conversation is not None:
+                    response["conversation"] = self._conversation
             self._job.add(payload)
         return True
 

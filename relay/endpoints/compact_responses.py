@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.dialects import openai_responses
+from relay.dialects import ir, openai_responses
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object
 from relay.dialects.convert import convert_response
@@ -103,29 +103,47 @@ async def compact(relay: Relay, request: Request, out: StreamResponse) -> Respon
                 "'previous_response_id' on compact works only with OpenAI Responses models; send the items as input",
                 param="previous_response_id",
             )
-        ask = {"model": model, "instructions": PROMPT, "input": [*expand({"input": items})["input"], _user(ASK)]}
-        req = codec.decode_request(orjson.dumps(ask))
-        codec.require_convertible(req)
-        upstream = CODECS[target]
-        path = channel.path(target, upstream_model, False)
-        data = await fetch(
-            request, channel, api_key, path, upstream.encode_request(req, upstream_model), source=upstream, client=codec
-        )
-        if isinstance(data, Response):
-            return data
-        now = int(time.time())
-        answer, response = convert_response(data, upstream, codec, req, now)
-        request.usage = response.usage
-        summary = "".join(
-            part.get("text", "")
-            for item in orjson.loads(answer).get("output") or ()
-            if isinstance(item, dict) and item.get("type") == "message"
-            for part in item.get("content") or ()
-            if isinstance(part, dict) and part.get("type") == "output_text"
-        )
-        return Response(200, orjson.dumps(_compacted(items, summary, answer, now)), JSON)
+        compacted = await summarise(request, channel, target, model, upstream_model, api_key, items)
+        if isinstance(compacted, Response):
+            return compacted
+        request.usage = compacted[1]
+        return Response(200, orjson.dumps(compacted[0]), JSON)
 
     return await forward(relay, request, out, model, attempt, body=request.body, payload=payload)
+
+
+async def summarise(
+    request: Request,
+    channel: Channel,
+    target: ir.Dialect,
+    model: str,
+    upstream_model: str,
+    api_key: str,
+    items: list[Any],
+) -> tuple[dict[str, Any], ir.Usage | None] | Response:
+    """``items`` compacted by ``channel``'s own model (a converted channel speaking ``target``): OpenAI's
+    ``CompactedResponse`` and the usage of the summary call, or the upstream's error as a Response."""
+    codec = openai_responses
+    ask = {"model": model, "instructions": PROMPT, "input": [*expand({"input": items})["input"], _user(ASK)]}
+    req = codec.decode_request(orjson.dumps(ask))
+    codec.require_convertible(req)
+    upstream = CODECS[target]
+    path = channel.path(target, upstream_model, False)
+    data = await fetch(
+        request, channel, api_key, path, upstream.encode_request(req, upstream_model), source=upstream, client=codec
+    )
+    if isinstance(data, Response):
+        return data
+    now = int(time.time())
+    answer, response = convert_response(data, upstream, codec, req, now)
+    summary = "".join(
+        part.get("text", "")
+        for item in orjson.loads(answer).get("output") or ()
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in item.get("content") or ()
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    )
+    return _compacted(items, summary, answer, now), response.usage
 
 
 def _user(text: str) -> dict[str, Any]:

@@ -37,7 +37,14 @@ from relay.http.messages import Headers, Request, Response, StreamResponse
 from relay.upstream.channels import Channel, forwarded
 from relay.upstream.exchange import Exchange
 
-from . import background_responses, compact_responses, gemini_images, kept_responses
+from . import (
+    background_responses,
+    compact_responses,
+    context_compaction,
+    conversation_responses,
+    gemini_images,
+    kept_responses,
+)
 from .ending import record_stream_end
 from .failover import Attempt, Failover
 from .kept_responses import Keeper
@@ -90,7 +97,10 @@ async def responses(relay: Relay, request: Request, out: StreamResponse) -> Resp
     key = tally(request).key
     assert key is not None and call.payload is not None
     background = background_responses.requested(call.payload)
-    keeper = await kept_responses.prepare(relay, key.name, compact_responses.expand(call.payload))
+    resolved, conversation = await conversation_responses.resolve(relay, key.name, call.payload)
+    keeper = await kept_responses.prepare(relay, key.name, compact_responses.expand(resolved))
+    keeper.conversation = conversation
+    del resolved
     payload = keeper.take()
     if payload is not call.payload:  # the chain Relay keeps, put before the request's input
         call = attrs.evolve(call, body=dumps_kept(payload), payload=payload)
@@ -212,6 +222,16 @@ def _generation(request: Request, out: StreamResponse, call: Call, keeper: Keepe
 
     async def attempt(channel: Channel, model: str, api_key: str) -> Response | None:
         target = channel.dialect_for(call.dialect)
+        if target != call.dialect and call.dialect == "openai_responses" and call.payload is not None:
+            if context_compaction.threshold(call.payload) is not None:  # Relay compacts, where it converts
+                if keeper is not None:
+                    keeper.begin(channel.name, converted=True)  # a previous response it cannot see: 404 first
+                done = await context_compaction.compacted(request, call, channel, target, model, api_key)
+                if isinstance(done, Response):
+                    return done
+                answer = await _converted(request, out, done[0], channel, target, model, api_key, keeper)
+                request.usage = context_compaction.added(done[1], request.usage)  # the summary is charged too
+                return answer
         if keeper is None:
             if target == call.dialect:
                 return await _passthrough(request, out, call, channel, model, api_key)
@@ -224,6 +244,22 @@ def _generation(request: Request, out: StreamResponse, call: Call, keeper: Keepe
         return await keeper.settle(answer)
 
     return attempt
+
+
+async def _converted(
+    request: Request,
+    out: StreamResponse,
+    call: Call,
+    channel: Channel,
+    target: ir.Dialect,
+    model: str,
+    api_key: str,
+    keeper: Keeper | None,
+) -> Response | None:
+    """``call`` converted for ``channel``, ``keeper`` (if any, its attempt begun) keeping what it answered."""
+    if keeper is None:
+        return await _convert(request, out, call, channel, target, model, api_key)
+    return await keeper.settle(await _convert(request, out, call, channel, target, model, api_key, keeper.watch))
 
 
 async def _passthrough(

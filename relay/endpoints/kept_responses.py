@@ -31,9 +31,10 @@ from relay.dialects.openai_responses_listing import as_items
 from relay.errors import RelayError
 from relay.http import sse
 from relay.http.messages import Response
-from relay.store import Store, StoreError, Tx
+from relay.store import Store, StoreError, Tx, conversations
 from relay.store import responses as kept
 
+from .conversation_responses import Link, echoed, record
 from .relayed import Steps
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ PRUNE_EVERY = 600.0
 #: The terminal events of a converted stream whose response is kept.
 _KEPT_EVENTS = (b"response.completed", b"response.incomplete")
 _ECHO_UNSET = b'"previous_response_id":null'
+_CONVERSATION_UNSET = b'"conversation":null'
+_CONVERSATION_KEY = b'"conversation":'
+_PREVIOUS_KEY = b'"previous_response_id":'
 
 _pruned: weakref.WeakKeyDictionary[Store, float] = weakref.WeakKeyDictionary()
 
@@ -155,6 +159,10 @@ class Keeper:
         #: The attempt's final Response object (converted), or the id the upstream gave (passed through).
         self.response: dict[str, Any] | None = None
         self.upstream_id: str | None = None
+        #: The conversation the response answers in (``conversation_responses``), and the attempt's final
+        #: Response object on any channel, read to extend it.
+        self.conversation: Link | None = None
+        self.final: dict[str, Any] | None = None
 
     def take(self) -> dict[str, Any]:
         """The payload to send; the keeper lets it go (a stream must not hold its request)."""
@@ -171,24 +179,25 @@ class Keeper:
         self.converted = converted
         self.response = None
         self.upstream_id = None
+        self.final = None
 
     def watch(self, steps: Steps) -> Steps:
         """``steps`` with this keeper reading the stream on the way."""
-        if not self.store and not self.chained:
+        if not self.store and not self.chained and self.conversation is None:
             return steps
         return _Watched(steps, self)
 
     async def settle(self, answer: Response | None) -> Response | None:
         """Keep what the attempt answered (``answer``: its whole answer, None for a stream); the answer to give."""
-        if answer is not None and 200 <= answer.status < 300 and (self.store or self.chained):
+        if answer is not None and 200 <= answer.status < 300 and (self.store or self.chained or self.conversation):
             answer = self._read_whole(answer)
-        if not self.store:
-            return answer
-        if self.converted and self.response is not None:
+        if self.store and self.converted and self.response is not None:
             await self._keep(self.response)
-        elif not self.converted and self.upstream_id is not None:
+        elif self.store and not self.converted and self.upstream_id is not None:
             affinity = kept.Affinity(self.upstream_id, self.key_name, self.channel, time.time())
             await self._write(lambda tx: kept.save_affinity(tx, affinity), affinity.id, short=True)
+        if self.conversation is not None and self.final is not None:
+            await record(self.relay, self.key_name, self.conversation, self.final)
         return answer
 
     def _read_whole(self, answer: Response) -> Response:
@@ -201,6 +210,9 @@ class Keeper:
         if self.chained and response.get("previous_response_id") is None:
             response["previous_response_id"] = self.previous  # the chain was put in the input: said as asked
             answer = Response(answer.status, orjson.dumps(response), answer.headers)
+        if self.conversation is not None:
+            self.final = response = echoed(response, self.conversation)
+            answer = Response(answer.status, orjson.dumps(response), answer.headers)
         if self.converted:
             self.response = response
         else:
@@ -211,6 +223,11 @@ class Keeper:
         """One piece of the client's stream, its Response objects saying the ``previous_response_id`` asked."""
         if self.chained and _ECHO_UNSET in data:
             data = data.replace(_ECHO_UNSET, b'"previous_response_id":' + orjson.dumps(self.previous))
+        if self.conversation is not None:
+            named = b'"conversation":' + orjson.dumps({"id": self.conversation.id})
+            data = data.replace(_CONVERSATION_UNSET, named)
+            if _CONVERSATION_KEY not in data:  # objects with no such field (a key, never in a JSON string's text)
+                data = data.replace(_PREVIOUS_KEY, named + b"," + _PREVIOUS_KEY)
         return data
 
     async def _keep(self, response: dict[str, Any]) -> None:
@@ -247,6 +264,7 @@ class Keeper:
             saved = save(tx)
             if prune and limit is not None:
                 kept.prune(tx, limit)
+                conversations.prune(tx, limit)  # counted from a conversation's last change
             return saved
 
         try:
@@ -261,12 +279,14 @@ class _Watched:
     """A stream's steps, with the keeper reading what goes to the client: a converted stream's final Response,
     or the id of a passed-through one (from its first event that carries a response)."""
 
-    __slots__ = ("_keeper", "_parser", "_steps")
+    __slots__ = ("_ends", "_keeper", "_parser", "_steps")
 
     def __init__(self, steps: Steps, keeper: Keeper) -> None:
         self._steps = steps
         self._keeper = keeper
         self._parser = sse.Parser() if keeper.store and not keeper.converted else None
+        #: Passed through in a conversation: every event read, for the final Response.
+        self._ends = sse.Parser() if keeper.conversation is not None and not keeper.converted else None
 
     def step(self, chunk: bytes) -> tuple[bytes, bool]:
         data, done = self._steps.step(chunk)
@@ -281,11 +301,15 @@ class _Watched:
         if not data:
             return data
         if keeper.converted:
-            if final and keeper.store:  # the encoder writes its last events whole, in the last piece
+            if final and (keeper.store or keeper.conversation):  # the encoder writes its last events whole
                 for event in sse.Parser().feed(data):
                     if event.name in _KEPT_EVENTS:
-                        keeper.response = _response_of(event)
-        elif self._parser is not None:  # passed through: the first response object names the id
+                        keeper.response = keeper.final = _response_of(event)
+        elif self._ends is not None:
+            for event in self._ends.feed(data):
+                if event.name in _KEPT_EVENTS:
+                    keeper.final = _response_of(event)
+        if not keeper.converted and self._parser is not None:  # passed through: the first response object names the id
             for event in self._parser.feed(data):
                 found = _response_of(event)
                 if found is not None:

@@ -325,6 +325,30 @@ ALTER TABLE daily_totals ADD COLUMN request_units {int} NOT NULL DEFAULT 0
 # A background response's stream events (a JSON list), replayed by ``GET /v1/responses/{id}?stream=true``.
 _V8_RESPONSE_EVENTS = "ALTER TABLE stored_responses ADD COLUMN events TEXT"
 
+# Version 9: the Conversations API (docs/apis/responses_state.md), kept by Relay for every channel. ``conversations``:
+# one per conversation, its owner (a key's name), its metadata (JSON text), when it was made and last changed (the
+# retention counts from ``updated_at``) and the next item's position. ``conversation_items``: its items in order
+# (the item as JSON text, with its id).
+_V9_CONVERSATIONS = """
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    metadata TEXT NOT NULL,
+    next_position {int} NOT NULL DEFAULT 0
+);
+CREATE INDEX conversations_updated ON conversations (updated_at);
+CREATE TABLE conversation_items (
+    conversation_id TEXT NOT NULL,
+    position {int} NOT NULL,
+    id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, position),
+    UNIQUE (conversation_id, id)
+)
+"""
+
 # (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, _V1_SQLITE, _V1_POSTGRES),
@@ -335,6 +359,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (6, _V6.format(real="REAL"), _V6.format(real="DOUBLE PRECISION")),
     (7, _V7.format(int="INTEGER", real="REAL"), _V7.format(int="BIGINT", real="DOUBLE PRECISION")),
     (8, _V8_RESPONSE_EVENTS, _V8_RESPONSE_EVENTS),
+    (
+        9,
+        _V9_CONVERSATIONS.format(int="INTEGER", real="REAL"),
+        _V9_CONVERSATIONS.format(int="BIGINT", real="DOUBLE PRECISION"),
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
@@ -350,6 +379,8 @@ TABLES = (
     "stored_responses",
     "response_affinity",
     "upstream_objects",
+    "conversations",
+    "conversation_items",
 )
 
 _SCHEMA_VERSION = {
