@@ -16,14 +16,14 @@ from typing import Any
 from relay.dialects import openai_chat
 from relay.errors import RelayError, ResponseAborted
 from relay.gateway.tally import Tally
-from relay.http import sse
 from relay.http.messages import Headers, StreamResponse
-from relay.upstream.exchange import MAX_UPSTREAM_BODY, Exchange
+from relay.upstream.exchange import Exchange
 from relay.upstream.response import UpstreamResponse
 
 from .ending import record_stream_end
-from .passthrough import parse_object, truncated, upstream_failure
+from .passthrough import truncated
 from .relayed import SSE, Relayed
+from .typed_events import TypedEvents
 
 
 class Bytes:
@@ -39,38 +39,20 @@ class Bytes:
         return b""
 
 
-class Events:
+class Events(TypedEvents):
     """The steps of an event stream that ends with the event of type ``terminal`` (kept in ``done``)."""
 
     def __init__(self, exchange: Exchange, terminal: str) -> None:
-        self.exchange = exchange
+        super().__init__(exchange)
         self.terminal = terminal
-        self.parser = sse.Parser()
         #: The terminal event's payload, once it went by.
         self.done: dict[str, Any] | None = None
-        #: The upstream's error event the stream ended with.
-        self.failed: RelayError | None = None
 
-    def step(self, chunk: bytes) -> tuple[bytes, bool]:
-        events = self.parser.feed(chunk)
-        if self.parser.pending > MAX_UPSTREAM_BODY:
-            raise self.exchange.too_large("an upstream stream event")
-        pieces: list[bytes] = []
-        for event in events:
-            if not event.data:
-                pieces.append(event.raw)
-                continue
-            payload = parse_object(event.data, self.exchange)
-            kind = payload.get("type")
-            if kind == "error" or event.name == b"error" or ("error" in payload and kind is None):
-                self.failed = upstream_failure(payload, self.exchange)
-                pieces.append(openai_chat.encode_stream_error(self.failed))
-                return b"".join(pieces), True
-            pieces.append(event.raw)
-            if kind == self.terminal:
-                self.done = payload
-                return b"".join(pieces), True
-        return b"".join(pieces), False
+    def seen(self, kind: str | None, payload: dict[str, Any]) -> bool:
+        if kind == self.terminal:
+            self.done = payload
+            return True
+        return False
 
     def end(self) -> bytes:
         if self.done is not None or self.failed is not None:

@@ -11,22 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.dialects import ir, openai_chat
-from relay.errors import RelayError
-from relay.http import sse
-from relay.upstream.exchange import MAX_UPSTREAM_BODY, Exchange
+from relay.dialects import ir
+from relay.upstream.exchange import Exchange
 
-from .passthrough import parse_object, truncated, upstream_failure
+from .passthrough import truncated
+from .typed_events import TypedEvents
 
 
-class ImageStream:
+class ImageStream(TypedEvents):
     """The steps of a streamed Images answer (``relay.endpoints.relayed.Relayed.pump``)."""
 
     def __init__(self, exchange: Exchange, expected: int) -> None:
-        self.exchange = exchange
+        super().__init__(exchange)
         #: Images asked for: the stream may end once this many are complete.
         self.expected = expected
-        self.parser = sse.Parser()
         #: Images complete so far, and the tokens their events reported.
         self.completed = 0
         self.input_tokens = 0
@@ -34,30 +32,11 @@ class ImageStream:
         #: The ``size`` and ``quality`` the completed events reported (the billed size).
         self.size: str | None = None
         self.quality: str | None = None
-        #: The upstream's error event the stream ended with.
-        self.failed: RelayError | None = None
 
-    def step(self, chunk: bytes) -> tuple[bytes, bool]:
-        events = self.parser.feed(chunk)
-        if self.parser.pending > MAX_UPSTREAM_BODY:
-            raise self.exchange.too_large("an upstream stream event")
-        pieces: list[bytes] = []
-        for event in events:
-            if not event.data:
-                pieces.append(event.raw)
-                continue
-            payload = parse_object(event.data, self.exchange)
-            kind = payload.get("type")
-            if event.name == b"error" or kind == "error" or ("error" in payload and not isinstance(kind, str)):
-                self.failed = upstream_failure(payload, self.exchange)
-                pieces.append(openai_chat.encode_stream_error(self.failed))
-                return b"".join(pieces), True
-            if isinstance(kind, str) and kind.endswith(".completed"):
-                self._count(payload)
-            pieces.append(event.raw)
-            if self.completed >= self.expected:
-                return b"".join(pieces), True
-        return b"".join(pieces), False
+    def seen(self, kind: str | None, payload: dict[str, Any]) -> bool:
+        if kind is not None and kind.endswith(".completed"):
+            self._count(payload)
+        return self.completed >= self.expected
 
     def end(self) -> bytes:
         if self.completed:
