@@ -15,6 +15,7 @@ from typing import Any
 
 import openai
 import pytest
+import trio
 from google import genai
 from google.genai import errors, types
 
@@ -477,11 +478,13 @@ async def test_priced_key_is_charged_for_input_tokens(served: tuple[str, str]) -
         assert answer.status == 200, (name, answer.body)
         ids[name] = answer.headers[b"x-request-id"].decode()
     rows: dict[str, LogRecord] = {}
-    for _ in range(50):
-        found = {r.request_id: r for r in await logs(store, 1)}
-        rows = {name: found[rid] for name, rid in ids.items() if rid in found}
-        if len(rows) == len(ids):
-            break
+    with trio.move_on_after(10):  # the recorder writes its batches every 50 ms: wait for them, on a busy machine too
+        while True:
+            found = {r.request_id: r for r in await logs(store, 1)}
+            rows = {name: found[rid] for name, rid in ids.items() if rid in found}
+            if len(rows) == len(ids):
+                break
+            await trio.sleep(0.05)
     assert set(rows) == set(ids)
     for name, (_, _, tokens) in calls.items():
         row = rows[name]

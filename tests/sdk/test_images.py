@@ -18,6 +18,7 @@ from typing import Any
 
 import openai
 import pytest
+import trio
 
 from relay.mock import png
 from relay.mock.wire_images import GEMINI_IMAGE_TOKENS, INPUT_IMAGE_TOKENS, OUTPUT_TOKENS
@@ -190,11 +191,12 @@ def request_id(raw: Any) -> str:
 async def logged(store: str, ids: dict[str, str]) -> dict[str, LogRecord]:
     """The request log's rows of ``ids`` (name -> request id), once all are written."""
     rows: dict[str, LogRecord] = {}
-    for _ in range(100):
+    for _ in range(200):  # the recorder writes its batches every 50 ms: up to 10 s, on a busy machine too
         found = {r.request_id: r for r in await logs(store, len(ids))}
         rows = {name: found[rid] for name, rid in ids.items() if rid in found}
         if len(rows) == len(ids):
             break
+        await trio.sleep(0.05)
     assert set(rows) == set(ids)
     return rows
 
