@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import trio
+
 from relay.config import Config
 from relay.dialects import anthropic, gemini, ir, openai_chat
 from relay.endpoints.background_jobs import BackgroundJobs
@@ -17,6 +19,7 @@ from relay.gateway.overload import InFlight
 from relay.gateway.tally import Tally
 from relay.http.connection import Shutdown
 from relay.http.messages import Headers, Request, Response, StreamResponse
+from relay.metrics import Metrics
 from relay.redact import redact
 from relay.routes import ROUTES, Dialect, Router
 from relay.upstream.channels import Channel, build_channels
@@ -46,23 +49,37 @@ class Relay:
         self._access_log = config.server.access_log
         #: Background Responses being generated in this process (``relay.endpoints.background_responses``).
         self.background = BackgroundJobs()
+        #: Prometheus metrics of this process (relay/metrics.py, docs/metrics.md).
+        self.metrics = Metrics((route.path for route in ROUTES), self.channels)
+        self._breakers = {name: self.gateway.router.breaker(name) for name in self.channels}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Relay]:
         """The gateway started (store migrated, keys loaded, the recorder running) for the body; at the end
         the request log and settlements are flushed and upstream connections closed."""
         try:
-            async with self.gateway.running(), self.background.running():
+            async with self.gateway.running(), self.background.running(), trio.open_nursery() as nursery:
+                nursery.start_soon(self._sample_metrics_forever)
                 yield self
+                nursery.cancel_scope.cancel()
         finally:
             await self.pool.aclose()
+
+    def sample_metrics(self) -> None:
+        """Set this process's gauges of the metrics from its state now (at each scrape, and every second)."""
+        self.metrics.sample(self.in_flight.count, self._breakers, self.gateway.recorder)
+
+    async def _sample_metrics_forever(self) -> None:
+        while True:
+            self.sample_metrics()
+            await trio.sleep(1.0)
 
     async def handle(self, request: Request, stream: StreamResponse) -> Response | None:
         request.id = os.urandom(12).hex()
         started = time.perf_counter()
         record = Tally("openai", request.path)
         request.record = record
-        recorder = _Recorder(stream, record, request)
+        recorder = _Recorder(stream, record, request, self.metrics)
         response: Response | None = None
         dialect: Dialect | None = None
         try:
@@ -94,6 +111,7 @@ class Relay:
             record.error_kind = kind_for_status(status) if status != 499 else "client_gone"
         record.usage = request.usage if isinstance(request.usage, ir.Usage) else None
         self.gateway.finish(record, request.id, status, started, request.client, request.principal)
+        self.metrics.observe(record, status, started, recorder.status != 0)
         if self._access_log:
             usage = record.usage
             access.info(
@@ -133,12 +151,13 @@ class _Recorder:
     """Passes a stream through, remembering its status and when it started, for the logs; once it started,
     the request's content is let go (``Request.let_go``): no failover can follow."""
 
-    __slots__ = ("_record", "_request", "_stream", "status")
+    __slots__ = ("_metrics", "_record", "_request", "_stream", "status")
 
-    def __init__(self, stream: StreamResponse, record: Tally, request: Request) -> None:
+    def __init__(self, stream: StreamResponse, record: Tally, request: Request, metrics: Metrics) -> None:
         self._stream = stream
         self._record = record
         self._request = request
+        self._metrics = metrics
         self.status = 0
 
     @property
@@ -155,6 +174,7 @@ class _Recorder:
 
     async def start(self, status: int, headers: Headers) -> None:
         self.status = status
+        self._metrics.stream_started()
         self._record.first_byte = time.perf_counter()
         self._request.let_go()
         await self._stream.start(status, headers)

@@ -12,22 +12,26 @@ from functools import partial
 
 import trio
 
-from relay import keys_cli
+from relay import keys_cli, log_setup
 from relay.app import Relay
 from relay.config import Config, ConfigError, MockOptions, load
 from relay.http.limits import Limits
-from relay.http.server import bind_socket, parse_listen, run
+from relay.http.server import address_of, bind_socket, parse_listen, run
 from relay.http.workers import supervise
 from relay.mock.server import MockUpstream
+from relay.startup_summary import summary
 from relay.store import StoreError, open_store
 from relay.store import keys as stored_keys
+from relay.version import describe
 
 DEFAULT_CONFIG = "relay.toml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relay", description="An edge relay for LLM APIs.")
+    parser.add_argument("--version", action=_Version, help="print the version (and git revision) and exit")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("version", help="print the version (and git revision)")
 
     serve = commands.add_parser("serve", help="serve the relay")
     serve.add_argument("--config", default=DEFAULT_CONFIG, help="path of relay.toml (default: %(default)s)")
@@ -52,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command == "version":
+        print(describe())
+        return 0
     if args.command == "check-config":
         config = _load(args.path)
         if config is None:
@@ -78,6 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
+    log_setup.configure(config.server.log_format, config.server.log_level)
     listen = args.listen or config.server.listen
     try:
         host, port = parse_listen(listen)
@@ -93,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         port = holder.getsockname()[1]
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        _log_summary(config, args.config, workers, shown)
         worker_argv = ["serve", "--config", args.config, "--listen", shown, "--workers", "1", "--reuse-port"]
         return supervise(
             worker_argv, workers, config.limits.shutdown_grace, lambda: _ready(f"{shown} ({workers} workers)")
@@ -100,12 +109,31 @@ def _serve(args: argparse.Namespace) -> int:
     sock = _bind(host, port, reuse_port=args.reuse_port, listen=True, backlog=config.limits.backlog)
     if sock is None:
         return 2
+    if not args.reuse_port:  # a worker: its supervisor logged the summary
+        _log_summary(config, args.config, workers, address_of(sock))
     try:
         trio.run(_run_relay, Relay(config), sock, config.limits)
     except StoreError as error:
         print(f"relay: store: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+class _Version(argparse.Action):
+    """``--version``: the version and git revision, read only when asked (git runs in a subprocess)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs.get("help")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(describe())
+        parser.exit()
+
+
+def _log_summary(config: Config, config_path: str, workers: int, listen: str) -> None:
+    log = logging.getLogger("relay.startup")
+    for line in summary(config, config_path, workers=workers, listen=listen):
+        log.info("%s", line)
 
 
 def _prepare_store(config: Config) -> bool:

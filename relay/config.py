@@ -46,6 +46,12 @@ class ServerConfig:
     #: Requests that go upstream (generation, token counting) served at once by one process; beyond it, an
     #: immediate 503 ``overloaded`` with ``retry-after``. Absent: ``[upstream] max_connections``.
     max_in_flight: int | None = None
+    #: Answer ``GET /metrics`` to any caller; by default only to callers on this machine (docs/metrics.md).
+    metrics_public: bool = False
+    #: ``text`` (one human-readable line per event) or ``json`` (one JSON object per line) on stderr.
+    log_format: Literal["text", "json"] = "text"
+    #: The least severe log events written.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 @attrs.frozen
@@ -173,6 +179,9 @@ class ChannelConfig:
     base_url: str = ""
     api_key: str = ""
     model_map: Mapping[str, str] = attrs.field(factory=dict)
+    #: Exact model names ``/v1/models`` lists for this channel, beside ``model_map``'s keys and the exact
+    #: names in ``models`` (a glob such as ``gpt-4o*`` is never listed). Each must be one the channel serves.
+    list_models: tuple[str, ...] = ()
     #: ``openai`` channels: which of OpenAI's APIs the upstream serves. ``auto``: both (Responses clients get
     #: Responses, every other client Chat Completions); ``chat``: Chat Completions only (Responses clients are
     #: converted, as for vLLM, DeepSeek and most OpenAI-compatible servers); ``responses``: Responses for all.
@@ -284,16 +293,20 @@ def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"toml: {exc}"]) from None
-    problems: list[str] = []
-    raw = _expand(raw, os.environ if environ is None else environ, "", problems)
-    if problems:
-        raise ConfigError(problems)
+    # Missing environment variables, what the types got wrong and what the checks see: all in one run. A
+    # missing variable reads as "" meanwhile; problems of that empty value (too short, ...) are not reported.
+    missing: list[str] = []
+    raw = _expand(raw, os.environ if environ is None else environ, "", missing)
+    unset = {problem.partition(": ")[0] for problem in missing}
+
+    def besides(found: list[str]) -> list[str]:
+        return missing + [problem for problem in found if problem.partition(": ")[0] not in unset]
+
     try:
         config = _converter.structure(raw, Config)
     except (ClassValidationError, IterableValidationError) as exc:
-        # Report what the types got wrong and, in the same run, what the checks can still see.
-        raise ConfigError(_describe(exc, "") + check(raw)) from None
-    problems = check(raw)
+        raise ConfigError(besides(_describe(exc, "") + check(raw))) from None
+    problems = besides(check(raw))
     if problems:
         raise ConfigError(problems)
     return config

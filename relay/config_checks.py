@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,6 +69,7 @@ def check(raw: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{where}.base_url: {problem}")
         if channel.get("models") == [] and not channel.get("model_map"):
             problems.append(f"{where}.models: list at least one model")
+        problems += _list_models_problems(channel, where)
         timeouts = _table(channel.get("timeouts"))
         for field in attrs.fields(ChannelTimeouts):
             _positive(problems, timeouts, f"{where}.timeouts", field.name)
@@ -82,6 +84,22 @@ def check(raw: Mapping[str, Any]) -> list[str]:
     for i, key in keys:
         problems += key_problems(key, f"keys[{i}]")
     problems += _gateway_problems(raw)
+    return problems
+
+
+def _list_models_problems(channel: Mapping[str, Any], where: str) -> list[str]:
+    """``list_models``: exact names (no glob), each served by the channel (its ``models`` or ``model_map``)."""
+    listed, models, mapped = channel.get("list_models"), channel.get("models"), channel.get("model_map")
+    patterns = [m for m in models if isinstance(m, str)] if isinstance(models, list) else []
+    aliases = mapped if isinstance(mapped, dict) else {}
+    problems: list[str] = []
+    for j, name in enumerate(listed if isinstance(listed, list) else []):
+        if not isinstance(name, str):
+            continue
+        if not name or any(ch in name for ch in "*?["):
+            problems.append(f"{where}.list_models[{j}]: must be an exact model name, not a pattern, got {name!r}")
+        elif name not in aliases and not any(fnmatchcase(name, pattern) for pattern in patterns):
+            problems.append(f"{where}.list_models[{j}]: {name!r} is not served by this channel's models or model_map")
     return problems
 
 

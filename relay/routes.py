@@ -22,7 +22,9 @@ from relay.endpoints import (
     generate,
     health,
     images,
+    metrics_endpoint,
     models,
+    owner_usage,
     rerank,
     stored_responses,
 )
@@ -78,6 +80,7 @@ ROUTES: tuple[Route, ...] = (
     *rerank.ROUTES,
     *stored_responses.ROUTES,
     *conversations.ROUTES,
+    *owner_usage.ROUTES,
     *files.ROUTES,
     *batches.ROUTES,
     *audio.ROUTES,
@@ -93,6 +96,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/claude/v1/models/{model:path}", models.get_model, "anthropic"),
     # Operations
     Route("GET", "/healthz", health.healthz),
+    *metrics_endpoint.ROUTES,
 )
 
 

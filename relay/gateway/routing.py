@@ -241,7 +241,7 @@ def listed_models(channels: Sequence[ChannelConfig]) -> list[str]:
     """Public model names, in channel order, without duplicates; glob patterns cannot be listed."""
     seen: dict[str, None] = {}
     for channel in channels:
-        for name in (*channel.model_map, *channel.models):
+        for name in (*channel.model_map, *channel.list_models, *channel.models):
             if not any(ch in name for ch in "*?["):
                 seen.setdefault(name, None)
     return list(seen)

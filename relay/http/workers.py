@@ -5,17 +5,28 @@ runs each worker as ``relay serve --reuse-port`` in its own process group; a wor
 started again after a short pause. SIGTERM or SIGINT is passed on to every worker, once, and each
 then shuts down gracefully. The supervisor announces itself ready once every worker has said it
 listens; on Linux a worker whose supervisor dies (even by SIGKILL) gets SIGTERM, so none is orphaned.
+
+The supervisor also makes a temporary folder for prometheus-client's multiprocess mode, hands it to the workers
+as ``PROMETHEUS_MULTIPROC_DIR`` (so a scrape of ``/metrics`` answered by any worker counts them all), marks a
+dead worker's live gauges gone, and removes the folder at its end (relay/metrics.py).
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+
+from prometheus_client.multiprocess import mark_process_dead
+
+from relay.metrics import MULTIPROC_ENV
 
 log = logging.getLogger("relay.workers")
 
@@ -30,7 +41,18 @@ def _die_with_parent() -> None:
 
 
 def supervise(worker_argv: Sequence[str], count: int, grace: float, on_ready: Callable[[], None]) -> int:
+    metrics_dir = tempfile.mkdtemp(prefix="relay-metrics-")
+    try:
+        return _supervise(worker_argv, count, grace, on_ready, metrics_dir)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise(
+    worker_argv: Sequence[str], count: int, grace: float, on_ready: Callable[[], None], metrics_dir: str
+) -> int:
     stopping: int | None = None
+    env = {**os.environ, MULTIPROC_ENV: metrics_dir}
     signalled: set[int] = set()
 
     def pass_on(signum: int) -> None:
@@ -52,6 +74,7 @@ def supervise(worker_argv: Sequence[str], count: int, grace: float, on_ready: Ca
             process_group=0,
             stdout=subprocess.PIPE,
             preexec_fn=_die_with_parent,
+            env=env,
         )
 
     procs: list[subprocess.Popen[bytes]] = []
@@ -71,6 +94,7 @@ def supervise(worker_argv: Sequence[str], count: int, grace: float, on_ready: Ca
             code = proc.poll()
             if code is not None and stopping is None:
                 log.error("worker %d exited with %d; starting it again", proc.pid, code)
+                mark_process_dead(proc.pid, metrics_dir)
                 time.sleep(_RESTART_PAUSE)
                 procs[i] = start()
     pass_on(stopping)  # workers started while the signal arrived
