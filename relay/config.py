@@ -245,6 +245,15 @@ class KeyConfig:
 
 
 @attrs.frozen
+class AdminKeyConfig:
+    """``[[admin_keys]]``: a key of the admin API (``/admin/v1/``); ``viewer`` may only read (GET)."""
+
+    name: str
+    key: str
+    role: Literal["admin", "viewer"] = "admin"
+
+
+@attrs.frozen
 class Config:
     server: ServerConfig = ServerConfig()
     limits: Limits = Limits()
@@ -256,6 +265,7 @@ class Config:
     responses: ResponsesConfig = ResponsesConfig()
     channels: tuple[ChannelConfig, ...] = ()
     keys: tuple[KeyConfig, ...] = ()
+    admin_keys: tuple[AdminKeyConfig, ...] = ()
     prices: tuple[Price, ...] = ()
     #: Alias → model name: a request for the alias is served as a request for the model.
     aliases: Mapping[str, str] = attrs.field(factory=dict)

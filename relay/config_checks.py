@@ -83,7 +83,23 @@ def check(raw: Mapping[str, Any]) -> list[str]:
     _unique(problems, "keys", [(i, k.get("key")) for i, k in keys], "key", show=False)
     for i, key in keys:
         problems += key_problems(key, f"keys[{i}]")
+    problems += _admin_key_problems(raw, {k.get("key") for _, k in keys})
     problems += _gateway_problems(raw)
+    return problems
+
+
+def _admin_key_problems(raw: Mapping[str, Any], relay_keys: set[Any]) -> list[str]:
+    """``[[admin_keys]]``: names and keys unique, keys long enough, none also a relay key."""
+    problems: list[str] = []
+    admins = _tables(raw.get("admin_keys"))
+    _unique(problems, "admin_keys", [(i, k.get("name")) for i, k in admins], "name")
+    _unique(problems, "admin_keys", [(i, k.get("key")) for i, k in admins], "key", show=False)
+    for i, admin in admins:
+        key = admin.get("key")
+        if isinstance(key, str) and len(key) < 16:
+            problems.append(f"admin_keys[{i}].key: use at least 16 characters")
+        if isinstance(key, str) and key in relay_keys:
+            problems.append(f"admin_keys[{i}].key: is also a key of [[keys]]; an admin key must be its own")
     return problems
 
 

@@ -9,33 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import attrs
 import trio
 
+from relay.admin import keys as admin
+from relay.admin.keys import BadArguments, Refused
 from relay.config import Config, ConfigError, load
-from relay.config_checks import key_problems, parse_expiry
-from relay.store import IntegrityError, Store, StoreError, leases, ledger, open_store, records
-from relay.store import keys as stored
-from relay.store.keys import KeyRecord, KeyRefused, credits, micros
+from relay.store import Store, StoreError, open_store
+from relay.store.keys import KeyRecord, KeyRefused, credits
 
 DEFAULT_CONFIG = "relay.toml"
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+NAME = admin.NAME
 
-
-class Refused(Exception):
-    """The command cannot be done (exit status 1)."""
-
-
-class BadArguments(Exception):
-    """The command's arguments are wrong (exit status 2)."""
+__all__ = ["BadArguments", "Refused", "add_parser", "main", "run"]
 
 
 def add_parser(commands: Any) -> None:
@@ -116,51 +107,22 @@ def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def _new_record(args: argparse.Namespace, config: Config) -> tuple[KeyRecord, str]:
-    if not NAME.fullmatch(args.name):
-        raise BadArguments(f"name {args.name!r}: use 1 to 64 letters, digits and . _ : @ - (a letter or digit first)")
-    if any(key.name == args.name for key in config.keys):
-        raise Refused(f"key {args.name!r} is declared in relay.toml; change it there")
-    fields: dict[str, Any] = {"key": stored.new_secret(), "group": args.group, "ips": _split(args.ips)}
-    quota = None
-    if args.quota is not None:
-        try:
-            quota = micros(args.quota)
-        except ValueError as error:
-            raise BadArguments(f"--quota: {error}") from None
-        fields["quota"] = quota / stored.MICROS
-    for name in ("rpm", "tpm", "expires"):
-        if getattr(args, name) is not None:
-            fields[name] = getattr(args, name)
-    problems = [re.sub(r"^@\.", "--", p) for p in key_problems(fields, "@")]
-    if problems:
-        raise BadArguments("; ".join(problems))
-    expires = parse_expiry(args.expires) if args.expires is not None else None
-    if expires is not None and expires <= time.time():
-        raise BadArguments(f"--expires: {args.expires!r} is in the past")
-    models = tuple(_split(args.models)) or ("*",)
-    record = KeyRecord(
+def _new_key(args: argparse.Namespace) -> admin.NewKey:
+    return admin.NewKey(
         name=args.name,
-        digest=stored.digest(fields["key"]),
-        quota_micros=quota,
-        expires_at=expires,
-        models=models,
+        quota=args.quota,
+        expires=args.expires,
+        models=_split(args.models),
         rpm=args.rpm,
         tpm=args.tpm,
-        group=args.group.strip(),
-        ips=tuple(fields["ips"]),
-        source="cli",
-        created_at=time.time(),
+        group=args.group,
+        ips=_split(args.ips),
     )
-    return record, fields["key"]
 
 
 async def _create(store: Store, new: tuple[KeyRecord, str], as_json: bool) -> int:
     record, secret = new
-    try:
-        await store.transaction(lambda tx: stored.create(tx, record))
-    except IntegrityError as error:  # the name is taken (a secret taken too is all but impossible)
-        raise Refused(str(error)) from None
+    await admin.create(store, record)
     if as_json:
         print(json.dumps({"name": record.name, "secret": secret}))
     else:
@@ -189,28 +151,11 @@ def _limit(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _as_json(record: KeyRecord, now: float) -> dict[str, Any]:
-    return {
-        "name": record.name,
-        "status": record.status(now),
-        "source": record.source,
-        "balance_micros": record.quota_micros,
-        "balance_credits": None if record.quota_micros is None else record.quota_micros / stored.MICROS,
-        "models": list(record.models),
-        "rpm": record.rpm,
-        "tpm": record.tpm,
-        "group": record.group,
-        "ips": list(record.ips),
-        "expires_at": record.expires_at,
-        "created_at": record.created_at,
-    }
-
-
 async def _list(store: Store, args: argparse.Namespace, config: Config) -> int:
-    all_keys = await store.transaction(stored.load_all)
+    all_keys = await admin.list_keys(store)
     now = time.time()
     if args.json:
-        print(json.dumps([_as_json(record, now) for record in all_keys], indent=2))
+        print(json.dumps([admin.as_json(record, now) for record in all_keys], indent=2))
         return 0
     header = ("NAME", "STATUS", "BALANCE", "RPM", "TPM", "GROUP", "EXPIRES", "SOURCE")
     rows = [
@@ -237,25 +182,13 @@ async def _list(store: Store, args: argparse.Namespace, config: Config) -> int:
 
 async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
     now = time.time()
-    today = records.day_of(now)
-
-    def read(tx: stored.Tx) -> tuple[KeyRecord | None, int, int, list[records.DailyTotal]]:
-        record = stored.get(tx, args.name)
-        if record is None:
-            return None, 0, 0, []
-        holds, leased = ledger.open_holds(tx, args.name), leases.reserved(tx, args.name)
-        return record, holds, leased, records.daily(tx, today, args.name)
-
-    record, holds, leased, totals = await store.transaction(read)
-    if record is None:
-        raise Refused(f"no key named {args.name!r}")
-    counters = [f.name for f in attrs.fields(records.DailyTotal)][4:]  # after day, key_name, model, channel
-    sums = {name: sum(getattr(t, name) for t in totals) for name in counters}
+    view = await admin.show(store, args.name, now)
+    record, sums, today = view.record, view.sums, view.today
     if args.json:
-        shown = _as_json(record, now)
-        shown["open_holds_micros"] = holds
-        shown["leased_micros"] = leased
-        shown["today"] = {"day": today, **{name: sums[name] for name in counters}}
+        shown = admin.as_json(record, now)
+        shown["open_holds_micros"] = view.open_holds_micros
+        shown["leased_micros"] = view.leased_micros
+        shown["today"] = {"day": today, **sums}
         print(json.dumps(shown, indent=2))
         return 0
     lines = [
@@ -263,8 +196,8 @@ async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
         ("status", record.status(now)),
         ("source", "relay.toml" if record.source == "config" else "relay keys"),
         ("balance", _balance(record.quota_micros)),
-        ("open holds", f"{credits(holds)} credits"),
-        ("leased", f"{credits(leased)} credits (reserved by running Relay processes)"),
+        ("open holds", f"{credits(view.open_holds_micros)} credits"),
+        ("leased", f"{credits(view.leased_micros)} credits (reserved by running Relay processes)"),
         ("models", ", ".join(record.models)),
         ("rpm", _limit(record.rpm)),
         ("tpm", _limit(record.tpm)),
@@ -274,7 +207,9 @@ async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
         ("created", _when(record.created_at)),
         (
             f"today ({today})",
-            ", ".join(f"{name.replace('_', ' ')} {round(sums[name], 3)}" for name in counters if name != "cost_micros"),
+            ", ".join(
+                f"{name.replace('_', ' ')} {round(value, 3)}" for name, value in sums.items() if name != "cost_micros"
+            ),
         ),
         ("today's cost", f"{credits(sums['cost_micros'])} credits"),
     ]
@@ -288,8 +223,7 @@ async def _show(store: Store, args: argparse.Namespace, config: Config) -> int:
 
 
 async def _set_disabled(store: Store, name: str, disabled: bool) -> int:
-    if not await store.transaction(lambda tx: stored.set_disabled(tx, name, disabled, time.time())):
-        raise Refused(f"no key named {name!r}")
+    await admin.set_disabled(store, name, disabled)
     print(f"Key {name!r} {'disabled' if disabled else 'enabled'}.")
     return 0
 
@@ -302,37 +236,25 @@ async def _enable(store: Store, args: argparse.Namespace, config: Config) -> int
     return await _set_disabled(store, args.name, False)
 
 
-def _topup_amount(text: str) -> int:
-    try:
-        amount = micros(text)
-    except ValueError as error:
-        raise BadArguments(f"CREDITS: {error}") from None
-    if amount <= 0:
-        raise BadArguments(f"CREDITS: must be more than 0 (at least 0.000001), got {text!r}")
-    return amount
-
-
 async def _topup(store: Store, name: str, amount: int) -> int:
-    request_id = f"topup-{uuid.uuid4().hex}"
-    balance = await store.transaction(lambda tx: stored.topup(tx, name, amount, request_id, time.time()))
+    balance = await admin.topup(store, name, amount)
     print(f"Key {name!r} topped up by {credits(amount)} credits: balance {credits(balance)} credits.")
     return 0
 
 
 async def _delete(store: Store, args: argparse.Namespace, config: Config) -> int:
-    if not await store.transaction(lambda tx: stored.delete(tx, args.name)):
-        raise Refused(f"no key named {args.name!r}")
+    await admin.delete(store, args.name)
     print(f"Key {args.name!r} deleted.")
     return 0
 
 
 def _create_command(args: argparse.Namespace, config: Config) -> Work:
-    new = _new_record(args, config)
+    new = admin.new_record(_new_key(args), config, lambda field: f"--{field}")
     return lambda store: _create(store, new, args.json)
 
 
 def _topup_command(args: argparse.Namespace, config: Config) -> Work:
-    amount = _topup_amount(args.credits)
+    amount = admin.topup_amount(args.credits, "CREDITS")
     return lambda store: _topup(store, args.name, amount)
 
 

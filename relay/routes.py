@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import unquote
 
+from relay.admin import api as admin_api
 from relay.endpoints import (
     audio,
     batches,
@@ -97,6 +98,7 @@ ROUTES: tuple[Route, ...] = (
     # Operations
     Route("GET", "/healthz", health.healthz),
     *metrics_endpoint.ROUTES,
+    *admin_api.ROUTES,
 )
 
 

@@ -1,0 +1,241 @@
+"""The OpenAPI 3.1 document of the admin API, served at ``/admin/v1/openapi.json`` (written by hand)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relay.version import package_version
+
+__all__ = ["document"]
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_KEY = {"$ref": "#/components/schemas/Key"}
+_LOGGED = {"$ref": "#/components/schemas/LoggedRequest"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {400: "Bad request", 401: "No or invalid admin key", 403: "A viewer may only read", 404: "Not found"}
+    words |= {409: "Refused (a key of relay.toml, a name taken, a key without quota)"}
+    return {str(status): _json(_ERROR, words[status]) for status in (401, *statuses)}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _operation(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "responses": {next(iter(ok)): ok[next(iter(ok))], **_errors(*errors)}, **extra}
+
+
+_LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "Page size.")
+_KEY_WRITE = _operation("", {"200": _json(_KEY, "The key as it is now")}, 403, 404)
+
+
+def _key_change(summary: str, **extra: Any) -> dict[str, Any]:
+    return {**_KEY_WRITE, "summary": summary, "parameters": [_path("name")], **extra}
+
+
+_PATHS: dict[str, Any] = {
+    "/admin/v1/keys": {
+        "get": _operation(
+            "List the keys, by name",
+            {"200": _json({"$ref": "#/components/schemas/KeyList"}, "A page of keys")},
+            400,
+            parameters=[
+                _query("group", {"type": "string"}, "Only the keys of this channel group."),
+                _query("disabled", {"type": "string", "enum": ["true", "false"]}, "Only disabled (or enabled) keys."),
+                _LIMIT,
+                _query("after", {"type": "string"}, "The last name of the previous page (its last_id)."),
+            ],
+        ),
+        "post": _operation(
+            "Create a key; its secret is in this answer only",
+            {"201": _json({"allOf": [_KEY, {"type": "object", "required": ["secret"]}]}, "The new key")},
+            400,
+            403,
+            409,
+            requestBody={
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewKey"}}},
+            },
+        ),
+    },
+    "/admin/v1/keys/{name}": {
+        "get": _operation(
+            "Show one key with its balance, open holds and today's totals",
+            {"200": _json(_KEY, "The key")},
+            404,
+            parameters=[_path("name")],
+        ),
+        "delete": _operation(
+            "Delete a key (not one of relay.toml) and its ledger",
+            {
+                "200": _json(
+                    {"type": "object", "properties": {"name": {"type": "string"}, "deleted": {"type": "boolean"}}},
+                    "Deleted",
+                )
+            },
+            403,
+            404,
+            409,
+            parameters=[_path("name")],
+        ),
+    },
+    "/admin/v1/keys/{name}/disable": {"post": _key_change("Disable a key (401 to its requests until enabled)")},
+    "/admin/v1/keys/{name}/enable": {"post": _key_change("Enable a disabled key")},
+    "/admin/v1/keys/{name}/topup": {
+        "post": {
+            **_key_change("Add credits to a key's balance"),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["amount"],
+                            "properties": {"amount": {"type": ["string", "number"], "examples": ["12.5"]}},
+                        }
+                    }
+                },
+            },
+            "responses": {**_KEY_WRITE["responses"], **_errors(400, 403, 404, 409)},
+        }
+    },
+    "/admin/v1/requests": {
+        "get": _operation(
+            "The request log, newest first",
+            {"200": _json({"$ref": "#/components/schemas/RequestList"}, "A page of logged requests")},
+            400,
+            parameters=[
+                _query("key", {"type": "string"}, "Key name."),
+                _query("model", {"type": "string"}, "Requested model."),
+                _query("channel", {"type": "string"}, "Channel that served it."),
+                _query("status", {"type": "integer"}, "HTTP status."),
+                _query("since", {"type": "number"}, "Unix seconds, included."),
+                _query("until", {"type": "number"}, "Unix seconds, excluded."),
+                _LIMIT,
+                _query("cursor", {"type": "string"}, "The previous page's next_cursor."),
+            ],
+        )
+    },
+    "/admin/v1/requests/{request_id}": {
+        "get": _operation(
+            "One logged request", {"200": _json(_LOGGED, "The request")}, 404, parameters=[_path("request_id")]
+        )
+    },
+    "/admin/v1/openapi.json": {
+        "get": _operation("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}),
+    },
+}
+
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                },
+            }
+        },
+    },
+    "NewKey": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"},
+            "quota": {"type": ["string", "number"], "description": "Credits it starts with; absent: unlimited."},
+            "expires": {"type": "string", "description": "YYYY-MM-DD or ISO 8601, UTC; absent: never."},
+            "models": {"type": "array", "items": {"type": "string"}},
+            "rpm": {"type": "integer"},
+            "tpm": {"type": "integer"},
+            "group": {"type": "string", "default": "default"},
+            "ips": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Key": {
+        "type": "object",
+        "required": ["name", "status", "source", "balance_micros", "models", "group"],
+        "properties": {
+            "name": {"type": "string"},
+            "status": {"type": "string", "enum": ["active", "disabled", "expired"]},
+            "source": {"type": "string", "enum": ["config", "cli"]},
+            "balance_micros": {"type": ["integer", "null"]},
+            "balance_credits": _NULLABLE_NUMBER,
+            "models": {"type": "array", "items": {"type": "string"}},
+            "rpm": {"type": ["integer", "null"]},
+            "tpm": {"type": ["integer", "null"]},
+            "group": {"type": "string"},
+            "ips": {"type": "array", "items": {"type": "string"}},
+            "expires_at": _NULLABLE_NUMBER,
+            "created_at": {"type": "number"},
+            "open_holds_micros": {"type": "integer"},
+            "leased_micros": {"type": "integer"},
+            "today": {"type": "object"},
+            "secret": {"type": "string"},
+        },
+    },
+    "KeyList": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": _KEY},
+            "has_more": {"type": "boolean"},
+            "last_id": {"type": ["string", "null"]},
+        },
+    },
+    "LoggedRequest": {
+        "type": "object",
+        "required": ["request_id", "time", "status"],
+        "properties": {
+            "request_id": {"type": "string"},
+            "time": {"type": "number"},
+            "key_name": {"type": ["string", "null"]},
+            "route": {"type": "string"},
+            "requested_model": {"type": ["string", "null"]},
+            "channel": {"type": ["string", "null"]},
+            "status": {"type": "integer"},
+            "attempts": {"type": "array", "items": {"type": "object"}},
+            "cost_micros": {"type": "integer"},
+        },
+    },
+    "RequestList": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": _LOGGED},
+            "has_more": {"type": "boolean"},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The admin API's OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Relay admin API", "version": package_version(), "description": "See docs/admin.md."},
+        "paths": _PATHS,
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"adminKey": []}],
+    }
