@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from relay.admin import keys as admin_keys
-from relay.admin import request_log
+from relay.admin import request_log, views
 from relay.admin.auth import AdminKeys, Caller
 from relay.admin.openapi import document
 from relay.errors import RelayError
@@ -278,4 +278,5 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", PREFIX + "/requests", list_requests),
     Route("GET", PREFIX + "/requests/{request_id}", show_request),
     Route("GET", PREFIX + "/openapi.json", openapi),
+    *views.ROUTES,
 )

@@ -36,6 +36,12 @@ def _operation(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> 
 
 
 _LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "Page size.")
+_DAY = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+_USAGE_PARAMETERS = [
+    _query("by", {"type": "string", "enum": ["key", "model", "channel", "day"], "default": "key"}, "Grouping."),
+    _query("since", _DAY, "First day (UTC), included."),
+    _query("until", _DAY, "Last day (UTC), included."),
+]
 _KEY_WRITE = _operation("", {"200": _json(_KEY, "The key as it is now")}, 403, 404)
 
 
@@ -134,10 +140,138 @@ _PATHS: dict[str, Any] = {
     "/admin/v1/openapi.json": {
         "get": _operation("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}),
     },
+    "/admin/v1/channels": {
+        "get": _operation(
+            "The channels with this process's breakers and the request log's numbers of the last minutes",
+            {"200": _json({"$ref": "#/components/schemas/ChannelList"}, "Every channel, in relay.toml's order")},
+            400,
+            parameters=[
+                _query(
+                    "minutes",
+                    {"type": "integer", "minimum": 1, "maximum": 10080, "default": 15},
+                    "Minutes of the request log the window covers.",
+                )
+            ],
+        )
+    },
+    "/admin/v1/usage": {
+        "get": _operation(
+            "Usage totals (the daily totals summed) by key, model, channel or day",
+            {"200": _json({"$ref": "#/components/schemas/UsageList"}, "One row per key, model, channel or day")},
+            400,
+            parameters=_USAGE_PARAMETERS,
+        )
+    },
+    "/admin/v1/usage.csv": {
+        "get": _operation(
+            "The usage totals as CSV (a header line, then the rows of /admin/v1/usage)",
+            {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+            400,
+            parameters=_USAGE_PARAMETERS,
+        )
+    },
+    "/admin/v1/prices": {
+        "get": _operation(
+            "The configured [[prices]], in order (the first matching entry wins)",
+            {"200": _json({"$ref": "#/components/schemas/PriceList"}, "The prices")},
+        )
+    },
 }
 
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
 _SCHEMAS: dict[str, Any] = {
+    "ChannelList": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "list"},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "type", "base_url", "models", "priority", "weight", "group", "window"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "type": {"type": "string", "enum": ["openai", "anthropic", "gemini", "mock"]},
+                        "base_url": {"type": "string"},
+                        "models": {"type": "array", "items": {"type": "string"}},
+                        "priority": {"type": "integer"},
+                        "weight": {"type": "integer"},
+                        "group": {"type": "string"},
+                        "keys": {"type": "integer", "description": "How many upstream keys (never the keys)."},
+                        "breaker": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "state": {"type": "string", "enum": ["closed", "open", "half_open"]},
+                                "failures": {"type": "integer"},
+                                "retry_in": {"type": "number"},
+                            },
+                        },
+                        "window": {
+                            "type": "object",
+                            "properties": {
+                                "minutes": {"type": "integer"},
+                                "requests": {"type": "integer"},
+                                "errors": {"type": "integer"},
+                                "error_rate": _NULLABLE_NUMBER,
+                                "latency_ms_p50": _NULLABLE_NUMBER,
+                                "latency_ms_p95": _NULLABLE_NUMBER,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "UsageList": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "list"},
+            "by": {"type": "string", "enum": ["key", "model", "channel", "day"]},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "description": "The grouping's value under its name (key, model, channel or day), then sums.",
+                    "properties": {
+                        name: {"type": "integer"}
+                        for name in (
+                            "requests",
+                            "errors",
+                            "input_tokens",
+                            "output_tokens",
+                            "cached_tokens",
+                            "reasoning_tokens",
+                            "cost_micros",
+                        )
+                    },
+                },
+            },
+        },
+    },
+    "PriceList": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "list"},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["model"],
+                    "properties": {
+                        "model": {"type": "string"},
+                        "input": {"type": "number"},
+                        "output": {"type": "number"},
+                        "cached_input": _NULLABLE_NUMBER,
+                        "image": {"type": "number"},
+                        "image_sizes": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "second": {"type": "number"},
+                        "character": {"type": "number"},
+                        "request": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
