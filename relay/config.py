@@ -25,6 +25,8 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from relay.channel_defaults import ChannelTimeouts
+from relay.config_checks import check
 from relay.http.limits import Limits
 
 
@@ -134,18 +136,6 @@ class Price:
 
 
 @attrs.frozen
-class ChannelTimeouts:
-    #: Seconds to open the TCP (and TLS) connection to the upstream. Then: 504 (refused: 502).
-    connect: float = 10.0
-    #: Seconds from sending the request to the first byte of the upstream's answer. Then: 504.
-    first_byte: float = 300.0
-    #: Seconds the upstream may stay silent between two chunks of a stream.
-    idle: float = 120.0
-    #: Seconds for the whole upstream exchange, stream included.
-    total: float = 900.0
-
-
-@attrs.frozen
 class MockOptions:
     #: Chunks a streamed answer is split into.
     chunks: int = 8
@@ -161,13 +151,6 @@ class MockOptions:
 ChannelType = Literal["openai", "anthropic", "gemini", "mock"]
 #: Which OpenAI API an ``openai`` channel speaks when the client's own API does not decide it.
 OpenAIApi = Literal["auto", "chat", "responses"]
-
-#: ``base_url`` of each channel type when relay.toml gives none: as each provider's SDK takes it.
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "gemini": "https://generativelanguage.googleapis.com",
-}
 
 
 @attrs.frozen
@@ -297,8 +280,6 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
 
 
 def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
-    from relay.config_checks import check  # it reads this module's classes: imported once they exist
-
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

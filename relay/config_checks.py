@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from relay.config import DEFAULT_BASE_URLS, ChannelTimeouts
+from relay.channel_defaults import DEFAULT_BASE_URLS, ChannelTimeouts
 from relay.http.limits import Limits
 from relay.http.server import parse_listen
 

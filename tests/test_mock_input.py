@@ -1,4 +1,4 @@
-"""The mock upstream refuses JSON nested deeper than it reads (``relay.mock.router.MAX_DEPTH``, docs/mock.md) with
+"""The mock upstream refuses JSON nested deeper than it reads (``relay.mock.call.MAX_DEPTH``, docs/mock.md) with
 a 400 in the route's dialect, instead of failing when it writes its answer (orjson writes at most 254 levels)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from relay.mock.router import Mock
 
-#: ``relay.mock.router.MAX_DEPTH``, as docs/mock.md documents it.
+#: ``relay.mock.call.MAX_DEPTH``, as docs/mock.md documents it.
 MAX_DEPTH = 200
 
 

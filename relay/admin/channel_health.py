@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from relay.config import DEFAULT_BASE_URLS, ChannelConfig
+from relay.channel_defaults import DEFAULT_BASE_URLS
+from relay.config import ChannelConfig
 from relay.gateway.breaker import Breaker
 from relay.store.base import Tx
 

@@ -17,7 +17,7 @@ docs/apis/responses_state.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -28,10 +28,8 @@ from relay.errors import RelayError
 from relay.http.messages import Request, Response
 from relay.upstream.channels import Channel
 
+from .call import Call
 from .compact_responses import expand, summarise
-
-if TYPE_CHECKING:
-    from .generate import Call
 
 FIELD = "context_management"
 #: The threshold of an entry that gives none (input tokens), as Anthropic's compaction default.

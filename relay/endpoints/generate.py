@@ -45,6 +45,7 @@ from . import (
     gemini_images,
     kept_responses,
 )
+from .call import Call
 from .ending import record_stream_end
 from .failover import Attempt, Failover
 from .kept_responses import Keeper
@@ -55,27 +56,6 @@ from .upstream_error import error_answer
 
 if TYPE_CHECKING:
     from relay.app import Relay
-
-
-@attrs.define
-class Call:
-    """What the pipeline knows of a client request before it picks a channel."""
-
-    dialect: ir.Dialect
-    body: bytes
-    model: str
-    stream: bool
-    #: The parsed body (None for Gemini, whose model is in the URL and whose body passes unread).
-    payload: dict[str, Any] | None = None
-    #: Gemini streams: server-sent events (``?alt=sse``), else a JSON array streamed element by element.
-    sse: bool = True
-    #: Gemini: the parsed body, read for the quota hold only (its output ceiling).
-    seen: dict[str, Any] | None = None
-
-    def release(self) -> None:
-        """The answer started (``Request.let_go``): no other attempt will send the body, so it goes."""
-        self.body = b""
-        self.payload = self.seen = None
 
 
 async def chat_completions(relay: Relay, request: Request, out: StreamResponse) -> Response | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from relay.errors import RelayError
 
 if TYPE_CHECKING:
-    from relay.routes import Route
+    from relay.route import Route
 
 #: Seconds a refused client is told to wait (``retry-after``).
 RETRY_AFTER = 1

@@ -27,7 +27,7 @@ import trio
 from relay.http.messages import BodyError
 
 if TYPE_CHECKING:
-    from relay.http.connection import Connection
+    from relay.http.peer import BodySource
 
 
 class BodyReader:
@@ -35,7 +35,7 @@ class BodyReader:
 
     __slots__ = ("_conn", "_continued", "_deadline", "_limit", "done", "length", "received")
 
-    def __init__(self, conn: Connection, length: int | None, limit: int, deadline: float) -> None:
+    def __init__(self, conn: BodySource, length: int | None, limit: int, deadline: float) -> None:
         self._conn = conn
         self.length = length
         self.received = 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import socket
 from collections.abc import Callable
 from typing import Protocol
@@ -30,6 +29,7 @@ from relay.http.heap import LARGE, HeapTrimmer
 from relay.http.limits import Limits
 from relay.http.messages import Aborted, BodyError, Headers, Request, Response, StreamResponse
 from relay.http.pending import PendingHeads
+from relay.http.shutdown import Shutdown
 from relay.http.writer import Writer, http_date, reason, send_all
 
 log = logging.getLogger("relay.http")
@@ -61,50 +61,6 @@ class App(Protocol):
         """A protocol-level error (400, 408, 413, 431, 500, 501, 505) in the shape the path's clients expect;
         ``code`` names it when the status alone does not (``unsupported_transfer_coding``)."""
         ...
-
-
-class Shutdown:
-    """Shared by a server's connections: once begun, idle connections close and busy ones finish.
-
-    Idle means waiting for a request's first byte: between keep-alive requests, or before the first.
-    """
-
-    def __init__(self) -> None:
-        self.begun = False
-        self.event = trio.Event()
-        self._idle: set[trio.CancelScope] = set()
-        self._draining: set[trio.CancelScope] = set()
-        #: ``trio.current_time()`` by which streaming responses end themselves (set when shutdown begins).
-        self.drain_at = math.inf
-
-    def begin(self) -> None:
-        self.begun = True
-        self.event.set()
-        for scope in self._idle:
-            scope.cancel()
-
-    def watch_idle(self, scope: trio.CancelScope) -> None:
-        if self.begun:
-            scope.cancel()
-        self._idle.add(scope)
-
-    def unwatch_idle(self, scope: trio.CancelScope) -> None:
-        self._idle.discard(scope)
-
-    def drain_by(self, deadline: float) -> None:
-        """Responses still streaming must end themselves by ``deadline`` (``trio.current_time()``): the server
-        calls it when shutdown begins, a moment before the grace runs out, so a stream gets its last word."""
-        self.drain_at = deadline
-        for scope in self._draining:
-            scope.deadline = min(scope.deadline, deadline)
-
-    def watch_draining(self, scope: trio.CancelScope) -> None:
-        """``scope`` (a stream's wait for its next piece) is cancelled at the drain deadline."""
-        scope.deadline = min(scope.deadline, self.drain_at)
-        self._draining.add(scope)
-
-    def unwatch_draining(self, scope: trio.CancelScope) -> None:
-        self._draining.discard(scope)
 
 
 class Connection:

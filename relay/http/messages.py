@@ -18,7 +18,7 @@ import attrs
 import orjson
 
 if TYPE_CHECKING:
-    from relay.http.connection import Shutdown
+    from relay.http.shutdown import Shutdown
 
 Headers = Sequence[tuple[bytes, bytes]]
 

@@ -22,13 +22,14 @@ import trio
 from relay.http.messages import Headers, Request, Response
 
 if TYPE_CHECKING:
-    from relay.http.connection import Connection, Shutdown
+    from relay.http.peer import ResponseSink
+    from relay.http.shutdown import Shutdown
 
 
 class Writer:
     """The connection's StreamResponse: the head goes out with the first chunk, in one write."""
 
-    def __init__(self, connection: Connection, request: Request) -> None:
+    def __init__(self, connection: ResponseSink, request: Request) -> None:
         self._c = connection
         self._request = request
         self._head = b""

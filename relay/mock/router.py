@@ -15,15 +15,12 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl
 
-import attrs
-import orjson
 import trio
 
 from relay.config import MockOptions
-from relay.dialects.common import nested_deeper
 from relay.mock import (
     wire_anthropic,
     wire_audio,
@@ -37,32 +34,10 @@ from relay.mock import (
     wire_responses,
     wire_stored_responses,
 )
+from relay.mock.call import Call, Dialect, Handler, RouteEntry, error, load_json
 from relay.mock.model import Answer, Headers, Reply, json_answer
 
 DEFAULT_MODELS = ("mock-1", "mock-2", "gpt-4o-mini")
-
-Dialect = Literal["openai", "anthropic", "gemini"]
-
-
-@attrs.frozen
-class Call:
-    method: str
-    path: str
-    query: dict[str, str]
-    #: Lower-case header names; the last value of each.
-    headers: dict[bytes, str]
-    body: bytes
-
-    def bearer(self) -> str | None:
-        scheme, _, token = self.headers.get(b"authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        return token.strip() or None
-
-
-Handler = Callable[["Mock", Call, "re.Match[str]", Dialect], Answer]
-#: One route: (method, path pattern, the dialect of its key and errors or None for the listing's, handler).
-RouteEntry = tuple[str, "re.Pattern[str]", Dialect | None, Handler]
 
 
 class Mock:
@@ -142,14 +117,6 @@ async def play(reply: Reply | None, frames: Sequence[bytes]) -> AsyncIterator[by
 # ---- errors in each dialect's shape ----------------------------------------------------------------
 
 
-def error(dialect: Dialect, status: int, message: str) -> Answer:
-    if dialect == "anthropic":
-        return wire_anthropic.error(status, message)
-    if dialect == "gemini":
-        return wire_gemini.error(status, message)
-    return wire_chat.error(status, message, kind="mock_error" if status >= 404 else "invalid_request_error")
-
-
 def _key_error(dialect: Dialect, presented: str | None) -> Answer:
     if dialect == "anthropic":
         return wire_anthropic.error(401, "invalid x-api-key" if presented else "x-api-key header is required")
@@ -176,27 +143,6 @@ def _listing_dialect(call: Call) -> Dialect:
     return "gemini" if b"x-goog-api-client" in call.headers else "openai"
 
 
-#: The deepest nesting of arrays and objects the mock reads: it writes what it reads a level or two down, and
-#: orjson writes at most 254 levels.
-MAX_DEPTH = 200
-
-
-def _load(dialect: Dialect, body: bytes) -> Any:
-    """The JSON body, or an ``Answer`` refusing it (not JSON, or nested deeper than ``MAX_DEPTH``)."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        if dialect == "gemini":
-            return wire_gemini.error(400, "Invalid JSON payload received. The request body is not JSON.")
-        return error(dialect, 400, "the request body is not JSON")
-    if nested_deeper(payload, MAX_DEPTH):
-        message = f"the request body is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects"
-        if dialect == "gemini":
-            return wire_gemini.error(400, f"Invalid JSON payload received. {message}.")
-        return error(dialect, 400, message)
-    return payload
-
-
 # ---- handlers --------------------------------------------------------------------------------------
 
 
@@ -204,7 +150,7 @@ def _json_route(handle: Callable[[Mock, Call, re.Match[str], Any], Answer]) -> H
     def route(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         if dialect == "anthropic" and not call.headers.get(b"anthropic-version"):
             return wire_anthropic.error(400, "anthropic-version: header is required")
-        payload = _load(dialect, call.body)
+        payload = load_json(dialect, call.body)
         return payload if isinstance(payload, Answer) else handle(mock, call, match, payload)
 
     return route

@@ -21,7 +21,7 @@ from relay.mock import audio_wav, model, wire_chat, wire_transcribe
 from relay.mock.model import Answer, Prompt
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 #: The longest input OpenAI speaks.
 MAX_INPUT = 4096
@@ -77,7 +77,7 @@ def _problem(payload: Any) -> tuple[str | None, str] | None:
     return None
 
 
-def speech(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def speech(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         payload = orjson.loads(call.body)
     except orjson.JSONDecodeError:

@@ -29,7 +29,7 @@ from relay.mock import model, wire_chat
 from relay.mock.model import CREATED, Answer, Prompt, Reply, split
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 _PARAMS = frozenset(
     {
@@ -238,7 +238,7 @@ def respond(payload: Any, options: MockOptions) -> Answer:
     return Answer(200, tuple(frames), model.SSE_HEADERS, first)
 
 
-def _handle(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _handle(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         payload = orjson.loads(call.body)
     except orjson.JSONDecodeError:

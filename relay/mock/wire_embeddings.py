@@ -31,7 +31,7 @@ from relay.mock.directives import parse_directives
 from relay.mock.model import Answer, json_answer
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 #: The length of a vector when the request asks for none.
 DIMENSIONS = 16
@@ -170,7 +170,7 @@ def openai_embeddings(payload: dict[str, Any]) -> Answer:
     )
 
 
-def _openai(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _openai(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         return openai_embeddings(_load(call.body))
     except Refused as refused:
@@ -244,7 +244,7 @@ def gemini_embeddings(payload: dict[str, Any], model: str, batch: bool) -> Answe
     return json_answer(200, {"embeddings": vectors} if batch else {"embedding": vectors[0]})
 
 
-def _gemini(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _gemini(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         payload = _load(call.body)
         return gemini_embeddings(payload, match["model"], match["verb"] == "batchEmbedContents")

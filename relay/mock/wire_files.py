@@ -30,7 +30,7 @@ from relay.mock import wire_chat, wire_embeddings, wire_message_batches, wire_re
 from relay.mock.model import CREATED, Answer, json_answer
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/moderations")
@@ -61,10 +61,10 @@ class State:
         return self.count
 
 
-_STATES: weakref.WeakKeyDictionary[Mock, State] = weakref.WeakKeyDictionary()
+_STATES: weakref.WeakKeyDictionary[MockState, State] = weakref.WeakKeyDictionary()
 
 
-def state_of(mock: Mock) -> State:
+def state_of(mock: MockState) -> State:
     state = _STATES.get(mock)
     if state is None:
         state = _STATES[mock] = State()
@@ -126,7 +126,7 @@ def add_file(state: State, data: bytes, filename: str, purpose: str, expires_in:
     return meta
 
 
-def _upload(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _upload(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         form = multipart_form.parse(call.body, call.headers.get(b"content-type", ""))
     except RelayError as error:
@@ -161,7 +161,7 @@ def _upload(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> A
     return json_answer(200, add_file(state_of(mock), part.data, part.filename or "file", purpose, expires_in))
 
 
-def _list_files(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _list_files(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     limit = _int(call.query.get("limit"), "limit", 1, 10_000, 10_000)
     if isinstance(limit, Answer):
         return limit
@@ -174,18 +174,18 @@ def _list_files(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) 
     return json_answer(200, _page(items, call.query.get("after"), limit))
 
 
-def _retrieve_file(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _retrieve_file(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     kept = state_of(mock).files.get(match["id"])
     return json_answer(200, kept.meta) if kept is not None else _no_such_file(match["id"])
 
 
-def _delete_file(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _delete_file(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     if state_of(mock).files.pop(match["id"], None) is None:
         return _no_such_file(match["id"])
     return json_answer(200, {"id": match["id"], "object": "file", "deleted": True})
 
 
-def _file_content(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _file_content(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     kept = state_of(mock).files.get(match["id"])
     if kept is None:
         return _no_such_file(match["id"])
@@ -195,7 +195,7 @@ def _file_content(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect
 # ---- batches -------------------------------------------------------------------------------------------------
 
 
-def _answer_line(mock: Mock, url: str, body: Any) -> Answer:
+def _answer_line(mock: MockState, url: str, body: Any) -> Answer:
     if url == "/v1/chat/completions":
         return wire_chat.respond(body, mock.options)
     if url == "/v1/responses":
@@ -205,7 +205,9 @@ def _answer_line(mock: Mock, url: str, body: Any) -> Answer:
     return _error(400, f"The mock upstream does not answer batch lines for {url}.", "url")
 
 
-def _run(mock: Mock, lines: list[bytes], endpoint: str, batch_id: str) -> tuple[list[bytes], list[bytes], str | None]:
+def _run(
+    mock: MockState, lines: list[bytes], endpoint: str, batch_id: str
+) -> tuple[list[bytes], list[bytes], str | None]:
     """(output lines, error lines, the batch's model) of an input file's lines."""
     output: list[bytes] = []
     errors: list[bytes] = []
@@ -263,7 +265,7 @@ def _invalid_lines(data: bytes, endpoint: str) -> str | None:
     return None
 
 
-def _create_batch(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _create_batch(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         payload = orjson.loads(call.body)
     except orjson.JSONDecodeError:
@@ -347,7 +349,7 @@ def _create_batch(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect
     return json_answer(200, batch)
 
 
-def _list_batches(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _list_batches(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     limit = _int(call.query.get("limit"), "limit", 1, 100, 20)
     if isinstance(limit, Answer):
         return limit
@@ -355,14 +357,14 @@ def _list_batches(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect
     return json_answer(200, _page(items, call.query.get("after"), limit))
 
 
-def _retrieve_batch(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _retrieve_batch(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     batch = state_of(mock).batches.get(match["id"])
     if batch is None:
         return _error(404, f"No batch found with id '{match['id']}'.", "batch_id")
     return json_answer(200, batch)
 
 
-def _cancel_batch(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _cancel_batch(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     state = state_of(mock)
     batch = state.batches.get(match["id"])
     if batch is None:

@@ -52,7 +52,7 @@ from relay.mock.model import CREATED, Answer, json_answer
 from relay.mock.strict_gemini import get, problem
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 #: The deepest nesting the mock reads (as ``relay.mock.router``).
 MAX_DEPTH = 200
@@ -256,7 +256,7 @@ def _integer(value: Any, name: str, low: int, high: int, default: int) -> int:
 # ---- OpenAI's Images API ---------------------------------------------------------------------------
 
 
-def _generations(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _generations(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         payload = orjson.loads(call.body)
     except orjson.JSONDecodeError:
@@ -273,7 +273,7 @@ def _generations(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect)
 
 
 def _form_route(kind: str) -> Any:
-    def route(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    def route(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         try:
             form = multipart_form.parse(call.body, call.headers.get(b"content-type", ""))
         except RelayError as error:
@@ -321,7 +321,7 @@ def _form(kind: str, form: multipart_form.Form) -> Answer:
 # ---- Gemini's image output -------------------------------------------------------------------------
 
 
-def _gemini_content(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _gemini_content(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         payload = orjson.loads(call.body)
     except orjson.JSONDecodeError:

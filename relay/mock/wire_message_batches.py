@@ -22,7 +22,7 @@ from relay.mock import wire_anthropic
 from relay.mock.model import CREATED, Answer, json_answer
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Handler, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, Handler, MockState, RouteEntry
 
 MAX_REQUESTS = 100_000
 HOLD = b"mock:batch_hold"
@@ -57,7 +57,7 @@ def _error(status: int, message: str) -> Answer:
     return wire_anthropic.error(status, message)
 
 
-def _answer(mock: Mock, custom_id: str, params: Any) -> tuple[bytes, bool]:
+def _answer(mock: MockState, custom_id: str, params: Any) -> tuple[bytes, bool]:
     """The results line of one request, and whether it succeeded."""
     if isinstance(params, dict) and params.get("stream"):
         answer = _error(400, "params.stream: streaming is not supported in a message batch")
@@ -81,23 +81,23 @@ def _counts(**given: int) -> dict[str, int]:
     return {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0, **given}
 
 
-def routes(state_of: Callable[[Mock], _State]) -> tuple[RouteEntry, ...]:
+def routes(state_of: Callable[[MockState], _State]) -> tuple[RouteEntry, ...]:
     """The routes, reading the process's state through ``state_of``."""
 
     def versioned(handle: Handler) -> Handler:
-        def route(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+        def route(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
             if not call.headers.get(b"anthropic-version"):
                 return _error(400, "anthropic-version: header is required")
             return handle(mock, call, match, dialect)
 
         return route
 
-    def find(mock: Mock, id: str) -> Kept | Answer:
+    def find(mock: MockState, id: str) -> Kept | Answer:
         kept = state_of(mock).message_batches.get(id)
         return kept if kept is not None else _error(404, f"No message batch with id '{id}' was found")
 
     @versioned
-    def create(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    def create(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         try:
             payload = orjson.loads(call.body)
         except orjson.JSONDecodeError:
@@ -145,7 +145,7 @@ def routes(state_of: Callable[[Mock], _State]) -> tuple[RouteEntry, ...]:
         return json_answer(200, batch)
 
     @versioned
-    def listing(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    def listing(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         raw = call.query.get("limit", "20")
         if not raw.isdigit() or not 1 <= int(raw) <= 1000:
             return _error(400, "limit: must be an integer from 1 to 1000")
@@ -171,12 +171,12 @@ def routes(state_of: Callable[[Mock], _State]) -> tuple[RouteEntry, ...]:
         )
 
     @versioned
-    def retrieve(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    def retrieve(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         kept = find(mock, match["id"])
         return kept if isinstance(kept, Answer) else json_answer(200, kept.batch)
 
     @versioned
-    def cancel(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    def cancel(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         kept = find(mock, match["id"])
         if isinstance(kept, Answer):
             return kept
@@ -193,7 +193,7 @@ def routes(state_of: Callable[[Mock], _State]) -> tuple[RouteEntry, ...]:
         return json_answer(200, answered)
 
     @versioned
-    def delete(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    def delete(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         kept = find(mock, match["id"])
         if isinstance(kept, Answer):
             return kept
@@ -203,7 +203,7 @@ def routes(state_of: Callable[[Mock], _State]) -> tuple[RouteEntry, ...]:
         return json_answer(200, {"id": match["id"], "type": "message_batch_deleted"})
 
     @versioned
-    def results(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    def results(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
         kept = find(mock, match["id"])
         if isinstance(kept, Answer):
             return kept

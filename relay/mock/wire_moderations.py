@@ -24,7 +24,7 @@ from relay.mock import wire_chat
 from relay.mock.model import Answer, json_answer
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 DEFAULT_MODEL = "omni-moderation-latest"
 MODEL_PREFIXES = ("omni-moderation-", "text-moderation-")
@@ -101,7 +101,7 @@ def result(text: str, image: bool) -> dict[str, Any]:
     }
 
 
-def _moderations(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _moderations(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     try:
         payload = orjson.loads(call.body)
     except orjson.JSONDecodeError:

@@ -31,7 +31,7 @@ from relay.mock import wire_chat, wire_moderations
 from relay.mock.model import Answer, json_answer
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 #: The deepest nesting the mock reads (as ``relay.mock.router``).
 MAX_DEPTH = 200
@@ -149,7 +149,7 @@ def tokens(query: str, documents: list[str]) -> int:
 # ---- the three APIs --------------------------------------------------------------------------------------
 
 
-def _jina(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _jina(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     payload = load(call.body, _openai_error)
     if isinstance(payload, Answer):
         return payload
@@ -191,7 +191,7 @@ def _voyage(payload: dict[str, Any]) -> Answer:
     )
 
 
-def _cohere(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _cohere(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     payload = load(call.body, _cohere_error)
     if isinstance(payload, Answer):
         return payload

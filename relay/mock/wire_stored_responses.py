@@ -35,10 +35,11 @@ from relay.dialects.openai_responses_replay import events as replay_events
 from relay.dialects.openai_responses_replay import frame as replay_frame
 from relay.errors import RelayError
 from relay.mock import wire_chat, wire_responses
+from relay.mock.call import load_json
 from relay.mock.model import SSE_HEADERS, Answer, json_answer
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock, RouteEntry
+    from relay.mock.call import Call, Dialect, MockState, RouteEntry
 
 
 @attrs.define
@@ -52,10 +53,10 @@ class Kept:
 #: Responses a mock keeps at most; beyond, the oldest are forgotten (a long benchmark must not grow it forever).
 MAX_KEPT = 10_000
 
-_stores: weakref.WeakKeyDictionary[Mock, dict[str, Kept]] = weakref.WeakKeyDictionary()
+_stores: weakref.WeakKeyDictionary[MockState, dict[str, Kept]] = weakref.WeakKeyDictionary()
 
 
-def _kept(mock: Mock) -> dict[str, Kept]:
+def _kept(mock: MockState) -> dict[str, Kept]:
     return _stores.setdefault(mock, {})
 
 
@@ -83,10 +84,8 @@ def _continuing(answer: Answer, previous: Any) -> Answer:
     return attrs.evolve(answer, body=tuple(frame.replace(unset, said, 1) for frame in answer.body))
 
 
-def _create(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
-    from relay.mock import router  # the router imports this module
-
-    payload = router._load(dialect, call.body)
+def _create(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+    payload = load_json(dialect, call.body)
     if isinstance(payload, Answer):
         return payload
     if not isinstance(payload, dict):
@@ -129,7 +128,7 @@ def _create(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> A
     return answer
 
 
-def _retrieve(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _retrieve(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     found = _kept(mock).get(match["id"])
     if found is None:
         return _not_found(match["id"])
@@ -143,7 +142,7 @@ def _retrieve(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) ->
     return Answer(200, frames, SSE_HEADERS)
 
 
-def _cancel(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _cancel(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     found = _kept(mock).get(match["id"])
     if found is None:
         return _not_found(match["id"])
@@ -155,13 +154,13 @@ def _cancel(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> A
     return json_answer(200, found.response)
 
 
-def _delete(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _delete(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     if _kept(mock).pop(match["id"], None) is None:
         return _not_found(match["id"])
     return json_answer(200, {"id": match["id"], "object": "response.deleted", "deleted": True})
 
 
-def _input_items(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _input_items(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     found = _kept(mock).get(match["id"])
     if found is None:
         return _not_found(match["id"])
@@ -171,12 +170,10 @@ def _input_items(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect)
         return wire_chat.error(error.status, error.message, error.param, code=error.code)
 
 
-def _compact(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def _compact(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     """OpenAI's compaction: the input's user messages, then one compaction item (a digest stands for the
     upstream's opaque ``encrypted_content``); the usage counts the input as ``wire_responses`` does."""
-    from relay.mock import router  # the router imports this module
-
-    payload = router._load(dialect, call.body)
+    payload = load_json(dialect, call.body)
     if isinstance(payload, Answer):
         return payload
     if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):

@@ -28,7 +28,7 @@ from relay.mock import audio_wav, model, wire_chat
 from relay.mock.model import Answer, Prompt
 
 if TYPE_CHECKING:
-    from relay.mock.router import Call, Dialect, Mock
+    from relay.mock.call import Call, Dialect, MockState
 
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 EXTENSIONS = ("flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm")
@@ -36,15 +36,15 @@ GRANULARITIES = ("word", "segment")
 TEXT_TYPE = b"text/plain; charset=utf-8"
 
 
-def transcriptions(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def transcriptions(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     return _answer(mock, call, translate=False)
 
 
-def translations(mock: Mock, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
+def translations(mock: MockState, call: Call, match: re.Match[str], dialect: Dialect) -> Answer:
     return _answer(mock, call, translate=True)
 
 
-def _answer(mock: Mock, call: Call, *, translate: bool) -> Answer:
+def _answer(mock: MockState, call: Call, *, translate: bool) -> Answer:
     try:
         form = multipart_form.parse(call.body, call.headers.get(b"content-type", ""))
     except RelayError as error:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from relay.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from relay.store.base import Tx
+    from relay.store.tx import Tx
 
 # pg_advisory_xact_lock key: any constant 64-bit number, the same for every Relay process.
 PG_LOCK_KEY = 0x52454C4159_01  # "RELAY", 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
-from relay.config import DEFAULT_BASE_URLS, ChannelConfig, UpstreamConfig
+from relay.channel_defaults import DEFAULT_BASE_URLS
+from relay.config import ChannelConfig, UpstreamConfig
 from relay.dialects import ir
 from relay.errors import RelayError
 from relay.mock.transport import MockTransport
