@@ -20,7 +20,7 @@ from relay.store.records import LogRecord
 from tests.conftest import KEY, process
 from tests.gateway_e2e.conftest import logs
 from tests.helpers import MOCK_ARGS
-from tests.sdk.test_conversations import relay_toml
+from tests.sdk.test_responses_state import relay_toml
 
 CONVERTED = ("chat-1", "claude-1", "gemini-1")
 LONG = "The weather report, in full detail: " + "sunny with a light breeze and no rain at all; " * 40

@@ -11,53 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import openai
 import pytest
 from openai import OpenAI
-from openai.types.responses import Response
 
 from tests.conftest import KEY, process
 from tests.helpers import MOCK_ARGS
-
-OTHER_KEY = "sk-relay-other-key"
-MODELS = ("resp-1", "chat-1", "claude-1", "gemini-1")
-CHANNELS = (
-    # (name, type, base_url suffix, extra keys, model)
-    ("chat", "openai", "/v1", 'api = "chat"\n', "chat-1"),
-    ("resp", "openai", "/v1", 'api = "responses"\n', "resp-1"),
-    ("claude", "anthropic", "", "", "claude-1"),
-    ("gemini", "gemini", "", "", "gemini-1"),
-)
-
-
-def relay_toml(upstream: str) -> str:
-    channels = "".join(
-        f"""
-[[channels]]
-name = "{name}"
-type = "{kind}"
-base_url = "{upstream}{suffix}"
-api_key = "sk-upstream-{name}"
-{extra}models = ["{model}"]
-"""
-        for name, kind, suffix, extra, model in CHANNELS
-    )
-    return f"""
-[server]
-listen = "127.0.0.1:0"
-access_log = false
-{channels}
-[[keys]]
-name = "owner"
-key = "{KEY}"
-
-[[keys]]
-name = "other"
-key = "{OTHER_KEY}"
-"""
+from tests.sdk.test_responses_state import MODELS, OTHER_KEY, create, relay_toml
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +39,6 @@ def client(relay_url: str) -> OpenAI:
 @pytest.fixture(scope="module")
 def other(relay_url: str) -> OpenAI:
     return OpenAI(base_url=f"{relay_url}/v1", api_key=OTHER_KEY, max_retries=0)
-
-
-def create(client: OpenAI, stream: bool, **params: Any) -> Response:
-    """``responses.create``, whole or streamed (then the response of the stream's ``response.completed``)."""
-    if not stream:
-        return client.responses.create(**params)
-    final = None
-    with client.responses.create(stream=True, **params) as events:
-        for event in events:
-            if event.type == "response.completed":
-                final = event.response
-    assert final is not None, "the stream had no response.completed"
-    return final
 
 
 def texts(client: OpenAI, conversation_id: str) -> list[tuple[str, str]]:
