@@ -15,7 +15,7 @@ import orjson
 
 from relay.admin import keys as admin_keys
 from relay.admin import request_log, views
-from relay.admin.auth import AdminKeys, Caller
+from relay.admin.auth import Caller, admin_caller
 from relay.admin.openapi import document
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
@@ -32,8 +32,7 @@ DEFAULT_LIMIT = 50
 
 
 def _caller(relay: Relay, request: Request) -> Caller:
-    request.record.logged = False  # type: ignore[attr-defined]  # admin calls are not requests to bill or log
-    return AdminKeys(relay.config.admin_keys).authenticate(request)
+    return admin_caller(relay, request)
 
 
 def _body(request: Request) -> dict[str, Any]:

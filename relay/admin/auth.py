@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -16,10 +18,13 @@ from relay.errors import RelayError
 from relay.http.messages import Request
 from relay.store.keys import digest
 
-__all__ = ["AdminKeys", "Caller"]
+__all__ = ["AdminKeys", "Caller", "admin_caller"]
 
 #: Methods a ``viewer`` may use.
 READS = frozenset({"GET", "HEAD"})
+
+if TYPE_CHECKING:
+    from relay.app import Relay
 
 
 @attrs.frozen
@@ -49,3 +54,16 @@ class AdminKeys:
                 403, "permission", f"Admin key {caller.name!r} has role {caller.role!r}: it may only read (GET)."
             )
         return caller
+
+
+@functools.cache
+def _admin_keys(configs: tuple[AdminKeyConfig, ...]) -> AdminKeys:
+    """The admin keys of a configuration, digested once (configurations are immutable)."""
+    return AdminKeys(configs)
+
+
+def admin_caller(relay: Relay, request: Request) -> Caller:
+    """The admin caller of an admin API request (401 or 403 as ``AdminKeys.authenticate`` says); admin calls are
+    not requests to bill or log, so the request log leaves them out."""
+    request.record.logged = False  # type: ignore[attr-defined]
+    return _admin_keys(tuple(relay.config.admin_keys)).authenticate(request)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 import attrs
 
 from relay.admin import channel_health, usage_totals
-from relay.admin.auth import AdminKeys
+from relay.admin.auth import admin_caller
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route
@@ -28,8 +28,7 @@ DEFAULT_MINUTES, MAX_MINUTES = 15, 7 * 24 * 60
 
 
 def _authenticate(relay: Relay, request: Request) -> None:
-    request.record.logged = False  # type: ignore[attr-defined]  # admin calls are not requests to bill or log
-    AdminKeys(relay.config.admin_keys).authenticate(request)
+    admin_caller(relay, request)
 
 
 def _minutes(params: dict[str, str]) -> int:
