@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 import trio
 
 from relay.config import Config
-from relay.dialects import anthropic, gemini, ir, openai_chat
+from relay.dialects import ir
+from relay.dialects.anthropic import codec as anthropic
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.endpoints.background_jobs import BackgroundJobs
 from relay.errors import RelayError, kind_for_status
 from relay.gateway.gateway import Gateway

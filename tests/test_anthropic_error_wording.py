@@ -21,7 +21,9 @@ import httpx
 import pytest
 
 from relay.config import loads
-from relay.dialects import anthropic, gemini, openai_chat
+from relay.dialects.anthropic import codec as anthropic
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.endpoints.upstream_error import relay_error
 from relay.errors import RelayError
 from relay.gateway.overload import OVERLOADED

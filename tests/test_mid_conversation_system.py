@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from relay.config import loads
-from relay.dialects import anthropic_request
+from relay.dialects.anthropic import request as anthropic_request
 from relay.http.messages import Request, Response, StreamResponse
 from relay.mock.server import MockUpstream
 from relay.upstream.channels import forwarded

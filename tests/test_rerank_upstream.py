@@ -1,4 +1,4 @@
-"""Reading the three upstream rerank answers (``relay.dialects.rerank_upstream``): a 502 for one that is not the
+"""Reading the three upstream rerank answers (``relay.dialects.rerank.upstream``): a 502 for one that is not the
 API's shape, and the requests Relay writes for each API."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from relay.dialects import rerank_upstream
-from relay.dialects.rerank import RerankRequest, answer
+from relay.dialects.rerank import upstream as rerank_upstream
+from relay.dialects.rerank.codec import RerankRequest, answer
 from relay.errors import RelayError
 
 REQ = RerankRequest(model="m", query="q", documents=("a", "b"), top_n=None, return_documents=True)

@@ -24,8 +24,8 @@ from typing import Any
 
 from relay.dialects import envelope, ir
 from relay.dialects.common import dumps_kept, load_object
-from relay.dialects.gemini_contents import SKIP_SIGNATURE
-from relay.dialects.openai_chat_reasoning import FORMAT
+from relay.dialects.gemini.contents import SKIP_SIGNATURE
+from relay.dialects.openai.chat.reasoning import FORMAT
 
 __all__ = ["in_body", "stripped"]
 

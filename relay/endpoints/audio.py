@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.dialects import ir, openai_chat
+from relay.dialects import ir
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.dialects import openai_chat
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError, ResponseAborted
 from relay.gateway.tally import Tally
 from relay.http.messages import Headers, StreamResponse

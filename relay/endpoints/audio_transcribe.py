@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relay.dialects import ir, openai_chat
+from relay.dialects import ir
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import trio
 
-from relay.dialects import ir, openai_responses
-from relay.dialects.openai_responses_replay import events as replayed_events
-from relay.dialects.openai_responses_replay import frame
+from relay.dialects import ir
+from relay.dialects.openai.responses import codec as openai_responses
+from relay.dialects.openai.responses.replay import events as replayed_events
+from relay.dialects.openai.responses.replay import frame
 from relay.errors import RelayError
 from relay.gateway.routing import Candidate
 from relay.gateway.tally import Tally
@@ -281,7 +282,7 @@ async def follow(relay: Relay, out: StreamResponse, job: Job, after: int) -> Non
 
 async def replay(relay: Relay, out: StreamResponse, stored: kept.StoredResponse, after: int) -> None:
     """Stream a response Relay keeps from its events after ``after``: those kept (a background response's), or
-    those of its Response object (``openai_responses_replay``). A background response still running in another
+    those of its Response object (``openai.responses.replay``). A background response still running in another
     process is followed through the store until it ends."""
     key_name, response_id = stored.key_name, stored.id
     while stored.status not in FINISHED:

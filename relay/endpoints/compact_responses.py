@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.dialects import ir, openai_responses
+from relay.dialects import ir
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object
 from relay.dialects.convert import convert_response
-from relay.dialects.openai_responses_listing import as_items
+from relay.dialects.openai.responses import codec as openai_responses
+from relay.dialects.openai.responses.listing import as_items
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.upstream.channels import Channel

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.dialects import openai_chat
-from relay.dialects.openai_completions_request import CompletionRequest, read_request, require_convertible
+from relay.dialects.openai.chat import codec as openai_chat
+from relay.dialects.openai.completions.request import CompletionRequest, read_request, require_convertible
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 
-from relay.dialects import anthropic, estimate, ir, openai_chat
+from relay.dialects import estimate, ir
+from relay.dialects.anthropic import codec as anthropic
 from relay.dialects.codecs import CODECS
 from relay.dialects.convert import StreamConverter, as_error
-from relay.dialects.openai_completions_request import CompletionRequest, chat_body
-from relay.dialects.openai_completions_response import (
+from relay.dialects.openai.chat import codec as openai_chat
+from relay.dialects.openai.completions.request import CompletionRequest, chat_body
+from relay.dialects.openai.completions.response import (
     DONE,
     ChoiceEncoder,
     Chunks,

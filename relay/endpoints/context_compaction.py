@@ -21,9 +21,10 @@ from typing import Any
 
 import attrs
 
-from relay.dialects import estimate, ir, openai_responses
+from relay.dialects import estimate, ir
 from relay.dialects.common import dumps_kept
-from relay.dialects.openai_responses_listing import as_items
+from relay.dialects.openai.responses import codec as openai_responses
+from relay.dialects.openai.responses.listing import as_items
 from relay.errors import RelayError
 from relay.http.messages import Request, Response
 from relay.upstream.channels import Channel

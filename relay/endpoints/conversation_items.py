@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from relay.dialects.openai_responses_listing import listed
+from relay.dialects.openai.responses.listing import listed
 from relay.errors import RelayError
 from relay.store import StoreError, Tx
 from relay.store import conversations as store

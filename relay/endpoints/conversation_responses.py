@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from relay.dialects.openai_responses_listing import as_items
+from relay.dialects.openai.responses.listing import as_items
 from relay.errors import RelayError
 from relay.store import StoreError, Tx
 from relay.store import conversations as store

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from relay.dialects.common import load_object
-from relay.dialects.openai_responses_listing import page
+from relay.dialects.openai.responses.listing import page
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route

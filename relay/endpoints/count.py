@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from relay.dialects import estimate, foreign_proofs, ir, openai_responses
+from relay.dialects import estimate, foreign_proofs, ir
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object
+from relay.dialects.openai.responses import codec as openai_responses
 from relay.errors import RelayError
 from relay.gateway.auth import check_model
 from relay.http.messages import Request, Response, StreamResponse
@@ -77,7 +78,7 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
         if dialect != "gemini" and route.upstream_model != model:
             body = orjson.dumps({**orjson.loads(body), "model": route.upstream_model})
     else:
-        req = _decode(client, request.body, model)
+        req = _decode(client, dialect, request.body, model)
         if dialect == "openai_responses":
             openai_responses.require_convertible(req)
         body = upstream_codec.encode_count_request(req, route.upstream_model)
@@ -86,7 +87,7 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
     upstream = await exchange.open(channel.count_path(target, route.upstream_model), body)
     try:
         if upstream.status in (404, 405) and target == "openai_responses":
-            req = req or _decode(client, request.body, model)
+            req = req or _decode(client, dialect, request.body, model)
             return Response(200, client.encode_count_response(estimate.input_tokens(req)), JSON)
         if not success(upstream.status):
             answer = await upstream_error(upstream, exchange, upstream_codec, client)
@@ -101,7 +102,7 @@ async def _count(relay: Relay, request: Request, pin: str | None, dialect: ir.Di
     return Response(200, client.encode_count_response(upstream_codec.decode_count_response(data)), JSON)
 
 
-def _decode(client: ModuleType, body: bytes, model: str) -> ir.Request:
-    if client.__name__.endswith("gemini"):
+def _decode(client: ModuleType, dialect: ir.Dialect, body: bytes, model: str) -> ir.Request:
+    if dialect == "gemini":  # the model is in the path, not the body
         return client.decode_count_request(body, model=model)
     return client.decode_count_request(body)

@@ -21,8 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.dialects import embeddings_gemini, embeddings_openai, gemini, ir, openai_chat
+from relay.dialects import ir
 from relay.dialects.common import dumps_kept
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.gemini import embeddings as embeddings_gemini
+from relay.dialects.openai import embeddings as embeddings_openai
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route

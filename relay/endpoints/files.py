@@ -25,7 +25,7 @@ from urllib.parse import quote
 import orjson
 
 from relay.config import ChannelConfig
-from relay.dialects import openai_chat
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError
 from relay.gateway.auth import check_model
 from relay.http.messages import Request, Response, StreamResponse

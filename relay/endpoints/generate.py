@@ -15,20 +15,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import orjson
 
-from relay.dialects import (
-    anthropic,
-    context_edits,
-    estimate,
-    foreign_proofs,
-    gemini,
-    hosted_tools,
-    ir,
-    openai_chat,
-    openai_responses,
-)
+from relay.dialects import context_edits, estimate, foreign_proofs, hosted_tools, ir
+from relay.dialects.anthropic import codec as anthropic
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import dumps_kept, load_object, refuse_ambiguous
 from relay.dialects.convert import StreamConverter, as_error, convert_response
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.openai.chat import codec as openai_chat
+from relay.dialects.openai.responses import codec as openai_responses
 from relay.errors import RelayError
 from relay.gateway.auth import check_model
 from relay.gateway.routing import Candidate

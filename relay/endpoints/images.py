@@ -4,7 +4,7 @@
   name for the model when that differs; a form goes as it came (the client's content type), or written again
   with that ``model`` field. ``stream: true`` answers are relayed event by event (``images_stream``).
 - Gemini channels (generations only): one ``generateContent`` with image output per image asked for
-  (``relay.dialects.images_gemini``), the answers' images returned as ``b64_json`` (or ``data:`` URLs when
+  (``relay.dialects.gemini.images``), the answers' images returned as ``b64_json`` (or ``data:`` URLs when
   ``url`` was asked); ``stream: true`` gets one ``image_generation.completed`` event per image.
 - Anthropic channels make no images, and edits and variations need an OpenAI-family channel: a 400.
 
@@ -19,8 +19,11 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from relay.dialects import gemini, images_gemini, ir, openai_chat
+from relay.dialects import ir
 from relay.dialects.common import json_body, load_object
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.gemini import images as images_gemini
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.dialects.openai_responses_listing import as_items
+from relay.dialects.openai.responses.listing import as_items
 from relay.errors import RelayError
 from relay.http import sse
 from relay.http.messages import Response

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import orjson
 
-from relay.dialects import anthropic
+from relay.dialects.anthropic import codec as anthropic
 from relay.errors import RelayError
 from relay.gateway.auth import check_model
 from relay.http.messages import Request, Response, StreamResponse

@@ -1,6 +1,6 @@
 """Moderations (``/v1/moderations``): passed through to an ``openai`` channel's ``/moderations``.
 
-The request is checked (``relay.dialects.moderation``) and routed by its ``model``, ``omni-moderation-latest``
+The request is checked (``relay.dialects.openai.moderation``) and routed by its ``model``, ``omni-moderation-latest``
 when it names none; the upstream's answer reaches the client as it is. Moderation is free: the request is billed
 only when the upstream reports tokens (OpenAI's does not). Anthropic and Gemini channels: a 400.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relay.dialects import moderation, openai_chat
+from relay.dialects.openai import moderation
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route
 from relay.upstream.channels import Channel

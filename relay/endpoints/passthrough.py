@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from relay.dialects import ir
-from relay.dialects.gemini_stream import ArraySplitter
+from relay.dialects.gemini.stream import ArraySplitter
 from relay.errors import RelayError, kind_for_status
 from relay.http import sse
 from relay.redact import redact

@@ -1,7 +1,7 @@
 """Rerank (``/v1/rerank``) and Moderations (``/v1/moderations``, ``relay.endpoints.moderations``).
 
-A rerank request (Cohere's and Jina's shape, or wingman's: ``relay.dialects.rerank``) goes to an ``openai``
-channel in the API its ``rerank_api`` names (``relay.dialects.rerank_upstream``); the answer is Jina's and
+A rerank request (Cohere's and Jina's shape, or wingman's: ``relay.dialects.rerank.codec``) goes to an ``openai``
+channel in the API its ``rerank_api`` names (``relay.dialects.rerank.upstream``); the answer is Jina's and
 Cohere's shape whatever the upstream's. A model served by a channel of another family is a 400: Anthropic and
 Gemini have no rerank API. The request is billed for the tokens the upstream reports, else for an estimate.
 """
@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from relay.dialects import ir, openai_chat, rerank_upstream
-from relay.dialects.rerank import answer as rerank_answer
-from relay.dialects.rerank import read_request
+from relay.dialects import ir
+from relay.dialects.openai.chat import codec as openai_chat
+from relay.dialects.rerank import upstream as rerank_upstream
+from relay.dialects.rerank.codec import answer as rerank_answer
+from relay.dialects.rerank.codec import read_request
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route
 from relay.upstream.channels import Channel

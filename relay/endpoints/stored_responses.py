@@ -19,8 +19,8 @@ from urllib.parse import quote
 import orjson
 import trio
 
-from relay.dialects import openai_responses
-from relay.dialects.openai_responses_listing import listed, page
+from relay.dialects.openai.responses import codec as openai_responses
+from relay.dialects.openai.responses.listing import listed, page
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
 from relay.route import Route

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.dialects import openai_chat
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError
 from relay.http import sse
 from relay.upstream.exchange import MAX_UPSTREAM_BODY, Exchange

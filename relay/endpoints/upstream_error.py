@@ -34,6 +34,8 @@ from types import ModuleType
 
 import orjson
 
+from relay.dialects import ir
+from relay.dialects.codecs import dialect_of
 from relay.errors import RelayError, kind_for_status
 from relay.gateway.tally import Tally
 from relay.http.messages import Response
@@ -85,7 +87,7 @@ async def upstream_error(
     body = await exchange.read_body(upstream)
     kept = tuple((name.lower(), value) for name, value in upstream.headers if name.lower() in KEPT_ON_ERROR)
     decoded = source.decode_error(upstream.status, body)
-    shaped = in_shape(source.__name__, body)
+    shaped = in_shape(dialect_of(source), body)
     error = relay_error(decoded, shaped, client, answered=upstream.status, secrets=(exchange.api_key,))
     said = decoded.message if shaped else body.decode("utf-8", "replace")
     code = f" ({decoded.code})" if shaped and decoded.code else ""
@@ -133,7 +135,7 @@ def relay_error(
     if status == 503:
         return RelayError(503, "upstream", "the upstream is unavailable (503)", code="upstream_unavailable")
     if status == 529:
-        anthropic = client.__name__.endswith("anthropic")
+        anthropic = dialect_of(client) == "anthropic"
         return RelayError(529 if anthropic else 503, "upstream", "the upstream is overloaded (529)", code="overloaded")
     return RelayError(502, "upstream", f"the upstream failed ({answered})", code="upstream_error")
 
@@ -142,8 +144,8 @@ def _identifier(value: str | None) -> str | None:
     return value if value is not None and _IDENTIFIER.fullmatch(value) else None
 
 
-def in_shape(module: str, body: bytes) -> bool:
-    """Whether an error body has the error shape of the dialect ``module`` codes."""
+def in_shape(dialect: ir.Dialect, body: bytes) -> bool:
+    """Whether an error body has the error shape of ``dialect``."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -153,8 +155,8 @@ def in_shape(module: str, body: bytes) -> bool:
     error = payload["error"]
     if not isinstance(error.get("message"), str):
         return False
-    if module.endswith("anthropic"):
+    if dialect == "anthropic":
         return payload.get("type") == "error" and isinstance(error.get("type"), str)
-    if module.endswith("gemini"):
+    if dialect == "gemini":
         return isinstance(error.get("code"), int)
     return True

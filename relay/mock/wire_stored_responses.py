@@ -7,12 +7,12 @@ default) is kept: its input items (those of the response it continued first) and
   response's input and output items put before its own (reasoning items without ``encrypted_content`` left
   out); an unknown id is refused as before (400 ``previous_response_not_found``);
 - ``GET …/responses/{id}`` is the Response object, ``DELETE`` forgets it (OpenAI's deletion object), and
-  ``GET …/responses/{id}/input_items`` lists its input items (``openai_responses_listing``); an unknown id is a
+  ``GET …/responses/{id}/input_items`` lists its input items (``openai.responses.listing``); an unknown id is a
   404 in OpenAI's shape.
 
 ``background: true`` (with ``store``) is answered at once with the Response object ``queued``; the mock
 finishes it instantly, so the next ``GET`` finds it ``completed`` (``?stream=true`` replays its events,
-``openai_responses_replay``, from ``starting_after``), unless ``POST …/responses/{id}/cancel`` came first: then
+``openai.responses.replay``, from ``starting_after``), unless ``POST …/responses/{id}/cancel`` came first: then
 it is ``cancelled`` with no output. Cancelling a response not created with ``background`` is a 400, one already
 finished is answered as it is.
 
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import orjson
 
-from relay.dialects.openai_responses_listing import as_items, listed, page
-from relay.dialects.openai_responses_replay import events as replay_events
-from relay.dialects.openai_responses_replay import frame as replay_frame
+from relay.dialects.openai.responses.listing import as_items, listed, page
+from relay.dialects.openai.responses.replay import events as replay_events
+from relay.dialects.openai.responses.replay import frame as replay_frame
 from relay.errors import RelayError
 from relay.mock import wire_chat, wire_responses
 from relay.mock.call import load_json

@@ -20,8 +20,8 @@ from anthropic.types.message_count_tokens_params import MessageCountTokensParams
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming, MessageCreateParamsStreaming
 from anthropic.types.shared.error_response import ErrorResponse
 
-from relay.dialects import anthropic as codec
 from relay.dialects import envelope, ir
+from relay.dialects.anthropic import codec
 from relay.errors import RelayError
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -276,7 +276,8 @@ def test_decode_reasoning(thinking, output_config, expected):
 def test_thinking_turned_on_asks_other_upstreams_to_show_their_reasoning(thinking):
     """An Anthropic client that turned thinking on gets thinking blocks: Gemini is asked for includeThoughts,
     Responses for a reasoning summary (include None would ask neither)."""
-    from relay.dialects import gemini, openai_responses
+    from relay.dialects.gemini import codec as gemini
+    from relay.dialects.openai.responses import codec as openai_responses
 
     body = {"model": "m", "max_tokens": 5000, "messages": [{"role": "user", "content": "x"}], "thinking": thinking}
     req = codec.decode_request(dump(body))

@@ -17,9 +17,9 @@ import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
 
-from relay.dialects import anthropic as codec
 from relay.dialects import envelope, ir
-from relay.dialects.anthropic import StreamDecoder, StreamEncoder
+from relay.dialects.anthropic import codec
+from relay.dialects.anthropic.codec import StreamDecoder, StreamEncoder
 from relay.http import sse
 
 EVENTS = pydantic.TypeAdapter(RawMessageStreamEvent)

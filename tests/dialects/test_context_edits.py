@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from relay.dialects import anthropic, context_edits, ir
+from relay.dialects import context_edits, ir
+from relay.dialects.anthropic import codec as anthropic
 from relay.errors import RelayError
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from relay.dialects import embeddings_gemini, embeddings_openai
+from relay.dialects.gemini import embeddings as embeddings_gemini
+from relay.dialects.openai import embeddings as embeddings_openai
 from relay.errors import RelayError
 from relay.mock.router import Mock
 from relay.mock.wire_embeddings import DIMENSIONS, MAX_DIMENSIONS, vector

@@ -19,8 +19,9 @@ import orjson
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from relay.dialects import ir, openai_responses
+from relay.dialects import ir
 from relay.dialects.codecs import CODECS
+from relay.dialects.openai.responses import codec as openai_responses
 from relay.errors import RelayError
 
 USER = [{"role": "user", "content": "hi"}]

@@ -1,4 +1,4 @@
-"""Gemini requests, responses, errors, token counts and passthrough helpers (relay.dialects.gemini)."""
+"""Gemini requests, responses, errors, token counts and passthrough helpers (relay.dialects.gemini.codec)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from google.genai import errors as genai_errors
 from google.genai import models as genai_models
 from google.genai import types
 
-from relay.dialects import gemini, gemini_stream, ir
+from relay.dialects import ir
 from relay.dialects.common import derived_id
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.gemini import stream as gemini_stream
 from relay.errors import RelayError
 
 MODEL = "gemini-2.5-flash"

@@ -15,8 +15,9 @@ from google.genai import errors as genai_errors
 from google.genai import models as genai_models
 from google.genai import types
 
-from relay.dialects import envelope, gemini, ir
-from relay.dialects.gemini_stream import ArraySplitter, StreamDecoder, StreamEncoder
+from relay.dialects import envelope, ir
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.gemini.stream import ArraySplitter, StreamDecoder, StreamEncoder
 from relay.errors import RelayError
 
 MODEL = "gemini-2.5-flash"

@@ -1,4 +1,4 @@
-"""OpenAI image generations on Gemini (``relay.dialects.images_gemini``): sizes as aspect ratios, the answer's
+"""OpenAI image generations on Gemini (``relay.dialects.gemini.images``): sizes as aspect ratios, the answer's
 images, and the answers without one (withheld for content: 400; otherwise: 502)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from relay.dialects import images_gemini, ir
+from relay.dialects import ir
+from relay.dialects.gemini import images as images_gemini
 from relay.errors import RelayError
 
 

@@ -13,10 +13,13 @@ from typing import Any
 import orjson
 import pytest
 
-from relay.dialects import anthropic, common, gemini, ir, openai_chat
+from relay.dialects import common, ir
+from relay.dialects.anthropic import codec as anthropic
 from relay.dialects.codecs import CODECS
 from relay.dialects.common import load_object
 from relay.dialects.convert import StreamConverter, convert_response
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.errors import RelayError
 
 #: ``common.MAX_DEPTH``, as docs/conversions/README.md documents it.

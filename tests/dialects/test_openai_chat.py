@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from relay.dialects import ir, openai_chat
-from relay.dialects.openai_chat import decode_request, encode_request
+from relay.dialects import ir
+from relay.dialects.openai.chat import codec as openai_chat
+from relay.dialects.openai.chat.codec import decode_request, encode_request
 from relay.errors import RelayError
 
 PDF = "JVBERi0xLjQK"

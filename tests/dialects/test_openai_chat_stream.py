@@ -11,7 +11,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from relay.dialects import envelope, ir
 from relay.dialects.common import derived_id
-from relay.dialects.openai_chat import (
+from relay.dialects.openai.chat.codec import (
     StreamDecoder,
     StreamEncoder,
     UsageReader,
@@ -613,7 +613,7 @@ def test_usage_reader_keeps_the_last_usage_that_is_not_null():
 
 
 def test_usage_reader_does_not_parse_data_without_usage(monkeypatch):
-    import relay.dialects.openai_chat_response as module
+    import relay.dialects.openai.chat.response as module
 
     def explode(_: bytes) -> None:
         raise AssertionError("parsed")

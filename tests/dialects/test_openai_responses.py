@@ -11,8 +11,8 @@ from openai.types.responses import InputTokenCountResponse, Response, response_c
 from openai.types.responses.input_token_count_params import InputTokenCountParams
 
 from relay.dialects import envelope, ir
-from relay.dialects import openai_responses as R
 from relay.dialects.common import derived_id
+from relay.dialects.openai.responses import codec as R
 from relay.errors import RelayError
 
 CREATE_PARAMS = pydantic.TypeAdapter(response_create_params.ResponseCreateParamsNonStreaming)

@@ -13,9 +13,9 @@ import pytest
 from openai.types.responses import ResponseStreamEvent
 
 from relay.dialects import envelope, ir
-from relay.dialects import openai_responses as R
 from relay.dialects.common import derived_id
-from relay.dialects.openai_responses_stream import StreamDecoder, StreamEncoder
+from relay.dialects.openai.responses import codec as R
+from relay.dialects.openai.responses.stream import StreamDecoder, StreamEncoder
 from relay.http.sse import Parser
 
 EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)

@@ -17,9 +17,12 @@ import pydantic
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
-from relay.dialects import anthropic, gemini, hosted_tools, ir, openai_chat, tool_names
-from relay.dialects import openai_responses as R
+from relay.dialects import hosted_tools, ir, tool_names
+from relay.dialects.anthropic import codec as anthropic
 from relay.dialects.convert import StreamConverter
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.openai.chat import codec as openai_chat
+from relay.dialects.openai.responses import codec as R
 from relay.errors import RelayError
 from relay.http.sse import Parser
 from tests.search_answers import ANTHROPIC_SEARCH, ANTHROPIC_SEARCH_STREAM, GROUNDED

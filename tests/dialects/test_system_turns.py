@@ -8,7 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from relay.dialects import anthropic, gemini, ir, openai_chat, openai_responses
+from relay.dialects import ir
+from relay.dialects.anthropic import codec as anthropic
+from relay.dialects.gemini import codec as gemini
+from relay.dialects.openai.chat import codec as openai_chat
+from relay.dialects.openai.responses import codec as openai_responses
 from relay.errors import RelayError
 
 INSTRUCTION = ir.Message("system", (ir.Text("Answer in French."),))

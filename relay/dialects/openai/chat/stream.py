@@ -1,6 +1,6 @@
 """OpenAI Chat Completions streams: SSE bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
 
-Sans-IO. Finish reasons, usage and error payloads come from ``openai_chat_response``; ``openai_chat``
+Sans-IO. Finish reasons, usage and error payloads come from ``openai.chat.response``; ``openai_chat``
 re-exports the two classes. Choices made on the users' behalf (docs/conversions/openai_chat.md):
 
 - Only choice 0 is read. The first non-null ``finish_reason`` wins: a later one never overwrites it.
@@ -24,8 +24,8 @@ import orjson
 
 from relay.dialects import envelope, ir
 from relay.dialects.common import derived_id, prefixed
-from relay.dialects.openai_chat_reasoning import encrypted, foreign, text_entry
-from relay.dialects.openai_chat_response import (
+from relay.dialects.openai.chat.reasoning import encrypted, foreign, text_entry
+from relay.dialects.openai.chat.response import (
     COMPLETION_PREFIX,
     decode_usage,
     encode_stream_error,

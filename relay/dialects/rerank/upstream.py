@@ -21,7 +21,7 @@ from typing import Any, Literal
 import orjson
 
 from relay.dialects.common import bad_upstream, load_object
-from relay.dialects.rerank import Ranked, RerankRequest
+from relay.dialects.rerank.codec import Ranked, RerankRequest
 
 RerankApi = Literal["jina", "cohere", "voyage"]
 #: Bytes of UTF-8 text per estimated token.

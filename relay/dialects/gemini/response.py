@@ -1,9 +1,9 @@
 """Gemini responses and errors: GenerateContentResponse bodies, countTokens answers, errors, passthrough helpers.
 
-Sans-IO: an upstream's answer to ``ir.Response`` and back (a candidate's parts by ``gemini_contents``),
+Sans-IO: an upstream's answer to ``ir.Response`` and back (a candidate's parts by ``gemini.contents``),
 ``{"totalTokens": N}`` both ways, Relay's errors in Gemini's shape and an upstream's error answer as a
 ``RelayError``, the passthrough helpers (``rename_model``, ``UsageReader``), and the wire mappings
-``gemini_stream`` shares (finish reasons, usage, RPC statuses, response ids, SSE frames). Re-exported by
+``gemini.stream`` shares (finish reasons, usage, RPC statuses, response ids, SSE frames). Re-exported by
 ``gemini``. docs/conversions/gemini.md has the tables below in full.
 
 Choices made on the users' behalf:
@@ -27,7 +27,7 @@ import orjson
 
 from relay.dialects import ir
 from relay.dialects.common import ID_PREFIXES, bad_upstream, error_text, load_object, token_count, upstream_error
-from relay.dialects.gemini_contents import decode_model_parts, encode_model_parts
+from relay.dialects.gemini.contents import decode_model_parts, encode_model_parts
 from relay.errors import RelayError
 from relay.http.messages import Headers
 

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from relay.dialects import envelope, ir
-from relay.dialects.anthropic_stream import (
+from relay.dialects.anthropic.stream import (
     citations,
     error_frame,
     error_payload,

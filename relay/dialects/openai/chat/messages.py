@@ -1,6 +1,6 @@
 """OpenAI Chat Completions ``messages`` ↔ IR turns: a request's conversation, both ways (sans-IO).
 
-``openai_chat_request`` reads and writes the rest of the body (and calls ``decode_messages`` and
+``openai.chat.request`` reads and writes the rest of the body (and calls ``decode_messages`` and
 ``encode_messages``). Choices made on the users' behalf (docs/conversions/openai_chat.md):
 
 - Leading system/developer messages form ``Request.system``; one that comes after another message
@@ -13,7 +13,7 @@
   tool calls of another type than ``function``.
 - Not kept: message ``name``, content parts' ``prompt_cache_breakpoint``, the refusal/text distinction.
 - An assistant's ``reasoning_details`` entries holding Relay's envelopes are other dialects' reasoning and
-  proofs (``openai_chat_reasoning``); ``reasoning_content`` is then not read.
+  proofs (``openai.chat.reasoning``); ``reasoning_content`` is then not read.
 - Encoding: tool results marked ``is_error`` are sent as ``Error: <text>``; images in tool results go
   into a user message right after the tool messages; reasoning text goes back (as
   ``reasoning_content``) only when a Chat upstream produced it.
@@ -25,7 +25,7 @@ from typing import Any
 
 from relay.dialects import envelope, ir
 from relay.dialects.common import bad_request, data_url, optional, want
-from relay.dialects.openai_chat_reasoning import decode_details
+from relay.dialects.openai.chat.reasoning import decode_details
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _NOT_CONVERTED = "cannot be converted for this model's API"

@@ -1,14 +1,14 @@
 """OpenAI Responses requests (``POST /v1/responses`` and ``/v1/responses/input_tokens``) to and from the IR.
 
 The body's top-level fields, tools, tool choice, text format and reasoning are here; its ``input`` items are in
-``openai_responses_items``.
+``openai.responses.items``.
 
 What cannot cross to another dialect stays in ``extra`` (sent again only to a Responses upstream) and
 ``convertible(req)`` names it: the endpoint calls it before converting and answers a 400 naming the field
 (``require_convertible`` does both). Those fields: ``previous_response_id``, ``conversation``, ``prompt``,
 ``background: true``, ``item_reference`` and built-in tool items in ``input`` (but ``web_search_call``), and
 files or images given by ``file_id``. Tools are never among them: namespaces, custom tools and hosted tools
-are converted or dropped (``openai_responses_tools``, ``hosted_tools``).
+are converted or dropped (``openai.responses.tools``, ``hosted_tools``).
 
 Choices made on users' behalf (docs/conversions/openai_responses.md has the table):
 
@@ -43,8 +43,8 @@ from relay.dialects.common import (
     refuse_dropped,
     want,
 )
-from relay.dialects.openai_responses_items import _decode_input, _item_blocker, encode_input
-from relay.dialects.openai_responses_tools import decode_choice, decode_tools, refuse_clashes, web_search_tool
+from relay.dialects.openai.responses.items import _decode_input, _item_blocker, encode_input
+from relay.dialects.openai.responses.tools import decode_choice, decode_tools, refuse_clashes, web_search_tool
 
 #: OpenAI refuses ``max_output_tokens`` below this.
 MIN_OUTPUT_TOKENS = 16

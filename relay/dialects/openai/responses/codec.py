@@ -4,21 +4,21 @@ Sans-IO: bytes in, IR out, and back. This module is the dialect's codec (``relay
 is in four modules, each listing the choices it makes on users' behalf (docs/conversions/openai_responses.md
 has the table):
 
-- ``openai_responses_items``: a request's ``input`` items (messages and their content parts, function calls,
+- ``openai.responses.items``: a request's ``input`` items (messages and their content parts, function calls,
   their outputs, reasoning items) to and from IR turns.
-- ``openai_responses_request``: whole requests and input-token count bodies (``decode_request``,
+- ``openai.responses.request``: whole requests and input-token count bodies (``decode_request``,
   ``encode_request``, ``decode_count_request``, ``encode_count_request``), and ``convertible`` /
   ``require_convertible``, which name what only OpenAI Responses can serve.
-- ``openai_responses_response``: Response bodies and output items, ids, usage (``UsageReader``),
+- ``openai.responses.response``: Response bodies and output items, ids, usage (``UsageReader``),
   ``rename_model``, input-token count answers and errors (the OpenAI shape
   ``{"error": {"message", "type", "param", "code"}}``).
-- ``openai_responses_stream``: ``StreamDecoder`` and ``StreamEncoder``.
+- ``openai.responses.stream``: ``StreamDecoder`` and ``StreamEncoder``.
 """
 
 from __future__ import annotations
 
-from relay.dialects.openai_responses_items import DIALECT, encode_input, reasoning_item
-from relay.dialects.openai_responses_request import (
+from relay.dialects.openai.responses.items import DIALECT, encode_input, reasoning_item
+from relay.dialects.openai.responses.request import (
     ENCRYPTED_REASONING,
     MIN_OUTPUT_TOKENS,
     convertible,
@@ -33,7 +33,7 @@ from relay.dialects.openai_responses_request import (
     require_convertible,
     require_kept,
 )
-from relay.dialects.openai_responses_response import (
+from relay.dialects.openai.responses.response import (
     UsageReader,
     call_ids,
     call_item,
@@ -59,7 +59,7 @@ from relay.dialects.openai_responses_response import (
     usage_from_wire,
     usage_to_wire,
 )
-from relay.dialects.openai_responses_stream import StreamDecoder, StreamEncoder
+from relay.dialects.openai.responses.stream import StreamDecoder, StreamEncoder
 
 __all__ = [
     "StreamDecoder",

@@ -29,7 +29,7 @@ Choices made on the users' behalf:
   instruction; ``json_schema``
   becomes ``output_config.format`` (its ``name`` and ``strict`` have no slot). Whitespace-only stop sequences,
   tool arguments that are not a JSON object, documents other than PDF, plain text and images: a 400.
-- ``role: "system"`` messages inside ``messages`` are read by ``anthropic_system`` (leading ones join ``system``,
+- ``role: "system"`` messages inside ``messages`` are read by ``anthropic.system`` (leading ones join ``system``,
   later ones are IR ``system`` turns in place). Sent upstream, a ``system`` turn is user text marked by
   ``instructions.instruction_text`` (Anthropic takes the role only behind a beta header another dialect's client
   never sent); for an Anthropic client's request (``same_dialect``) it stays a ``role: "system"`` message.
@@ -51,7 +51,7 @@ from typing import Any
 import attrs
 
 from relay.dialects import envelope, hosted_tools, instructions, ir
-from relay.dialects.anthropic_system import decode_turns
+from relay.dialects.anthropic.system import decode_turns
 from relay.dialects.common import (
     EFFORT_BUDGET,
     arguments_object,

@@ -37,8 +37,8 @@ import orjson
 
 from relay.dialects import envelope, ir
 from relay.dialects.common import derived_id
-from relay.dialects.openai_responses_items import DIALECT, reasoning_item
-from relay.dialects.openai_responses_response import (
+from relay.dialects.openai.responses.items import DIALECT, reasoning_item
+from relay.dialects.openai.responses.response import (
     call_ids,
     error_event,
     failure,
@@ -51,7 +51,7 @@ from relay.dialects.openai_responses_response import (
     status_of,
     usage_from_wire,
 )
-from relay.dialects.openai_responses_tools import annotations, client_call, search_id, search_item
+from relay.dialects.openai.responses.tools import annotations, client_call, search_id, search_item
 from relay.dialects.tool_names import origins
 from relay.http.sse import Parser
 

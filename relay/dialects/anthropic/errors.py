@@ -7,7 +7,7 @@ that says "model: …", stops sending a field on "… Extra inputs are not permi
 low" as a billing stop. Relay's errors keep their status and meaning; ``wording`` gives each class the words its
 clients look for, keeping Relay's own account after them. docs/conversions/anthropic.md has the table.
 
-The codec's decoder words its refusals this way itself where it can (``anthropic_system``); this module covers
+The codec's decoder words its refusals this way itself where it can (``anthropic.system``); this module covers
 the errors every dialect shares (keys, quota, routing, overload, the upstream's refusals).
 """
 

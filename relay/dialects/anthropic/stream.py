@@ -1,7 +1,7 @@
 """Anthropic Messages streams: SSE bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
 
 Also the wire mappings both halves of the codec share (stop reasons, usage, error types):
-``anthropic_response`` imports them from here; ``anthropic`` re-exports the two stream classes.
+``anthropic.response`` imports them from here; ``anthropic`` re-exports the two stream classes.
 
 Grammar: ``message_start`` → per block ``content_block_start`` / ``content_block_delta``… /
 ``content_block_stop`` with dense, in-order indices → ``message_delta`` (stop reason, cumulative usage) →
@@ -50,7 +50,7 @@ import attrs
 import orjson
 
 from relay.dialects import common, envelope, ir
-from relay.dialects.anthropic_errors import TYPE_BY_CODE, wording
+from relay.dialects.anthropic.errors import TYPE_BY_CODE, wording
 from relay.http import sse
 
 # ---- wire mappings shared with anthropic_response.py ---------------------------------------------------

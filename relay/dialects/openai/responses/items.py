@@ -1,10 +1,10 @@
 """OpenAI Responses input items ↔ IR turns: messages and their content parts, function calls, their outputs
-and reasoning items (a request's ``input``; ``openai_responses_request`` reads and writes the rest of the body).
+and reasoning items (a request's ``input``; ``openai.responses.request`` reads and writes the rest of the body).
 
 What only OpenAI can serve (``item_reference`` and built-in tool items in ``input``, files or images given by
 ``file_id``) is left out of the turns: the request keeps the raw ``input`` in ``extra`` and ``convertible``
 names it. Items the IR holds in another form (``function_call`` with a ``namespace``, ``custom_tool_call`` and
-its output, ``additional_tools``, ``web_search_call``: ``openai_responses_tools`` says how) keep the raw
+its output, ``additional_tools``, ``web_search_call``: ``openai.responses.tools`` says how) keep the raw
 ``input`` too, for a Responses upstream.
 
 Choices made on users' behalf (docs/conversions/openai_responses.md has the table):
@@ -35,7 +35,7 @@ from typing import Any
 
 from relay.dialects import envelope, ir
 from relay.dialects.common import bad_request, data_url, optional, want
-from relay.dialects.openai_responses_tools import custom_arguments
+from relay.dialects.openai.responses.tools import custom_arguments
 from relay.dialects.tool_names import flat_name
 
 DIALECT: ir.Dialect = "openai_responses"

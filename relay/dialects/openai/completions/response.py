@@ -1,6 +1,6 @@
 """OpenAI's legacy Completions answers (``text_completion``) written from the IR of another API's answers.
 
-A converted request is one upstream call per choice (``openai_completions_request``): each answer's text parts
+A converted request is one upstream call per choice (``openai.completions.request``): each answer's text parts
 joined become ``choices[i].text`` (after the prompt with ``echo``); reasoning and anything else is not shown.
 Finish reasons: ``stop`` and ``length`` as they are, ``content_filter`` kept, ``tool_calls`` (never asked for)
 ``stop``. ``logprobs`` is always null. The usage is the sum of the calls' (``encode_usage``, Chat's shape).
@@ -18,7 +18,7 @@ import attrs
 import orjson
 
 from relay.dialects import ir
-from relay.dialects.openai_chat_response import encode_stream_error, encode_usage
+from relay.dialects.openai.chat.response import encode_stream_error, encode_usage
 from relay.errors import RelayError, kind_for_status
 
 _FINISH: dict[ir.FinishReason, str] = {

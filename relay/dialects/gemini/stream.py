@@ -1,7 +1,7 @@
 """Gemini ``streamGenerateContent`` streams: bytes to IR events (``StreamDecoder``) and back (``StreamEncoder``).
 
-The wire mappings both halves of the codec share come from ``gemini_response`` (finish reasons, usage,
-error statuses, response ids, SSE frames) and ``gemini_contents`` (function-call ids), and stay importable
+The wire mappings both halves of the codec share come from ``gemini.response`` (finish reasons, usage,
+error statuses, response ids, SSE frames) and ``gemini.contents`` (function-call ids), and stay importable
 from here; ``gemini`` re-exports the stream classes.
 
 Two framings: with ``?alt=sse`` every chunk is a ``data: {GenerateContentResponse}`` frame
@@ -59,12 +59,12 @@ import attrs
 import orjson
 
 from relay.dialects import common, envelope, ir
-from relay.dialects.gemini_contents import DERIVED_ID_PREFIX as DERIVED_ID_PREFIX
-from relay.dialects.gemini_contents import call_id, function_call_part
-from relay.dialects.gemini_contents import wire_call_id as wire_call_id
-from relay.dialects.gemini_response import CODE_BY_STATUS as CODE_BY_STATUS
-from relay.dialects.gemini_response import STATUS_BY_CODE as STATUS_BY_CODE
-from relay.dialects.gemini_response import (
+from relay.dialects.gemini.contents import DERIVED_ID_PREFIX as DERIVED_ID_PREFIX
+from relay.dialects.gemini.contents import call_id, function_call_part
+from relay.dialects.gemini.contents import wire_call_id as wire_call_id
+from relay.dialects.gemini.response import CODE_BY_STATUS as CODE_BY_STATUS
+from relay.dialects.gemini.response import STATUS_BY_CODE as STATUS_BY_CODE
+from relay.dialects.gemini.response import (
     error_payload,
     finish_reason,
     finish_to_wire,
@@ -75,7 +75,7 @@ from relay.dialects.gemini_response import (
     usage_from_wire,
     usage_to_wire,
 )
-from relay.dialects.gemini_response import rpc_status as rpc_status
+from relay.dialects.gemini.response import rpc_status as rpc_status
 from relay.http import sse
 
 # ---- the JSON array framing ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Sans-IO: a client's body to ``ir.Request`` and back to a body for a Gemini upstream. The model and the
 stream flag live in the URL (``path`` builds it). A request's ``contents`` are read and written by
-``gemini_contents``. Re-exported by ``gemini``. docs/conversions/gemini.md has the tables below in full.
+``gemini.contents``. Re-exported by ``gemini``. docs/conversions/gemini.md has the tables below in full.
 
 Choices made on the users' behalf:
 
@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 from relay.dialects import hosted_tools, ir
 from relay.dialects.common import bad_request, budget_for, dropped, json_body, load_object, refuse_dropped
-from relay.dialects.gemini_contents import (
+from relay.dialects.gemini.contents import (
     camel,
     decode_contents,
     encode_contents,

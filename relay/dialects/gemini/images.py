@@ -17,7 +17,7 @@ import orjson
 
 from relay.dialects import ir
 from relay.dialects.common import load_object
-from relay.dialects.gemini_response import usage_from_wire
+from relay.dialects.gemini.response import usage_from_wire
 from relay.errors import RelayError
 
 #: The aspect ratios Gemini's ``imageConfig`` takes.

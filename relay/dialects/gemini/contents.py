@@ -1,8 +1,8 @@
 """Gemini ``contents``: a request's turns, and the parts of turns and answers, both ways.
 
-Sans-IO. Shared by ``gemini_request`` (a request's ``contents``) and ``gemini_response`` (a candidate's
-parts), with the readers of proto-JSON fields (camelCase or snake_case) that ``gemini_request`` uses too,
-and the function-call ids ``gemini_stream`` uses too. Re-exported by ``gemini``. docs/conversions/gemini.md
+Sans-IO. Shared by ``gemini.request`` (a request's ``contents``) and ``gemini.response`` (a candidate's
+parts), with the readers of proto-JSON fields (camelCase or snake_case) that ``gemini.request`` uses too,
+and the function-call ids ``gemini.stream`` uses too. Re-exported by ``gemini``. docs/conversions/gemini.md
 has the tables below in full.
 
 Choices made on the users' behalf:

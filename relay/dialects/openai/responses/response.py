@@ -1,6 +1,6 @@
 """OpenAI Responses answers: Response bodies and their output items, ids, usage, input-token counts and errors.
 
-Sans-IO, to and from the IR; the stream codec (``openai_responses_stream``) builds on the output items, Response
+Sans-IO, to and from the IR; the stream codec (``openai.responses.stream``) builds on the output items, Response
 objects and error events made here. Errors take the OpenAI shape ``{"error": {"message", "type", "param",
 "code"}}``.
 
@@ -31,16 +31,16 @@ from relay.dialects.common import (
     token_count,
     upstream_error,
 )
-from relay.dialects.openai_chat import error_payload
-from relay.dialects.openai_responses_items import DIALECT, _call_item_id, _reasoning, reasoning_item
-from relay.dialects.openai_responses_request import (
+from relay.dialects.openai.chat.codec import error_payload
+from relay.dialects.openai.responses.items import DIALECT, _call_item_id, _reasoning, reasoning_item
+from relay.dialects.openai.responses.request import (
     _merge_reasoning,
     encode_choice,
     encode_format,
     encode_reasoning,
     encode_tool,
 )
-from relay.dialects.openai_responses_tools import annotations, client_call, search_id, search_item
+from relay.dialects.openai.responses.tools import annotations, client_call, search_id, search_item
 from relay.dialects.tool_names import origins
 from relay.errors import RelayError, kind_for_status
 from relay.http.messages import Headers

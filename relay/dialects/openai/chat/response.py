@@ -1,7 +1,7 @@
 """OpenAI Chat Completions answers: responses, usage, finish reasons and errors, to and from the IR (sans-IO).
 
 Also the passthrough helpers for answers sent on unchanged (``rename_model``, ``UsageReader``) and what
-``openai_chat_stream`` shares with this module (``finish_reason``, usage, ``error_fields``). Re-exported by
+``openai.chat.stream`` shares with this module (``finish_reason``, usage, ``error_fields``). Re-exported by
 ``openai_chat``. Choices made on the users' behalf (docs/conversions/openai_chat.md):
 
 - Only choice 0 is read: ``n`` > 1 is refused when a request is decoded, so no other choice comes.
@@ -12,7 +12,7 @@ Also the passthrough helpers for answers sent on unchanged (``rename_model``, ``
   as ``tool_calls``); ``tool_calls`` with no call becomes ``stop``; unknown values become ``stop``.
 - Reasoning is read from ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning`` (OpenRouter) and
   written as ``reasoning_content``; other dialects' reasoning and proofs also as ``reasoning_details``
-  (``openai_chat_reasoning``).
+  (``openai.chat.reasoning``).
 - Usage: ``prompt_tokens_details.cached_tokens`` (DeepSeek's ``prompt_cache_hit_tokens`` when absent),
   ``cache_write_tokens`` and ``completion_tokens_details.reasoning_tokens`` are read and written.
 - Tool calls without an id (some OpenAI-compatible servers) get ``common.derived_id(answer id, n, "call_")``.
@@ -36,7 +36,7 @@ from relay.dialects.common import (
     token_count,
     upstream_error,
 )
-from relay.dialects.openai_chat_reasoning import encode_details
+from relay.dialects.openai.chat.reasoning import encode_details
 from relay.errors import ErrorKind, RelayError
 from relay.http.messages import Headers
 

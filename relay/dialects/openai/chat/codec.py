@@ -2,18 +2,18 @@
 
 Sans-IO: bytes in, IR out, and back. This module only re-exports, so every name of the codec interface
 (``relay.dialects``) and every passthrough helper is importable from here; the code lives in
-``openai_chat_request`` (the passthrough's request reading: ``read_request``, ``RequestInfo``,
+``openai.chat.request`` (the passthrough's request reading: ``read_request``, ``RequestInfo``,
 ``refuse_ambiguous``, ``encode_passthrough``; ``decode_request``, ``encode_request``),
-``openai_chat_messages`` (a request's ``messages`` ↔ IR turns), ``openai_chat_response`` (responses, usage,
+``openai.chat.messages`` (a request's ``messages`` ↔ IR turns), ``openai.chat.response`` (responses, usage,
 finish reasons, errors and the answer-side passthrough helpers: ``rename_model``, ``UsageReader``) and
-``openai_chat_stream`` (``StreamDecoder``, ``StreamEncoder``). Each module's docstring lists the choices
+``openai.chat.stream`` (``StreamDecoder``, ``StreamEncoder``). Each module's docstring lists the choices
 made in its code; docs/conversions/openai_chat.md has them in full.
 """
 
 from __future__ import annotations
 
 from relay.dialects.common import error_text as error_text
-from relay.dialects.openai_chat_request import (
+from relay.dialects.openai.chat.request import (
     RequestInfo,
     decode_request,
     encode_passthrough,
@@ -22,7 +22,7 @@ from relay.dialects.openai_chat_request import (
     refuse_ambiguous,
     require_kept,
 )
-from relay.dialects.openai_chat_response import (
+from relay.dialects.openai.chat.response import (
     UsageReader,
     decode_error,
     decode_response,
@@ -33,7 +33,7 @@ from relay.dialects.openai_chat_response import (
     include_usage,
     rename_model,
 )
-from relay.dialects.openai_chat_stream import StreamDecoder, StreamEncoder
+from relay.dialects.openai.chat.stream import StreamDecoder, StreamEncoder
 
 __all__ = [
     "RequestInfo",

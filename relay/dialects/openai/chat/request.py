@@ -4,7 +4,7 @@ Two paths. The passthrough (``read_request``, ``RequestInfo``, ``refuse_ambiguou
 ``encode_passthrough``) serves a client and a channel that both speak Chat: the relay checks the fields
 it acts on and the bytes go upstream unchanged. The conversion path (``decode_request``, ``encode_request``)
 goes through the IR: what the IR cannot carry is a 400 naming it there, while the passthrough serves it
-unchanged. ``messages`` are read and written by ``openai_chat_messages``; everything here is re-exported by
+unchanged. ``messages`` are read and written by ``openai.chat.messages``; everything here is re-exported by
 ``openai_chat``. Choices made on the users' behalf (docs/conversions/openai_chat.md):
 
 - Refused (400): ``n`` > 1, ``logprobs: true``, audio output (``audio``, ``modalities`` with audio),
@@ -36,7 +36,7 @@ from relay.dialects.common import (
     refuse_dropped,
     want,
 )
-from relay.dialects.openai_chat_messages import _NOT_CONVERTED, decode_messages, encode_messages
+from relay.dialects.openai.chat.messages import _NOT_CONVERTED, decode_messages, encode_messages
 
 # ---- passthrough: what the relay reads of a request it sends on unchanged -------------------------------
 

@@ -1,0 +1,1 @@
+"""Anthropic Messages: requests, answers, streams and errors to and from the IR."""

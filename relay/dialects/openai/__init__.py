@@ -1,0 +1,1 @@
+"""OpenAI's client APIs: Chat Completions, Completions, Responses, Embeddings and Moderations."""

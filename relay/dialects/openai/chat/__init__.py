@@ -1,0 +1,1 @@
+"""OpenAI Chat Completions: requests, answers and streams to and from the IR."""

@@ -1,0 +1,1 @@
+"""OpenAI's legacy Completions: requests and answers, carried over Chat-shaped channels."""

@@ -1,0 +1,1 @@
+"""OpenAI Responses: requests, items, answers and streams to and from the IR, and stored-response replay."""

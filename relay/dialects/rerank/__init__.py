@@ -1,0 +1,1 @@
+"""Rerank (Cohere and Jina shape): requests, answers and the upstream variants."""
