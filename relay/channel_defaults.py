@@ -26,4 +26,10 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
+    "tavily": "https://api.tavily.com",
+    "exa": "https://api.exa.ai",
+    "brave": "https://api.search.brave.com",
 }
+#: The channel types (and mock dialects) of search providers (``/v1/search``): they answer searches, not prompts.
+#: A ``searxng`` channel has no default base URL: SearXNG is self-hosted.
+SEARCH_FAMILIES = ("tavily", "exa", "brave", "searxng")

@@ -1,9 +1,10 @@
-"""The ``relay`` command: serve, mock-upstream, keys, check-config."""
+"""The ``relay`` command: serve, reload, mock-upstream, keys, admin-keys, check-config."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
 import time
@@ -12,7 +13,7 @@ from functools import partial
 
 import trio
 
-from relay import keys_cli, log_setup
+from relay import admin_keys_cli, keys_cli, log_setup, reload_cli
 from relay.app import Relay
 from relay.config import Config, ConfigError, MockOptions, load
 from relay.http.limits import Limits
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--listen", help="HOST:PORT to listen on (overrides server.listen)")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (overrides server.workers)")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--pid-file", help="write the process id here, for `relay reload` (overrides server.pid_file)")
 
     check = commands.add_parser("check-config", help="validate a relay.toml without serving")
     check.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
@@ -52,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mock.add_argument("--quiet", action="store_true", help="no access log")
 
     keys_cli.add_parser(commands)
+    reload_cli.add_parser(commands, DEFAULT_CONFIG)
+    admin_keys_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -67,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "keys":
         return keys_cli.run(args)
+    if args.command == "reload":
+        return reload_cli.run(args)
+    if args.command == "admin-keys":
+        return admin_keys_cli.run(args)
     if args.command == "mock-upstream":
         return _mock_upstream(args)
     return _serve(args)
@@ -82,6 +90,8 @@ def _load(path: str) -> Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Until the server takes SIGHUP (a reload, relay/gateway/live.py), one must not end it as by default it would.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = _load(args.config)
     if config is None:
         return 2
@@ -103,16 +113,18 @@ def _serve(args: argparse.Namespace) -> int:
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         _log_summary(config, args.config, workers, shown)
         worker_argv = ["serve", "--config", args.config, "--listen", shown, "--workers", "1", "--reuse-port"]
-        return supervise(
-            worker_argv, workers, config.limits.shutdown_grace, lambda: _ready(f"{shown} ({workers} workers)")
-        )
+        with reload_cli.pid_file(args.pid_file or config.server.pid_file):
+            return supervise(
+                worker_argv, workers, config.limits.shutdown_grace, lambda: _ready(f"{shown} ({workers} workers)")
+            )
     sock = _bind(host, port, reuse_port=args.reuse_port, listen=True, backlog=config.limits.backlog)
     if sock is None:
         return 2
     if not args.reuse_port:  # a worker: its supervisor logged the summary
         _log_summary(config, args.config, workers, address_of(sock))
     try:
-        trio.run(_run_relay, Relay(config), sock, config.limits)
+        with reload_cli.pid_file("" if args.reuse_port else args.pid_file or config.server.pid_file):
+            trio.run(_run_relay, Relay(config, args.config), sock, config.limits)
     except StoreError as error:
         print(f"relay: store: {error}", file=sys.stderr)
         return 2

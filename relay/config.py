@@ -54,6 +54,9 @@ class ServerConfig:
     log_format: Literal["text", "json"] = "text"
     #: The least severe log events written.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: A file ``relay serve`` writes its process id to (removed at its end), for ``relay reload``; empty: none.
+    #: A relative path is taken relative to relay.toml's folder.
+    pid_file: str = ""
 
 
 @attrs.frozen
@@ -122,6 +125,11 @@ class Price:
     output: float = 0.0
     #: Credits per million input tokens read from a cache; absent: the input price.
     cached_input: float | None = None
+    #: Credits per million audio input tokens, audio output tokens, and cached audio input tokens (Realtime);
+    #: absent: the text prices (``input``, ``output``, ``cached_input``).
+    audio_input: float | None = None
+    audio_output: float | None = None
+    cached_audio_input: float | None = None
     #: Credits per image made (Images API), whatever its size; ``image_sizes`` prices sizes apart.
     image: float = 0.0
     #: Credits per image by ``"SIZE"`` or ``"SIZE/QUALITY"`` (``"1024x1024/hd"``): the most specific key wins,
@@ -144,11 +152,12 @@ class MockOptions:
     #: Seconds before the answer starts (before the response head).
     first_byte_delay: float = 0.0
     #: The API the in-process mock channel speaks: ``openai`` (with the channel's ``api``), ``anthropic``
-    #: or ``gemini``.
-    dialect: Literal["openai", "anthropic", "gemini"] = "openai"
+    #: or ``gemini``; or a search provider's (``tavily``, ``searxng``: the mock search engine, docs/utility.md).
+    dialect: Literal["openai", "anthropic", "gemini", "tavily", "searxng"] = "openai"
 
 
-ChannelType = Literal["openai", "anthropic", "gemini", "mock"]
+#: ``tavily``, ``exa``, ``brave`` and ``searxng`` are search providers (``/v1/search``, docs/utility.md).
+ChannelType = Literal["openai", "anthropic", "gemini", "mock", "tavily", "exa", "brave", "searxng"]
 #: Which OpenAI API an ``openai`` channel speaks when the client's own API does not decide it.
 OpenAIApi = Literal["auto", "chat", "responses"]
 
@@ -209,6 +218,50 @@ class ResponsesConfig:
 
 
 @attrs.frozen
+class UtilityConfig:
+    """``[utility]``: the task endpoints (``/v1/extract``, ``/v1/summarize``, …; docs/utility.md)."""
+
+    #: The largest document a ``url`` may fetch (bytes); a larger one is a 413.
+    max_fetch_bytes: int = 20 * 1024 * 1024
+    #: Seconds a fetch may take in all (connect, redirects, body); past it, a 504.
+    fetch_timeout: float = 20.0
+    #: Redirects a fetch follows; one more is a 502.
+    max_redirects: int = 5
+    #: Let a ``url`` reach private, loopback and link-local addresses (a lab or a test; never on a shared host).
+    allow_private_urls: bool = False
+    #: Host names (or IP networks, ``10.1.0.0/16``) a ``url`` may reach even though they resolve to private addresses.
+    allow_hosts: tuple[str, ...] = ()
+    #: Worker threads for the blocking work (document conversion, splitting), per process.
+    threads: int = 4
+    #: The model a task uses when the request names none; empty: ``[server] default_model``.
+    model: str = ""
+    #: Tokens per segment when a long input is summarized or translated in parts.
+    segment_tokens: int = 2000
+    #: The search provider's model ``/v1/search`` and ``/v1/research`` use when the request names none; empty:
+    #: the request must name one.
+    search_model: str = ""
+    #: The models ``/v1/transcribe`` and ``/v1/render`` use when the request names none (an audio transcription
+    #: model, an image model); empty: ``whisper-1`` and the Images API's own default (``dall-e-2``).
+    transcribe_model: str = ""
+    render_model: str = ""
+
+
+@attrs.frozen
+class TelemetryConfig:
+    """``[telemetry]``: OpenTelemetry traces (docs/tracing.md; the ``otel`` extra), sent by OTLP/HTTP."""
+
+    #: The collector's OTLP/HTTP URL: a base (``http://collector:4318``, traces go to its ``/v1/traces``) or the
+    #: full traces URL. Empty: no traces, and OpenTelemetry is never imported.
+    otlp_endpoint: str = ""
+    #: The ``service.name`` of the spans' resource.
+    service_name: str = "relay"
+    #: The share of new traces recorded (0 to 1); a trace a client's ``traceparent`` began follows its own choice.
+    sample_ratio: float = 1.0
+    #: Headers sent with each export (a collector's credentials, …).
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class KeyConfig:
     name: str
     key: str
@@ -236,6 +289,52 @@ class AdminKeyConfig:
     role: Literal["admin", "viewer"] = "admin"
 
 
+McpTransport = Literal["auto", "streamable_http", "sse"]
+
+
+@attrs.frozen
+class McpTimeouts:
+    """``[mcp.timeouts]``: the waits of the MCP proxy's exchanges with one server (docs/apis/mcp.md)."""
+
+    #: Seconds to open the TCP (and TLS) connection to the server. Then: 504 (refused: 502).
+    connect: float = 10.0
+    #: Seconds from sending a request to the head of the server's answer (a tool call's answer too). Then: 504.
+    first_byte: float = 300.0
+    #: Seconds the server may stay silent within the event stream answering a POST. The long-lived GET
+    #: streams (server messages, legacy SSE) have no such limit: they last while the client and server keep them.
+    idle: float = 300.0
+    #: Seconds for a POST's whole exchange, its answer stream included.
+    total: float = 900.0
+
+
+@attrs.frozen
+class McpServerConfig:
+    """``[[mcp]]``: an MCP server Relay exposes at ``/v1/mcp/{name}`` to the keys it allows."""
+
+    name: str
+    #: The server's endpoint: its streamable-HTTP URL (``https://host/mcp``) or its legacy SSE URL
+    #: (``https://host/sse``); ``mock``: the mock's MCP server, in process (no socket).
+    url: str
+    #: ``streamable_http`` or ``sse`` (the legacy HTTP+SSE transport); ``auto``: ``sse`` when the URL's path
+    #: ends with ``/sse``, else ``streamable_http``.
+    transport: McpTransport = "auto"
+    #: Headers sent to the server with every request (its credentials: ``"Bearer ${DOCS_TOKEN}"``).
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    #: The names of the keys that may use the server, besides those of ``groups``.
+    keys: tuple[str, ...] = ()
+    #: The key groups whose keys may use the server.
+    groups: tuple[str, ...] = ("default",)
+    timeouts: McpTimeouts = McpTimeouts()
+
+    @property
+    def wire(self) -> Literal["streamable_http", "sse"]:
+        """The transport the server speaks (``auto`` decided by the URL)."""
+        if self.transport != "auto":
+            return self.transport
+        path = self.url.partition("?")[0].rstrip("/")
+        return "sse" if path.endswith("/sse") else "streamable_http"
+
+
 @attrs.frozen
 class Config:
     server: ServerConfig = ServerConfig()
@@ -246,10 +345,14 @@ class Config:
     routing: RoutingConfig = RoutingConfig()
     quota: QuotaConfig = QuotaConfig()
     responses: ResponsesConfig = ResponsesConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    utility: UtilityConfig = UtilityConfig()
     channels: tuple[ChannelConfig, ...] = ()
     keys: tuple[KeyConfig, ...] = ()
     admin_keys: tuple[AdminKeyConfig, ...] = ()
     prices: tuple[Price, ...] = ()
+    #: MCP servers exposed at ``/v1/mcp/{name}`` (docs/apis/mcp.md).
+    mcp: tuple[McpServerConfig, ...] = ()
     #: Alias → model name: a request for the alias is served as a request for the model.
     aliases: Mapping[str, str] = attrs.field(factory=dict)
 
@@ -276,6 +379,10 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         absolute = Path(path).resolve().parent / url[len("sqlite:///") :]
         config = attrs.evolve(config, store=attrs.evolve(config.store, url=f"sqlite:///{absolute}"))
+    pid_file = config.server.pid_file
+    if pid_file and not Path(pid_file).is_absolute():
+        resolved = str(Path(path).resolve().parent / pid_file)
+        config = attrs.evolve(config, server=attrs.evolve(config.server, pid_file=resolved))
     return config
 
 
@@ -301,6 +408,24 @@ def loads(text: str, environ: Mapping[str, str] | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def load_channel(table: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> ChannelConfig:
+    """One ``[[channels]]`` table (a channel kept in the store): ``${VAR}`` replaced from the environment, structured
+    and checked as relay.toml's are; ``ConfigError`` with every problem (paths relative to the table)."""
+    missing: list[str] = []
+    raw = _expand(dict(table), os.environ if environ is None else environ, "", missing)
+    unset = {problem.partition(": ")[0] for problem in missing}
+    found = [p.removeprefix("channels[0].").removeprefix("channels[0]") for p in check({"channels": [raw]})]
+    try:
+        channel = _converter.structure(raw, ChannelConfig)
+    except (ClassValidationError, IterableValidationError) as exc:
+        found = _describe(exc, "") + found
+        channel = None
+    problems = missing + [p for p in found if p.partition(": ")[0] not in unset]
+    if problems or channel is None:
+        raise ConfigError(problems)
+    return channel
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

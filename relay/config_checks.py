@@ -7,6 +7,7 @@ run of ``relay check-config`` reports every problem of a file.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -67,6 +68,10 @@ def check(raw: Mapping[str, Any]) -> list[str]:
             problem = url_problem(url)
             if problem:
                 problems.append(f"{where}.base_url: {problem}")
+        if channel.get("type") == "searxng" and isinstance(url, str):  # self-hosted: no default to fall back on
+            problem = url_problem(url) if url else "a searxng channel needs its server's base_url"
+            if problem:
+                problems.append(f"{where}.base_url: {problem}")
         if channel.get("models") == [] and not channel.get("model_map"):
             problems.append(f"{where}.models: list at least one model")
         problems += _list_models_problems(channel, where)
@@ -85,7 +90,104 @@ def check(raw: Mapping[str, Any]) -> list[str]:
         problems += key_problems(key, f"keys[{i}]")
     problems += _admin_key_problems(raw, {k.get("key") for _, k in keys})
     problems += _gateway_problems(raw)
+    problems += _telemetry_problems(_table(raw.get("telemetry")))
+    problems += _utility_problems(_table(raw.get("utility")))
+    problems += _mcp_problems(raw)
     return problems
+
+
+def _utility_problems(utility: dict[str, Any]) -> list[str]:
+    """``[utility]``: the fetcher's limits and the threads positive, a part at least the splitter's least."""
+    problems: list[str] = []
+    for name in ("max_fetch_bytes", "fetch_timeout", "threads"):
+        _positive(problems, utility, "utility", name)
+    _at_least(problems, utility, "utility", "max_redirects", 0)
+    _at_least(problems, utility, "utility", "segment_tokens", 64)
+    hosts = utility.get("allow_hosts")
+    for host in hosts if isinstance(hosts, list) else []:
+        if isinstance(host, str) and (not host.strip() or "://" in host):
+            problems.append(f"utility.allow_hosts: {host!r} is not a host, host:port or network")
+    return problems
+
+
+#: Headers Relay writes itself on a request to an MCP server: ``[[mcp]] headers`` may not set them.
+_MCP_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "mcp-session-id"})
+
+
+def _mcp_problems(raw: Mapping[str, Any]) -> list[str]:
+    """``[[mcp]]``: names unique and fit for a path segment, URLs well formed, headers sendable, someone allowed."""
+    problems: list[str] = []
+    servers = _tables(raw.get("mcp"))
+    _unique(problems, "mcp", [(i, s.get("name")) for i, s in servers], "name")
+    for i, server in servers:
+        where = f"mcp[{i}]"
+        name = server.get("name")
+        if isinstance(name, str) and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            problems.append(f"{where}.name: use letters, digits, '_', '.' and '-' (it is a path segment), got {name!r}")
+        url = server.get("url")
+        if isinstance(url, str) and url != "mock":
+            problem = url_problem(url.partition("?")[0])
+            if problem:
+                problems.append(f"{where}.url: {problem} (or 'mock', the mock's MCP server)")
+        if url == "mock" and server.get("transport") == "sse":
+            problems.append(f"{where}.transport: the mock's MCP server speaks streamable_http only")
+        headers = server.get("headers")
+        for header, value in (headers if isinstance(headers, dict) else {}).items():
+            if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", header):
+                problems.append(f"{where}.headers: {header!r} is not a header name")
+            elif header.lower() in _MCP_OWN_HEADERS:
+                problems.append(f"{where}.headers.{header}: Relay sets this header itself")
+            elif isinstance(value, str) and re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+                problems.append(f"{where}.headers.{header}: the value holds a line break or control character")
+        if server.get("keys", []) == [] and server.get("groups", ["default"]) == []:
+            problems.append(f"{where}: no key may use this server: list key names in keys or key groups in groups")
+        timeouts = _table(server.get("timeouts"))
+        for field in ("connect", "first_byte", "idle", "total"):
+            _positive(problems, timeouts, f"{where}.timeouts", field)
+    return problems
+
+
+#: The modules traces need (the ``otel`` extra), looked for without importing them.
+OTEL_MODULES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
+
+
+def _telemetry_problems(telemetry: dict[str, Any]) -> list[str]:
+    """``[telemetry]``: an http(s) collector URL, a ratio from 0 to 1, and the ``otel`` extra installed."""
+    problems: list[str] = []
+    ratio = _number(telemetry.get("sample_ratio"))
+    if ratio is not None and not 0 <= ratio <= 1:
+        problems.append("telemetry.sample_ratio: must be from 0 to 1")
+    if isinstance(telemetry.get("service_name"), str) and not telemetry["service_name"].strip():
+        problems.append("telemetry.service_name: must not be empty")
+    headers = telemetry.get("headers")
+    for header, value in (headers if isinstance(headers, dict) else {}).items():
+        if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", header):
+            problems.append(f"telemetry.headers: {header!r} is not a header name")
+        elif isinstance(value, str) and re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
+            problems.append(f"telemetry.headers.{header}: the value holds a line break or control character")
+    url = telemetry.get("otlp_endpoint")
+    if not isinstance(url, str) or not url:
+        return problems
+    parts = urlsplit(url)
+    if "@" in parts.netloc:  # and do not print them
+        problems.append("telemetry.otlp_endpoint: must not hold credentials: put them in telemetry.headers")
+    elif not re.fullmatch(r"[!-~]+", url) or parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"telemetry.otlp_endpoint: must be an http:// or https:// URL with a host, got {url!r}")
+    missing = [name for name in OTEL_MODULES if not _importable(name)]
+    if missing:
+        problems.append(
+            f"telemetry.otlp_endpoint: traces need OpenTelemetry ({missing[0]} is not installed): "
+            "pip install 'relay[otel]'"
+        )
+    return problems
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported (its parent packages are imported to tell; it is not)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
 
 
 def _admin_key_problems(raw: Mapping[str, Any], relay_keys: set[Any]) -> list[str]:
@@ -171,7 +273,7 @@ def _gateway_problems(raw: Mapping[str, Any]) -> list[str]:
         _positive(problems, routing, "routing", name)
     _at_least(problems, _table(raw.get("quota")), "quota", "default_max_output_tokens", 1)
     for i, price in _tables(raw.get("prices")):
-        for name in ("input", "output", "cached_input", "image", "second", "character", "request"):
+        for name in ("input", "output", "cached_input", "image", "second", "character", "request", *_AUDIO_PRICES):
             _at_least(problems, price, f"prices[{i}]", name, 0)
     aliases = _table(raw.get("aliases"))
     for alias, target in aliases.items():
@@ -180,6 +282,10 @@ def _gateway_problems(raw: Mapping[str, Any]) -> list[str]:
         elif isinstance(target, str) and target in aliases:
             problems.append(f"aliases.{alias}: {target!r} is itself an alias; name the model")
     return problems
+
+
+#: The audio token prices of ``[[prices]]`` (Realtime).
+_AUDIO_PRICES = ("audio_input", "audio_output", "cached_audio_input")
 
 
 def _table(value: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""``relay keys``: create, list, show, disable, enable, top up and delete the keys in the store.
+"""``relay keys``: create, list, show, update, rotate, disable, enable, top up and delete the keys in the store.
 
 The store is the one relay.toml's ``[store] url`` names (``--config``). Keys declared in relay.toml enter the
-store when Relay starts; here they can be listed, shown, disabled, enabled and topped up, but not deleted.
+store when Relay starts; here they can be listed, shown, disabled, enabled and topped up, but not updated,
+rotated nor deleted (relay.toml is where they change).
 Exit status: 0 done, 1 no such key or refused, 2 bad arguments or configuration.
 """
 
@@ -60,6 +61,19 @@ def add_parser(commands: Any) -> None:
     topup.add_argument("name")
     topup.add_argument("credits")
     action("delete", "delete a key made with `relay keys create`, and its ledger").add_argument("name")
+    update = action("update", "change a key's fields (those given; the name never changes)")
+    update.add_argument("name")
+    update.add_argument("--quota", metavar="CREDITS", help="starting balance of an unlimited key, or 'unlimited'")
+    update.add_argument("--expires", metavar="WHEN", help="YYYY-MM-DD or an ISO 8601 time, UTC, or 'never'")
+    update.add_argument("--models", metavar="A,B", help="models (globs) it may use, or 'all'")
+    update.add_argument("--rpm", metavar="N", help="requests per minute, or 'none' (no limit)")
+    update.add_argument("--tpm", metavar="N", help="tokens per minute, or 'none' (no limit)")
+    update.add_argument("--group", help="channel group")
+    update.add_argument("--ips", metavar="CIDR,CIDR", help="addresses it may be used from, or 'any'")
+    update.add_argument("--json", action="store_true", help="print the key as JSON")
+    rotate = action("rotate", "give a key a new secret and print it (once); the old one stops working")
+    rotate.add_argument("name")
+    rotate.add_argument("--json", action="store_true", help="print the name and the new secret as JSON")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -248,6 +262,70 @@ async def _delete(store: Store, args: argparse.Namespace, config: Config) -> int
     return 0
 
 
+#: ``relay keys update``'s options, and the word that clears each (None: it cannot be cleared).
+_CLEARED_BY = {
+    "quota": "unlimited",
+    "expires": "never",
+    "models": "all",
+    "rpm": "none",
+    "tpm": "none",
+    "group": None,
+    "ips": "any",
+}
+
+
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    """``relay keys update``'s options as ``admin.key_change``'s changes (the options given only)."""
+    changes: dict[str, Any] = {}
+    for name, clear in _CLEARED_BY.items():
+        text = getattr(args, name)
+        if text is None:
+            continue
+        if clear is not None and text.strip().lower() == clear:
+            changes[name] = None
+        elif name in ("models", "ips"):
+            changes[name] = _split(text)
+        elif name in ("rpm", "tpm"):
+            try:
+                changes[name] = int(text)
+            except ValueError:
+                raise BadArguments(f"--{name}: expected an integer or {clear!r}, got {text!r}") from None
+        else:
+            changes[name] = text
+    return changes
+
+
+def _update_command(args: argparse.Namespace, config: Config) -> Work:
+    change = admin.key_change(_changes(args), lambda field: f"--{field}")
+
+    async def update(store: Store) -> int:
+        record = await admin.update(store, args.name, change)
+        if args.json:
+            print(json.dumps(admin.as_json(record, time.time()), indent=2))
+        else:
+            print(f"Key {record.name!r} updated.")
+        return 0
+
+    return update
+
+
+def _rotate_command(args: argparse.Namespace, config: Config) -> Work:
+    async def rotate(store: Store) -> int:
+        record, secret = await admin.rotate(store, args.name)
+        if args.json:
+            print(json.dumps({"name": record.name, "secret": secret}))
+        else:
+            print(f"Rotated key {record.name!r}: the old secret no longer works (within [store] key_refresh).")
+            print(f"Secret: {secret}")
+        print(
+            "This secret will not be shown again: only its SHA-256 digest is stored.",
+            file=sys.stderr if args.json else None,
+        )
+        return 0
+
+    return rotate
+
+
 def _create_command(args: argparse.Namespace, config: Config) -> Work:
     new = admin.new_record(_new_key(args), config, lambda field: f"--{field}")
     return lambda store: _create(store, new, args.json)
@@ -270,4 +348,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Config], Work]] = {
     "enable": _simple(_enable),
     "topup": _topup_command,
     "delete": _simple(_delete),
+    "update": _update_command,
+    "rotate": _rotate_command,
 }

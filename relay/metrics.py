@@ -1,6 +1,8 @@
 """Prometheus metrics (docs/metrics.md): recorded once per request by ``Relay._finish`` through ``Metrics.observe``,
-and a few per-process gauges (in-flight requests and streams, breaker states, the request log's queue) sampled
-by ``Metrics.sample`` — every second in the background and at each scrape.
+and a few per-process gauges (in-flight requests and streams, breaker states, the request log's queue, quota
+holds) sampled by ``Metrics.sample`` — every second in the background and at each scrape. The store times its own
+transactions (``relay.store.metrics``: it imports nothing of Relay's, so the store need not import this module,
+which names gateway types).
 
 Under ``relay serve --workers N`` the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` to a folder it owns (and
 removes at its end) before it starts the workers: prometheus-client then keeps every value in a file per
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics import MetricWrapperBase
 
     from relay.gateway.breaker import Breaker
+    from relay.gateway.gateway import Holds
     from relay.gateway.recorder import Recorder
     from relay.gateway.tally import Tally
 
@@ -81,6 +84,14 @@ LOG_WRITTEN = Counter("relay_recorder_written_records", "Request-log records wri
 LOG_DROPPED = Counter(
     "relay_recorder_dropped_records", "Request-log records dropped: the buffer was full while the store failed."
 )  # fmt: skip
+HOLDS = Gauge(
+    "relay_quota_holds_in_flight", "Admitted requests holding quota, not settled yet.", multiprocess_mode="livesum"
+)  # fmt: skip
+HELD = Gauge(
+    "relay_quota_held_credits", "Credits the quota holds in flight reserve.", multiprocess_mode="livesum"
+)  # fmt: skip
+HOLDS_TAKEN = Counter("relay_quota_holds", "Quota holds taken: requests admitted against a key's quota.")
+QUOTA_REFUSED = Counter("relay_quota_refusals", "Requests refused (402) because their key's quota could not hold them.")
 
 
 class Metrics:
@@ -96,6 +107,13 @@ class Metrics:
         self._streams = 0
         self._written = 0
         self._dropped = 0
+        self._holds_taken = 0
+        self._refused = 0
+
+    def add_channels(self, names: Iterable[str]) -> None:
+        """Label the requests of these channels too (channels added by a reload, relay/gateway/live.py); names known
+        before stay, so the label set only grows with the channels an operator made."""
+        self._channels = self._channels | frozenset(names)
 
     def stream_started(self) -> None:
         self._streams += 1
@@ -133,8 +151,8 @@ class Metrics:
         self._models.add(model)
         return model
 
-    def sample(self, in_flight: int, breakers: dict[str, Breaker], recorder: Recorder) -> None:
-        """Set this process's gauges (and add the recorder's new counts) from its state now."""
+    def sample(self, in_flight: int, breakers: dict[str, Breaker], recorder: Recorder, holds: Holds) -> None:
+        """Set this process's gauges (and add the recorder's and the quota holds' new counts) from its state now."""
         IN_FLIGHT.set(in_flight)
         STREAMS.set(self._streams)
         for name, breaker in breakers.items():
@@ -146,6 +164,14 @@ class Metrics:
         if recorder.dropped > self._dropped:
             LOG_DROPPED.inc(recorder.dropped - self._dropped)
             self._dropped = recorder.dropped
+        HOLDS.set(holds.in_flight)
+        HELD.set(holds.micros / 1_000_000)
+        if holds.taken > self._holds_taken:
+            HOLDS_TAKEN.inc(holds.taken - self._holds_taken)
+            self._holds_taken = holds.taken
+        if holds.refused > self._refused:
+            QUOTA_REFUSED.inc(holds.refused - self._refused)
+            self._refused = holds.refused
 
 
 def exposition() -> tuple[bytes, str]:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from urllib.parse import unquote
 
 from relay.admin import api as admin_api
+from relay.admin import dashboard_api
+from relay.dashboard import serve as dashboard
 from relay.endpoints import (
     audio,
     batches,
@@ -23,14 +25,28 @@ from relay.endpoints import (
     generate,
     health,
     images,
+    live,
+    mcp_proxy,
     metrics_endpoint,
     models,
     owner_usage,
+    playground,
+    realtime,
     rerank,
     stored_responses,
 )
 from relay.errors import RelayError
 from relay.route import Dialect, Route, RouteDialect
+from relay.utility import (
+    endpoints_extract,
+    endpoints_render,
+    endpoints_research,
+    endpoints_search,
+    endpoints_segment,
+    endpoints_summarize,
+    endpoints_transcribe,
+    endpoints_translate,
+)
 
 __all__ = ["ROUTES", "Dialect", "Route", "RouteDialect", "Router"]
 
@@ -86,6 +102,18 @@ ROUTES: tuple[Route, ...] = (
     *batches.ROUTES,
     *audio.ROUTES,
     *images.ROUTES,
+    *mcp_proxy.ROUTES,
+    *realtime.ROUTES,
+    *live.ROUTES,
+    # The task endpoints (docs/utility.md)
+    *endpoints_extract.ROUTES,
+    *endpoints_segment.ROUTES,
+    *endpoints_summarize.ROUTES,
+    *endpoints_translate.ROUTES,
+    *endpoints_search.ROUTES,
+    *endpoints_transcribe.ROUTES,
+    *endpoints_render.ROUTES,
+    *endpoints_research.ROUTES,
     # Model lists: OpenAI's shape, Anthropic's on request
     Route("GET", "/v1/models", models.list_models, "openai_or_anthropic"),
     Route("GET", "/v1/models/{model:path}", models.get_model, "openai_or_anthropic"),
@@ -99,6 +127,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz),
     *metrics_endpoint.ROUTES,
     *admin_api.ROUTES,
+    # The web dashboard: its files, its admin calls and its playground (docs/dashboard.md)
+    *dashboard_api.ROUTES,
+    *dashboard.ROUTES,
+    *playground.ROUTES,
 )
 
 

@@ -18,6 +18,7 @@ def summary(config: Config, config_path: str, *, workers: int, listen: str) -> l
         f"rate limits: {redact_url(config.ratelimit.url) if config.ratelimit.url else 'in the store'}",
         f"workers: {workers}, listen: {listen}",
         f"channels: {len(config.channels)}, keys in relay.toml: {len(config.keys)}",
+        f"traces: {redact_url(config.telemetry.otlp_endpoint) if config.telemetry.otlp_endpoint else 'off'}",
     ]
     for channel in config.channels:
         models = ", ".join(channel.models)
@@ -27,4 +28,7 @@ def summary(config: Config, config_path: str, *, workers: int, listen: str) -> l
             f"channel {channel.name} ({channel.type}, priority {channel.priority}, group {channel.group}): "
             f"{models}{mapped}{listed}"
         )
+    for server in config.mcp:
+        allowed = ", ".join((*(f"group {g}" for g in server.groups), *(f"key {k}" for k in server.keys))) or "nobody"
+        lines.append(f"mcp {server.name} ({server.wire}) at /v1/mcp/{server.name}: {allowed}")
     return lines

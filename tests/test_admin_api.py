@@ -5,7 +5,7 @@ paging, and the OpenAPI document."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,110 @@ def test_key_list_filters_and_pages(base: str) -> None:
     assert [k["name"] for k in rest["data"]] == ["page-c"] and not rest["has_more"]
     openai_error(call(base, "GET", "/keys", params={"limit": 0}), 400)
     openai_error(call(base, "GET", "/keys", params={"disabled": "maybe"}), 400)
+
+
+def completion(base: str, key: str, model: str = "chat-1") -> httpx.Response:
+    """One /v1/chat/completions call on a connection of its own."""
+    return httpx.post(
+        base + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+
+
+def settles_on(wanted: int, attempt: Callable[[], httpx.Response]) -> httpx.Response:
+    """``attempt()`` until it answers ``wanted`` (within 10 s: the running Relay reloads its keys meanwhile)."""
+    deadline = time.monotonic() + 10
+    while (reply := attempt()).status_code != wanted:
+        assert time.monotonic() < deadline, (wanted, reply.status_code, reply.text)
+        time.sleep(0.05)
+    return reply
+
+
+def test_key_update(base: str) -> None:
+    made = call(base, "POST", "/keys", json={"name": "upd", "quota": "1", "rpm": 100})
+    assert made.status_code == 201, made.text
+    secret = made.json()["secret"]
+    settles_on(200, lambda: completion(base, secret, "chat-2"))
+    changes = {"models": ["chat-1"], "rpm": 600, "tpm": 100_000, "ips": ["127.0.0.0/8"]}
+    changed = call(base, "PATCH", "/keys/upd", json={**changes, "expires": "2099-01-01"})
+    assert changed.status_code == 200, changed.text
+    assert {name: changed.json()[name] for name in changes} == changes
+    assert (changed.json()["expires_at"], changed.json()["balance_micros"]) == (4070908800.0, 1_000_000)
+    assert "secret" not in changed.json() and call(base, "GET", "/keys/upd").json()["rpm"] == 600
+    # Running Relays follow: chat-2 is no longer this key's, chat-1 still is.
+    assert settles_on(403, lambda: completion(base, secret, "chat-2")).json()["error"]["code"] == "model_not_allowed"
+    assert completion(base, secret, "chat-1").status_code == 200
+    assert call(base, "PATCH", "/keys/upd", json={"group": "team"}).json()["group"] == "team"
+    settles_on(404, lambda: completion(base, secret, "chat-1"))  # no channel of group "team" serves it
+    # null clears a field; quota makes a limited key unlimited (null) and an unlimited one limited.
+    cleared = call(base, "PATCH", "/keys/upd", json=dict.fromkeys(("models", "rpm", "tpm", "group", "ips", "expires")))
+    assert cleared.status_code == 200, cleared.text
+    shown = cleared.json()
+    assert (shown["models"], shown["rpm"], shown["tpm"], shown["group"], shown["ips"], shown["expires_at"]) == (
+        ["*"],
+        None,
+        None,
+        "default",
+        [],
+        None,
+    )
+    assert "top it up" in openai_error(call(base, "PATCH", "/keys/upd", json={"quota": "2"}), 409)["message"]
+    assert call(base, "PATCH", "/keys/upd", json={"quota": None}).json()["balance_micros"] is None
+    assert call(base, "PATCH", "/keys/upd", json={"quota": 2.5}).json()["balance_micros"] == 2_500_000
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "param"),
+    [
+        ("upd-bad", {"name": "renamed"}, 400, "name"),
+        ("upd-bad", {"rpm": "9"}, 400, "rpm"),
+        ("upd-bad", {"models": "chat-1"}, 400, "models"),
+        ("upd-bad", {"ips": [1]}, 400, "ips"),
+        ("upd-bad", {"rpm": 0}, 400, None),
+        ("upd-bad", {"quota": "lots"}, 400, None),
+        ("upd-bad", {"expires": "2001-01-01"}, 400, None),
+        ("upd-bad", {"ips": ["10.0.0.0/33"]}, 400, None),
+        ("upd-bad", {}, 400, None),
+        ("ghost", {"rpm": 5}, 404, None),
+        ("user", {"rpm": 5}, 409, None),  # declared in relay.toml: changed there
+    ],
+)
+def test_key_update_refusals(base: str, name: str, body: dict[str, Any], status: int, param: str | None) -> None:
+    call(base, "POST", "/keys", json={"name": "upd-bad", "rpm": 7})
+    before = call(base, "GET", f"/keys/{name}").json()
+    assert openai_error(call(base, "PATCH", f"/keys/{name}", json=body), status)["param"] == param
+    assert call(base, "GET", f"/keys/{name}").json() == before
+    openai_error(call(base, "PATCH", "/keys/upd-bad", VIEWER, json={"rpm": 5}), 403)
+    openai_error(call(base, "PATCH", "/keys/upd-bad", content=b"{not json"), 400)
+
+
+def test_key_rotate(base: str) -> None:
+    made = call(base, "POST", "/keys", json={"name": "rot", "quota": "3"})
+    assert made.status_code == 201, made.text
+    old = made.json()["secret"]
+    before = settles_on(200, lambda: completion(base, old)).headers["x-request-id"]
+    assert call(base, "POST", "/keys/rot/topup", json={"amount": "1.5"}).status_code == 200
+    balance = call(base, "GET", "/keys/rot").json()["balance_micros"]
+    rotated = call(base, "POST", "/keys/rot/rotate")
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert new != old and (rotated.json()["name"], rotated.json()["balance_micros"]) == ("rot", balance)
+    assert "secret" not in call(base, "GET", "/keys/rot").json()
+    # The old secret is refused once the keys are reloaded (no overlap), the new one works, under the same name.
+    assert settles_on(401, lambda: completion(base, old)).json()["error"]["code"] == "invalid_api_key"
+    after = completion(base, new).headers["x-request-id"]
+    deadline = time.monotonic() + 10
+    while after not in (
+        logged := {r["request_id"] for r in call(base, "GET", "/requests", params={"key": "rot"}).json()["data"]}
+    ):
+        assert time.monotonic() < deadline, logged
+        time.sleep(0.1)
+    assert before in logged  # its history stays with the key
+    openai_error(call(base, "POST", "/keys/user/rotate"), 409)  # its secret is relay.toml's
+    openai_error(call(base, "POST", "/keys/ghost/rotate"), 404)
+    openai_error(call(base, "POST", "/keys/rot/rotate", VIEWER), 403)
 
 
 # ---- the request log -----------------------------------------------------------------------------------

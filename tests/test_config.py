@@ -107,7 +107,8 @@ def test_missing_fields():
 
 def test_bad_enum_value_lists_the_choices():
     assert problems(channel(type='"anthropix"')) == [
-        "channels[0].type: must be one of 'openai', 'anthropic', 'gemini', 'mock', got 'anthropix'"
+        "channels[0].type: must be one of 'openai', 'anthropic', 'gemini', 'mock', "
+        "'tavily', 'exa', 'brave', 'searxng', got 'anthropix'"
     ]
 
 
@@ -191,7 +192,8 @@ def test_channel_needs_a_model_and_mock_a_chunk():
 def test_every_problem_is_reported_in_one_run():
     text = channel(name='"a"', type='"nope"') + channel(name='"a"', base_url='"ftp://x"', extra="1")
     assert problems(text) == [
-        "channels[0].type: must be one of 'openai', 'anthropic', 'gemini', 'mock', got 'nope'",
+        "channels[0].type: must be one of 'openai', 'anthropic', 'gemini', 'mock', "
+        "'tavily', 'exa', 'brave', 'searxng', got 'nope'",
         "channels[1].extra: unknown key",
         "channels[1].name: duplicate 'a', already used by channels[0]",
         "channels[1].base_url: must be an http:// or https:// URL with a host, got 'ftp://x'",
@@ -215,7 +217,8 @@ def test_check_config_prints_every_problem_and_fails(tmp_path):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        f"{path}: channels[0].type: must be one of 'openai', 'anthropic', 'gemini', 'mock', got 'nope'",
+        f"{path}: channels[0].type: must be one of 'openai', 'anthropic', 'gemini', 'mock', "
+        "'tavily', 'exa', 'brave', 'searxng', got 'nope'",
         f"{path}: server.workers: must be at least 1",
         f"{path}: channels[1].name: duplicate 'c', already used by channels[0]",
         f"{path}: channels[1].base_url: must be an http:// or https:// URL with a host, got 'ftp://x'",

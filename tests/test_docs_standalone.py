@@ -43,6 +43,67 @@ def test_every_relative_markdown_link_resolves_inside_the_repository():
     assert broken == []
 
 
+#: Files that name made-up paths on purpose (a test's fixture tree).
+MADE_UP_PATHS = ("tests/test_import_cycles.py",)
+#: A path inside the repository named in a text: ``relay/…/x.py``, ``docs/…/x.md``.
+PATH = re.compile(r"(?<![\w/.*-])((?:relay|tests|bench|docs)/[\w/.-]*?\.(?:py|md|toml))\b")
+#: A dotted name of Relay's in backticks: ``relay.dialects.convert.StreamConverter``.
+DOTTED = re.compile(r"`(relay(?:\.\w+)+)`")
+
+
+def test_every_repository_path_named_in_a_text_exists():
+    """Docs and docstrings that name ``relay/…py`` (or ``docs/…md``) name files that exist: a module that moved
+    (the dialect packages) leaves no reference to its old place behind."""
+    missing = [
+        f"{path.relative_to(ROOT)}: {named}"
+        for path in texts()
+        if str(path.relative_to(ROOT)) not in MADE_UP_PATHS
+        for named in PATH.findall(path.read_text(encoding="utf-8", errors="replace"))
+        if not (ROOT / named).exists()
+    ]
+    assert missing == []
+
+
+def test_every_python_file_a_document_names_exists():
+    """A document naming a module by its file name alone (``stream.py``) names one that exists somewhere."""
+    names = {p.name for folder in ("relay", "tests", "bench") for p in (ROOT / folder).rglob("*.py")}
+    missing = [
+        f"{path.relative_to(ROOT)}: {named}"
+        for path in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
+        for named in re.findall(r"(?<![\w/.*-])(\w+\.py)\b", path.read_text(encoding="utf-8"))
+        if named not in names
+    ]
+    assert missing == []
+
+
+def test_every_dotted_relay_name_resolves():
+    """``relay.x.y`` in backticks (documents) or double backticks (docstrings) names a module of Relay's, and what
+    follows the module names something in it. Read from the files, not imported: a name is found when the module
+    (the file of its dotted path, or its package's ``__init__.py``) holds it as a word."""
+    packages = {p.name for p in (ROOT / "relay").iterdir() if (p / "__init__.py").exists()}
+    packages |= {p.stem for p in (ROOT / "relay").glob("*.py")}
+    broken = []
+    for path in texts():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for dotted in set(DOTTED.findall(text)):
+            parts = dotted.split(".")
+            if parts[1] not in packages:
+                continue  # relay.toml, relay.db, the relay.access logger
+            if not _resolves(parts):
+                broken.append(f"{path.relative_to(ROOT)}: {dotted}")
+    assert broken == []
+
+
+def _resolves(parts: list[str]) -> bool:
+    for end in range(len(parts), 1, -1):
+        base = ROOT.joinpath(*parts[:end])
+        module = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        if module.exists():
+            source = module.read_text(encoding="utf-8")
+            return all(re.search(rf"\b{re.escape(name)}\b", source) for name in parts[end:])
+    return False
+
+
 def test_quick_start_installs_the_sdks_its_examples_import_at_the_tested_versions():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]

@@ -178,6 +178,43 @@ def test_list_show_topup_disable_enable_delete(started: Path) -> None:
     ]
 
 
+def test_update_changes_the_fields_given_and_rotate_the_secret(started: Path) -> None:
+    config = started
+    secret = secret_of(cli(config, "create", "alice", "--quota", "2", "--rpm", "5", "--group", "vip").out)
+    updated = cli(
+        config, "update", "alice", "--models", "gpt-*,mock-1", "--tpm", "900", "--expires", "2099-01-01",
+        "--ips", "10.0.0.0/8",
+    )  # fmt: skip
+    assert updated == Result(0, "Key 'alice' updated.\n", "")
+    record = in_store(config, lambda tx: stored.get(tx, "alice"))
+    assert (record.models, record.rpm, record.tpm, record.group, record.ips) == (
+        ("gpt-*", "mock-1"), 5, 900, "vip", ("10.0.0.0/8",)
+    )  # fmt: skip
+    assert (record.expires_at, record.quota_micros, record.digest) == (4070908800.0, 2_000_000, stored.digest(secret))
+    cleared = json.loads(
+        cli(config, "update", "alice", "--models", "all", "--rpm", "none", "--tpm", "none", "--expires", "never",
+            "--ips", "any", "--group", "default", "--json").out
+    )  # fmt: skip
+    assert (cleared["models"], cleared["rpm"], cleared["tpm"], cleared["expires_at"], cleared["ips"]) == (
+        ["*"], None, None, None, []
+    )  # fmt: skip
+    assert cli(config, "update", "alice", "--quota", "unlimited").status == 0
+    assert in_store(config, lambda tx: stored.get(tx, "alice")).quota_micros is None
+    assert cli(config, "update", "alice", "--quota", "3").status == 0  # an unlimited key starts a balance
+    assert in_store(config, lambda tx: stored.get(tx, "alice")).quota_micros == 3_000_000
+
+    rotated = command(config, "rotate", "alice")
+    assert rotated.status == 0, rotated.err
+    new = secret_of(rotated.out)
+    assert new != secret and "will not be shown again" in rotated.out
+    after = in_store(config, lambda tx: stored.get(tx, "alice"))
+    assert after.digest == stored.digest(new) and after.quota_micros == 3_000_000  # same key, same balance
+    as_json = json.loads(cli(config, "rotate", "alice", "--json").out)
+    assert as_json["name"] == "alice" and in_store(config, lambda tx: stored.get(tx, "alice")).digest == stored.digest(
+        as_json["secret"]
+    )
+
+
 def test_relay_toml_keys_not_yet_in_the_store_are_mentioned(config: Path) -> None:
     listed = cli(config, "list")
     assert listed.status == 0
@@ -206,6 +243,17 @@ def test_relay_toml_keys_not_yet_in_the_store_are_mentioned(config: Path) -> Non
         (("disable", "ghost"), 1, "relay keys disable: no key named 'ghost'"),
         (("enable", "ghost"), 1, "relay keys enable: no key named 'ghost'"),
         (("delete", "ghost"), 1, "relay keys delete: no key named 'ghost'"),
+        (("update", "ghost", "--rpm", "5"), 1, "relay keys update: no key named 'ghost'"),
+        (("update", "dev", "--rpm", "5"), 1, "key 'dev' is declared in relay.toml: change it there"),
+        (("update", "free"), 2, "relay keys update: nothing to change: give at least one of --quota"),
+        (("update", "free", "--rpm", "many"), 2, "relay keys update: --rpm: expected an integer or 'none', got 'many'"),
+        (("update", "free", "--tpm", "0"), 2, "relay keys update: --tpm: must be at least 1"),
+        (("update", "free", "--expires", "2001-01-01"), 2, "--expires: '2001-01-01' is in the past"),
+        (("update", "free", "--ips", "10.0.0.0/33"), 2, "--ips[0]: expected an IP address or a CIDR"),
+        (("update", "free", "--group", " "), 2, "relay keys update: --group: must not be empty"),
+        (("update", "dev", "--quota", "9"), 1, "key 'dev' is declared in relay.toml"),
+        (("rotate", "ghost"), 1, "relay keys rotate: no key named 'ghost'"),
+        (("rotate", "dev"), 1, "relay keys rotate: key 'dev' is declared in relay.toml: rotate it there"),
         (("frobnicate",), 2, "invalid choice: 'frobnicate'"),
         (("create",), 2, "the following arguments are required: name"),
     ],
@@ -244,5 +292,10 @@ def test_against_postgresql(postgres_url: str, tmp_path: Path) -> None:
     assert json.loads(shown.out)["balance_micros"] == 1_750_000
     [record] = in_store(config, stored.load_all)
     assert record.digest == hashlib.sha256(secret.encode()).digest()
+    assert cli(config, "update", "alice", "--rpm", "7", "--models", "a,b").status == 0
+    rotated = secret_of(cli(config, "rotate", "alice").out)
+    [record] = in_store(config, stored.load_all)
+    assert (record.rpm, record.models, record.quota_micros) == (7, ("a", "b"), 1_750_000)
+    assert record.digest == stored.digest(rotated)
     assert cli(config, "delete", "alice").status == 0
     assert json.loads(cli(config, "list", "--json").out) == []

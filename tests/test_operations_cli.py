@@ -88,6 +88,12 @@ api_key = "sk-upstream-secret-1234"
 models = ["gpt-4o*"]
 list_models = ["gpt-4o-mini"]
 model_map = { fast = "gpt-4o-mini" }
+[[mcp]]
+name = "docs"
+url = "https://mcp.example/mcp"
+headers = { authorization = "Bearer mcp-secret-5678" }
+groups = ["team"]
+keys = ["ci"]
 """
     )
     lines = summary(config, "/etc/relay/relay.toml", workers=4, listen="0.0.0.0:8080")
@@ -98,7 +104,9 @@ model_map = { fast = "gpt-4o-mini" }
     assert "rate limits: redis://:***@cache:6379/0" in lines
     assert "workers: 4, listen: 0.0.0.0:8080" in lines
     assert "channel up (openai, priority 0, group default): gpt-4o*; model_map: fast; list_models: gpt-4o-mini" in lines
-    for secret in ("s3cret-pw", "r3dis-pw", "sk-upstream-secret-1234"):
+    assert "traces: off" in lines
+    assert "mcp docs (streamable_http) at /v1/mcp/docs: group team, key ci" in lines
+    for secret in ("s3cret-pw", "r3dis-pw", "sk-upstream-secret-1234", "mcp-secret-5678"):
         assert secret not in text
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from relay.admin import channels, request_log, views
 from relay.admin import keys as admin_keys
-from relay.admin import request_log, views
 from relay.admin.auth import Caller, admin_caller
 from relay.admin.openapi import document
 from relay.errors import RelayError
@@ -209,6 +209,50 @@ async def topup_key(relay: Relay, request: Request, out: StreamResponse) -> Resp
     return await _changed(relay, name)
 
 
+#: The types of ``PATCH /admin/v1/keys/{name}``'s fields (null clears one), and how an error names them.
+_UPDATE_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "quota": ((str, int, float), "a number of credits (or its decimal text), or null"),
+    "expires": (str, "YYYY-MM-DD or an ISO 8601 time, or null"),
+    "models": (list, "a list of model names (globs), or null"),
+    "rpm": (int, "an integer, or null"),
+    "tpm": (int, "an integer, or null"),
+    "group": (str, "a string, or null"),
+    "ips": (list, "a list of CIDRs, or null"),
+}
+
+
+async def update_key(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    _caller(relay, request)
+    body = _body(request)
+    unknown = sorted(set(body) - set(_UPDATE_TYPES))
+    if unknown:
+        message = f"Unknown field {unknown[0]!r} (a key's name never changes; rotate gives it a new secret)."
+        raise RelayError(400, "invalid_request", message, param=unknown[0])
+    for field, (kind, what) in _UPDATE_TYPES.items():
+        value = _field(body, field, kind, what)
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise RelayError(400, "invalid_request", f"{field} must be a list of strings.", param=field)
+    changes = {field: str(value) if field == "quota" and value is not None else value for field, value in body.items()}
+    name = request.params["name"]
+    try:
+        change = admin_keys.key_change(changes, lambda f: f)
+        await admin_keys.update(relay.gateway.store, name, change)
+    except (admin_keys.BadArguments, admin_keys.Refused, KeyRefused) as error:
+        raise _refusal(error) from None
+    return await _changed(relay, name)
+
+
+async def rotate_key(relay: Relay, request: Request, out: StreamResponse) -> Response:
+    _caller(relay, request)
+    try:
+        record, secret = await admin_keys.rotate(relay.gateway.store, request.params["name"])
+    except KeyRefused as error:
+        raise _refusal(error) from None
+    shown = admin_keys.as_json(record, time.time())
+    shown["secret"] = secret
+    return Response.json(200, shown)
+
+
 async def delete_key(relay: Relay, request: Request, out: StreamResponse) -> Response:
     _caller(relay, request)
     name = request.params["name"]
@@ -233,6 +277,7 @@ async def list_requests(relay: Relay, request: Request, out: StreamResponse) -> 
         status=_int_param(params, "status", None, 100, 599),
         since=_seconds_param(params, "since"),
         until=_seconds_param(params, "until"),
+        parent_id=params.get("parent_id") or None,
     )
     cursor = None
     if params.get("cursor"):
@@ -271,6 +316,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", PREFIX + "/keys", create_key),
     Route("GET", PREFIX + "/keys/{name}", show_key),
     Route("DELETE", PREFIX + "/keys/{name}", delete_key),
+    Route("PATCH", PREFIX + "/keys/{name}", update_key),
+    Route("POST", PREFIX + "/keys/{name}/rotate", rotate_key),
     Route("POST", PREFIX + "/keys/{name}/disable", disable_key),
     Route("POST", PREFIX + "/keys/{name}/enable", enable_key),
     Route("POST", PREFIX + "/keys/{name}/topup", topup_key),
@@ -278,4 +325,5 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", PREFIX + "/requests/{request_id}", show_request),
     Route("GET", PREFIX + "/openapi.json", openapi),
     *views.ROUTES,
+    *channels.ROUTES,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -23,6 +23,7 @@ from relay.store.keys import KeyNotFound, KeyRecord, micros
 
 __all__ = [
     "NAME",
+    "UPDATABLE",
     "BadArguments",
     "KeyView",
     "NewKey",
@@ -30,15 +31,20 @@ __all__ = [
     "as_json",
     "create",
     "delete",
+    "key_change",
     "list_keys",
     "new_record",
+    "rotate",
     "set_disabled",
     "show",
     "topup",
     "topup_amount",
+    "update",
 ]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+#: The fields ``update`` may change; the name never, the secret only by ``rotate``.
+UPDATABLE = ("quota", "expires", "models", "rpm", "tpm", "group", "ips")
 Label = Callable[[str], str]
 
 
@@ -193,3 +199,72 @@ async def delete(store: Store, name: str) -> None:
     """Delete a key made by ``relay keys`` or the API; KeyNotFound, or KeyRefused for a key of relay.toml."""
     if not await store.transaction(lambda tx: stored.delete(tx, name)):
         raise KeyNotFound(f"no key named {name!r}")
+
+
+def key_change(changes: Mapping[str, Any], label: Label) -> Callable[[KeyRecord], KeyRecord]:
+    """What ``update`` does to a key: ``changes`` maps fields of ``UPDATABLE`` to their new values, checked as
+    ``new_record`` checks them (``quota``, ``expires``: text; ``models``, ``ips``: lists; ``rpm``, ``tpm``:
+    integers; ``group``: text). None clears a field: unlimited, never expires, all models, no rpm or tpm limit,
+    the ``default`` group, any address. BadArguments when one is wrong.
+
+    ``quota`` gives an unlimited key a balance to start with (granted in the ledger), and None makes a limited key
+    unlimited; a key that has a balance is topped up instead (Refused), so that the ledger explains every balance.
+    """
+    unknown = sorted(set(changes) - set(UPDATABLE))
+    if unknown:
+        raise BadArguments(f"{label(unknown[0])}: not a field update changes (it changes {', '.join(UPDATABLE)})")
+    if not changes:
+        raise BadArguments(f"nothing to change: give at least one of {', '.join(label(f) for f in UPDATABLE)}")
+    given = {name: value for name, value in changes.items() if value is not None}
+    fields: dict[str, Any] = {k: v for k, v in given.items() if k in ("rpm", "tpm", "expires", "group")}
+    values: dict[str, Any] = {}
+    if "ips" in changes:
+        fields["ips"] = [ip.strip() for ip in given.get("ips", ()) if ip.strip()]
+        values["ips"] = tuple(fields["ips"])
+    if "models" in changes:
+        values["models"] = tuple(m.strip() for m in given.get("models", ()) if m.strip()) or ("*",)
+    if "quota" in changes:
+        values["quota_micros"] = None
+        if "quota" in given:
+            try:
+                values["quota_micros"] = micros(given["quota"])
+            except ValueError as error:
+                raise BadArguments(f"{label('quota')}: {error}") from None
+            fields["quota"] = values["quota_micros"] / stored.MICROS
+    problems = [re.sub(r"^@\.(\w+)", lambda m: label(m.group(1)), p) for p in key_problems(fields, "@")]
+    if problems:
+        raise BadArguments("; ".join(problems))
+    for name in ("rpm", "tpm"):
+        if name in changes:
+            values[name] = given.get(name)
+    if "group" in changes:
+        values["group"] = given.get("group", "default").strip()
+    if "expires" in changes:
+        values["expires_at"] = parse_expiry(given["expires"]) if "expires" in given else None
+        if values["expires_at"] is not None and values["expires_at"] <= time.time():
+            raise BadArguments(f"{label('expires')}: {given['expires']!r} is in the past")
+
+    def change(old: KeyRecord) -> KeyRecord:
+        if values.get("quota_micros") is not None and old.quota_micros is not None:
+            raise Refused(
+                f"key {old.name!r} has a balance ({stored.credits(old.quota_micros)} credits): top it up instead"
+                f" ({label('quota')} starts the balance of an unlimited key)"
+            )
+        return attrs.evolve(old, **values)
+
+    return change
+
+
+async def update(store: Store, name: str, change: Callable[[KeyRecord], KeyRecord]) -> KeyRecord:
+    """Change a key made by ``relay keys`` or the API (``key_change``); the key as it is now. KeyNotFound,
+    KeyRefused for a key of relay.toml (change it there), Refused as ``key_change`` says."""
+    return await store.transaction(lambda tx: stored.update(tx, name, change, time.time()))
+
+
+async def rotate(store: Store, name: str) -> tuple[KeyRecord, str]:
+    """Give a key made by ``relay keys`` or the API a new secret; the key and the secret (shown once). The old
+    secret stops working as soon as running Relays reload their keys (``[store] key_refresh``): no overlap.
+    KeyNotFound, or KeyRefused for a key of relay.toml (its secret is in the file)."""
+    secret = stored.new_secret()
+    record = await store.transaction(lambda tx: stored.rotate(tx, name, stored.digest(secret), time.time()))
+    return record, secret

@@ -45,6 +45,21 @@ _USAGE_PARAMETERS = [
 _KEY_WRITE = _operation("", {"200": _json(_KEY, "The key as it is now")}, 403, 404)
 
 
+_CHANNEL = {"$ref": "#/components/schemas/Channel"}
+_TABLE = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "object", "description": "A [[channels]] table (docs/routing.md)"}}
+    },
+}
+
+
+def _channel_change(summary: str) -> dict[str, Any]:
+    return _operation(
+        summary, {"200": _json(_CHANNEL, "The channel as it is now")}, 403, 404, parameters=[_path("name")]
+    )
+
+
 def _key_change(summary: str, **extra: Any) -> dict[str, Any]:
     return {**_KEY_WRITE, "summary": summary, "parameters": [_path("name")], **extra}
 
@@ -94,6 +109,23 @@ _PATHS: dict[str, Any] = {
             409,
             parameters=[_path("name")],
         ),
+        "patch": {
+            **_key_change("Change a key's fields (those given; null clears one); not a key of relay.toml"),
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KeyUpdate"}}},
+            },
+            "responses": {**_KEY_WRITE["responses"], **_errors(400, 403, 404, 409)},
+        },
+    },
+    "/admin/v1/keys/{name}/rotate": {
+        "post": {
+            **_key_change("Give a key a new secret, in this answer only; the old one stops working (no overlap)"),
+            "responses": {
+                "200": _json({"allOf": [_KEY, {"type": "object", "required": ["secret"]}]}, "The key, new secret"),
+                **_errors(403, 404, 409),
+            },
+        }
     },
     "/admin/v1/keys/{name}/disable": {"post": _key_change("Disable a key (401 to its requests until enabled)")},
     "/admin/v1/keys/{name}/enable": {"post": _key_change("Enable a disabled key")},
@@ -127,6 +159,7 @@ _PATHS: dict[str, Any] = {
                 _query("status", {"type": "integer"}, "HTTP status."),
                 _query("since", {"type": "number"}, "Unix seconds, included."),
                 _query("until", {"type": "number"}, "Unix seconds, excluded."),
+                _query("parent_id", {"type": "string"}, "The request they were made for (a task's model calls)."),
                 _LIMIT,
                 _query("cursor", {"type": "string"}, "The previous page's next_cursor."),
             ],
@@ -143,7 +176,12 @@ _PATHS: dict[str, Any] = {
     "/admin/v1/channels": {
         "get": _operation(
             "The channels with this process's breakers and the request log's numbers of the last minutes",
-            {"200": _json({"$ref": "#/components/schemas/ChannelList"}, "Every channel, in relay.toml's order")},
+            {
+                "200": _json(
+                    {"$ref": "#/components/schemas/ChannelList"},
+                    "Every channel: relay.toml's in order, then the store's by name",
+                )
+            },
             400,
             parameters=[
                 _query(
@@ -152,6 +190,59 @@ _PATHS: dict[str, Any] = {
                     "Minutes of the request log the window covers.",
                 )
             ],
+        ),
+        "post": _operation(
+            "Create a channel kept in the store (a [[channels]] table, checked as relay.toml's)",
+            {"201": _json(_CHANNEL, "The channel")},
+            400,
+            403,
+            409,
+            requestBody=_TABLE,
+        ),
+    },
+    "/admin/v1/channels/{name}": {
+        "get": _operation("One channel", {"200": _json(_CHANNEL, "The channel")}, 404, parameters=[_path("name")]),
+        "patch": _operation(
+            "Change a store channel: the body's fields replace its table's (null: back to the default)",
+            {"200": _json(_CHANNEL, "The channel as it is now")},
+            400,
+            403,
+            404,
+            409,
+            parameters=[_path("name")],
+            requestBody=_TABLE,
+        ),
+        "delete": _operation(
+            "Delete a store channel (relay.toml's: 409)",
+            {"200": _json({"type": "object"}, "{name, deleted: true}")},
+            403,
+            404,
+            409,
+            parameters=[_path("name")],
+        ),
+    },
+    "/admin/v1/channels/{name}/enable": {"post": _channel_change("Enable a channel (relay.toml's too)")},
+    "/admin/v1/channels/{name}/disable": {"post": _channel_change("Disable a channel (relay.toml's too)")},
+    "/admin/v1/channels/{name}/test": {
+        "post": _operation(
+            "Send the channel one small real request (it counts in no breaker, log or quota)",
+            {"200": _json({"$ref": "#/components/schemas/ChannelTest"}, "How the upstream answered")},
+            400,
+            403,
+            404,
+            409,
+            parameters=[_path("name")],
+            requestBody={
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"model": {"type": "string", "description": "Default: its first exact one."}},
+                        }
+                    }
+                },
+            },
         )
     },
     "/admin/v1/usage": {
@@ -178,47 +269,149 @@ _PATHS: dict[str, Any] = {
     },
 }
 
+# The web dashboard's calls (docs/dashboard.md).
+_NULLABLE_MS = {"type": ["number", "null"], "description": "Milliseconds; null in a bucket without requests."}
+_SESSION = {
+    "type": "object",
+    "required": ["object", "name", "role"],
+    "properties": {
+        "object": {"const": "session"},
+        "token": {"type": "string", "description": "rs1.<name>.<role>.<expires>.<mac>: send as a Bearer."},
+        "name": {"type": "string"},
+        "role": {"type": "string", "enum": ["admin", "viewer"]},
+        "expires_at": {"type": "integer", "description": "Unix seconds."},
+    },
+}
+_PATHS |= {
+    "/admin/v1/session": {
+        "post": _operation(
+            "Sign in: a dashboard session token for the admin key of the Authorization header (either role)",
+            {"201": _json(_SESSION, "The session")},
+            400,
+        ),
+        "get": _operation("The admin key's name and role a token (or key) stands for", {"200": _json(_SESSION, "")}),
+    },
+    "/admin/v1/stats": {
+        "get": _operation(
+            "The request log as a time series: per bucket requests, errors, spend, latency and TTFT percentiles",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "object": {"const": "list"},
+                            "since": {"type": "number"},
+                            "until": {"type": "number"},
+                            "bucket": {"type": "integer"},
+                            "data": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "start": {"type": "number"},
+                                        "requests": {"type": "integer"},
+                                        "errors": {"type": "integer"},
+                                        "cost_micros": {"type": "integer"},
+                                        **{
+                                            name: _NULLABLE_MS
+                                            for name in (
+                                                "latency_ms_p50",
+                                                "latency_ms_p95",
+                                                "latency_ms_p99",
+                                                "ttft_ms_p50",
+                                                "ttft_ms_p95",
+                                            )
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    "Every bucket from since to until, empty ones included",
+                )
+            },
+            400,
+            parameters=[
+                _query("since", {"type": "number"}, "Unix seconds, included (default: a day before until)."),
+                _query("until", {"type": "number"}, "Unix seconds, excluded (default: now)."),
+                _query("bucket", {"type": "integer", "minimum": 1}, "Seconds per bucket (default: about 48 buckets)."),
+            ],
+        )
+    },
+}
+
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
 _SCHEMAS: dict[str, Any] = {
+    "Channel": {
+        "type": "object",
+        "required": [
+            "name",
+            "type",
+            "base_url",
+            "models",
+            "priority",
+            "weight",
+            "group",
+            "window",
+            "source",
+            "enabled",
+        ],
+        "properties": {
+            "name": {"type": "string"},
+            "type": {"type": "string", "enum": ["openai", "anthropic", "gemini", "mock", "tavily", "exa", "brave", "searxng"]},
+            "base_url": {"type": "string"},
+            "models": {"type": "array", "items": {"type": "string"}},
+            "priority": {"type": "integer"},
+            "weight": {"type": "integer"},
+            "group": {"type": "string"},
+            "keys": {"type": "integer", "description": "How many upstream keys (never the keys)."},
+            "source": {"type": "string", "enum": ["config", "store"], "description": "relay.toml or the store."},
+            "enabled": {"type": "boolean"},
+            "in_force": {"type": "boolean", "description": "Enabled and built: requests may be routed to it."},
+            "config": {"type": "object", "description": "A store channel's table, secrets as ${VAR} or ***."},
+            "problems": {"type": "array", "items": {"type": "string"}, "description": "Why a store channel is unused."},
+            "created_at": _NULLABLE_NUMBER,
+            "updated_at": _NULLABLE_NUMBER,
+            "breaker": {
+                "type": ["object", "null"],
+                "properties": {
+                    "state": {"type": "string", "enum": ["closed", "open", "half_open"]},
+                    "failures": {"type": "integer"},
+                    "retry_in": {"type": "number"},
+                },
+            },
+            "window": {
+                "type": "object",
+                "properties": {
+                    "minutes": {"type": "integer"},
+                    "requests": {"type": "integer"},
+                    "errors": {"type": "integer"},
+                    "error_rate": _NULLABLE_NUMBER,
+                    "latency_ms_p50": _NULLABLE_NUMBER,
+                    "latency_ms_p95": _NULLABLE_NUMBER,
+                },
+            },
+        },
+    },
+    "ChannelTest": {
+        "type": "object",
+        "required": ["name", "model", "ok", "status", "latency_ms", "error"],
+        "properties": {
+            "name": {"type": "string"},
+            "model": {"type": "string"},
+            "ok": {"type": "boolean"},
+            "status": {"type": ["integer", "null"], "description": "The upstream's status; null: no answer."},
+            "latency_ms": {"type": "number"},
+            "error": {"type": ["string", "null"]},
+        },
+    },
     "ChannelList": {
         "type": "object",
         "properties": {
             "object": {"const": "list"},
             "data": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "type", "base_url", "models", "priority", "weight", "group", "window"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "type": {"type": "string", "enum": ["openai", "anthropic", "gemini", "mock"]},
-                        "base_url": {"type": "string"},
-                        "models": {"type": "array", "items": {"type": "string"}},
-                        "priority": {"type": "integer"},
-                        "weight": {"type": "integer"},
-                        "group": {"type": "string"},
-                        "keys": {"type": "integer", "description": "How many upstream keys (never the keys)."},
-                        "breaker": {
-                            "type": ["object", "null"],
-                            "properties": {
-                                "state": {"type": "string", "enum": ["closed", "open", "half_open"]},
-                                "failures": {"type": "integer"},
-                                "retry_in": {"type": "number"},
-                            },
-                        },
-                        "window": {
-                            "type": "object",
-                            "properties": {
-                                "minutes": {"type": "integer"},
-                                "requests": {"type": "integer"},
-                                "errors": {"type": "integer"},
-                                "error_rate": _NULLABLE_NUMBER,
-                                "latency_ms_p50": _NULLABLE_NUMBER,
-                                "latency_ms_p95": _NULLABLE_NUMBER,
-                            },
-                        },
-                    },
-                },
+                "items": {"$ref": "#/components/schemas/Channel"},
             },
         },
     },
@@ -262,6 +455,9 @@ _SCHEMAS: dict[str, Any] = {
                         "input": {"type": "number"},
                         "output": {"type": "number"},
                         "cached_input": _NULLABLE_NUMBER,
+                        "audio_input": _NULLABLE_NUMBER,
+                        "audio_output": _NULLABLE_NUMBER,
+                        "cached_audio_input": _NULLABLE_NUMBER,
                         "image": {"type": "number"},
                         "image_sizes": {"type": "object", "additionalProperties": {"type": "number"}},
                         "second": {"type": "number"},
@@ -301,6 +497,22 @@ _SCHEMAS: dict[str, Any] = {
             "tpm": {"type": "integer"},
             "group": {"type": "string", "default": "default"},
             "ips": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "KeyUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "description": "The fields to change; null clears one (unlimited, never, all models, no limit, default group,"
+        " any address). quota starts the balance of an unlimited key; a key with a balance is topped up instead.",
+        "properties": {
+            "quota": {"type": ["string", "number", "null"]},
+            "expires": {"type": ["string", "null"], "description": "YYYY-MM-DD or ISO 8601, UTC; null: never."},
+            "models": {"type": ["array", "null"], "items": {"type": "string"}},
+            "rpm": {"type": ["integer", "null"]},
+            "tpm": {"type": ["integer", "null"]},
+            "group": {"type": ["string", "null"]},
+            "ips": {"type": ["array", "null"], "items": {"type": "string"}},
         },
     },
     "Key": {
@@ -347,6 +559,10 @@ _SCHEMAS: dict[str, Any] = {
             "status": {"type": "integer"},
             "attempts": {"type": "array", "items": {"type": "object"}},
             "cost_micros": {"type": "integer"},
+            "parent_id": {
+                "type": ["string", "null"],
+                "description": "The request this one was made for (a task endpoint's model call); null: a client's.",
+            },
         },
     },
     "RequestList": {

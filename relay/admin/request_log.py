@@ -31,6 +31,8 @@ class LogFilter:
     #: Unix seconds: from (included) and until (excluded).
     since: float | None = None
     until: float | None = None
+    #: The request they were made for (a task endpoint's model calls).
+    parent_id: str | None = None
 
 
 def encode_cursor(moment: float, row_id: int) -> str:
@@ -63,6 +65,7 @@ def page(tx: Tx, where: LogFilter, limit: int, cursor: tuple[float, int] | None)
         ("requested_model", where.model),
         ("channel", where.channel),
         ("status", where.status),
+        ("parent_id", where.parent_id),
     ):
         if value is not None:
             conditions.append(f"{column} = ?")

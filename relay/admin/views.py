@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast
 
 import attrs
 
-from relay.admin import channel_health, usage_totals
+from relay.admin import channel_health, channels, usage_totals
 from relay.admin.auth import admin_caller
 from relay.errors import RelayError
 from relay.http.messages import Request, Response, StreamResponse
@@ -65,10 +65,8 @@ async def list_channels(relay: Relay, request: Request, out: StreamResponse) -> 
     minutes = _minutes(request.query_params())
     since = time.time() - minutes * 60
     window = await relay.gateway.store.transaction(lambda tx: channel_health.latencies_since(tx, since))
-    data = [
-        channel_health.shown(config, relay.gateway.router.breaker(config.name), window, minutes)
-        for config in relay.config.channels
-    ]
+    await relay.live.refresh()  # the store's channels as they are now, were they changed through another worker
+    data = [channels.as_json(listed, relay, window, minutes) for listed in relay.live.listed]
     return Response.json(200, {"object": "list", "data": data})
 
 

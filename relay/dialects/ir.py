@@ -248,6 +248,11 @@ class Usage:
     seconds: float = 0.0
     characters: int = 0
     requests: int = 0
+    #: Of ``input_tokens``, ``cached_tokens`` and ``output_tokens``: the audio ones (OpenAI Realtime), priced by
+    #: ``[[prices]]``'s audio prices when it has them.
+    audio_input_tokens: int = 0
+    cached_audio_tokens: int = 0
+    audio_output_tokens: int = 0
 
 
 @attrs.frozen

@@ -1,9 +1,9 @@
 """Legacy Completions on a channel of another API: each (prompt, sample) one Chat request converted to it.
 
 Choice ``i * n + j`` is sample ``j`` of prompt ``i`` (OpenAI's order). Each is a Chat request
-(``openai_completions_request.chat_body``) decoded to the IR (the Chat conversion's checks apply) and encoded in
-the channel's API; the calls run one after another on the same channel and upstream key. A whole answer is
-written once every call answered; a stream relays each call's stream in turn, converted chunk by chunk
+(``relay.dialects.openai.completions.request.chat_body``) decoded to the IR (the Chat conversion's checks apply)
+and encoded in the channel's API; the calls run one after another on the same channel and upstream key. A whole
+answer is written once every call answered; a stream relays each call's stream in turn, converted chunk by chunk
 (``relay.dialects.convert.StreamConverter`` with ``ChoiceEncoder``), then the usage chunk and ``data: [DONE]``.
 
 An upstream error before anything reached the client is the attempt's answer (failover may try the next channel;

@@ -48,7 +48,7 @@ class Failover:
         self.plan = plan
         self.attempt = attempt
         self.record: Tally = request.record  # type: ignore[assignment]
-        self.left = relay.config.routing.max_attempts
+        self.left = self.allowed = relay.config.routing.max_attempts
 
     async def run(self) -> Response | None:
         router = self.relay.gateway.router
@@ -131,6 +131,20 @@ class Failover:
         self.record.attempts.append((candidate.channel.name, outcome))
 
     async def _attempt(self, candidate: Candidate, api_key: str) -> Response | RelayError | None:
+        """One attempt (``_try``), as a span of the request's trace when traces are on (``relay.tracing``)."""
+        tracer = self.relay.tracer
+        if tracer is None:
+            return await self._try(candidate, api_key)
+        span = tracer.attempt(candidate.channel.name, candidate.upstream_model, self.allowed - self.left)
+        try:
+            result = await self._try(candidate, api_key)
+        except BaseException as exc:
+            span.end(self.record, exc)
+            raise
+        span.end(self.record, result)
+        return result
+
+    async def _try(self, candidate: Candidate, api_key: str) -> Response | RelayError | None:
         record = self.record
         record.channel = candidate.channel.name
         record.upstream_model = candidate.upstream_model

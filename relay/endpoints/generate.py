@@ -54,6 +54,14 @@ if TYPE_CHECKING:
 
 async def chat_completions(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     pin = await authenticate(relay, request)
+    return await chat_completions_of_key(relay, request, out, pin)
+
+
+async def chat_completions_of_key(
+    relay: Relay, request: Request, out: StreamResponse, pin: str | None
+) -> Response | None:
+    """Chat Completions for a request whose key is already in its tally: the endpoint's own, after
+    ``authenticate``, and the dashboard's playground (relay.endpoints.playground), which bills a key it names."""
     return await _generate(relay, request, out, _chat_call(relay, request.body), pin)
 
 

@@ -108,6 +108,27 @@ class KeyCache:
         if key is None or not hmac.compare_digest(key.digest, wanted):
             request.principal = "(invalid)"
             raise RelayError(401, "authentication", "invalid API key", code="invalid_api_key")
+        self._check(key, request)
+        return key, pin or request.header(b"x-relay-channel") or None
+
+    async def named(self, request: Request, name: str) -> KeyRecord:
+        """The key called ``name``, checked as ``authenticate`` checks a presented one (disabled, expired, the
+        client's address): the dashboard's playground bills a key it names rather than presents. 404 if none."""
+        key = next((k for k in self._by_digest.values() if k.name == name), None)
+        if key is None and time.monotonic() - self._loaded_at >= MISS_RELOAD:
+            try:
+                await self.reload()
+            except StoreError as error:
+                log.warning("keys not reloaded: %s", error)
+            key = next((k for k in self._by_digest.values() if k.name == name), None)
+        if key is None:
+            raise RelayError(404, "not_found", f"no API key named {name!r}", code="key_not_found")
+        self._check(key, request)
+        return key
+
+    def _check(self, key: KeyRecord, request: Request) -> None:
+        """The request is made with ``key`` (its principal); 401 if the key is disabled or expired, 403 if the
+        client's address is not one the key allows."""
         request.principal = key.name
         if key.disabled:
             raise RelayError(401, "authentication", "this API key is disabled", code="key_disabled")
@@ -116,7 +137,6 @@ class KeyCache:
         networks = self._networks.get(key.name)
         if networks and not _address_in(request.client, networks):
             raise RelayError(403, "permission", "this API key may not be used from this address", code="ip_not_allowed")
-        return key, pin or request.header(b"x-relay-channel") or None
 
 
 def _address_in(client: str, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

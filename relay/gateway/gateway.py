@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from relay.config import Config
@@ -28,21 +29,36 @@ from relay.gateway.pricing import Pricing, input_estimate, max_output
 from relay.gateway.ratelimit import RateLimitUnavailable, RedisLimiter
 from relay.gateway.recorder import Recorder
 from relay.gateway.routing import Candidate, Router
+from relay.gateway.snapshot import Current, Snapshot
 from relay.gateway.tally import Tally
 from relay.store import Store, StoreError, open_store
 from relay.store import keys as stored_keys
 from relay.store.records import LogRecord
+from relay.upstream.channels import Channel
 
 log = logging.getLogger("relay.gateway")
 
 
+@attrs.define
+class Holds:
+    """This process's quota holds, for the metrics (``relay.metrics``): kept as requests are admitted and end."""
+
+    #: Requests admitted with a quota hold and not settled yet, and the micro-credits those holds reserve.
+    in_flight: int = 0
+    micros: int = 0
+    #: Holds taken, and requests refused (402) because their key's quota could not hold them, since the start.
+    taken: int = 0
+    refused: int = 0
+
+
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, channels: Mapping[str, Channel] | None = None) -> None:
+        #: The configuration the gateway started with (its store, limiter and recorder settings stay these).
         self.config = config
         self.store: Store = open_store(config.store.url)
         self.keys = KeyCache(self.store, config.store.key_refresh)
-        self.pricing = Pricing(config.prices)
-        self.router = Router(config)
+        #: The configuration that changes live, with its router, prices and channels (relay/gateway/live.py swaps it).
+        self.current = Current(Snapshot(config, Router(config), Pricing(config.prices), dict(channels or {})))
         self.limiter = RedisLimiter(config.ratelimit.url) if config.ratelimit.url else None
         self.admissions = Admissions(self.store)
         self.leases = Leases(self.store, self.admissions.admit)
@@ -52,7 +68,17 @@ class Gateway:
         )
         #: The tickets of the requests admitted and not ended, by request id.
         self._tickets: dict[str, Ticket] = {}
-        self._default_output = config.quota.default_max_output_tokens
+        self.holds = Holds()
+
+    @property
+    def router(self) -> Router:
+        """The router of the request's snapshot (``Current.get``)."""
+        return self.current.get().router
+
+    @property
+    def pricing(self) -> Pricing:
+        """The prices of the request's snapshot (``Current.get``)."""
+        return self.current.get().pricing
 
     async def start(self) -> None:
         """Migrate the store, put relay.toml's keys in it, and load every key."""
@@ -95,9 +121,11 @@ class Gateway:
         payload: Mapping[str, Any] | None,
         plan: Sequence[Candidate],
         units: ir.Usage | None = None,
+        input_tokens: int | None = None,
     ) -> None:
         """Count the request against its key's rate limits and hold the most it can cost (its tokens, and the
-        most ``units`` it may be billed for: images, seconds, characters, requests); 429 or 402 if not."""
+        most ``units`` it may be billed for: images, seconds, characters, requests); 429 or 402 if not.
+        ``input_tokens``: the input the hold counts, when the caller knows better than ``body`` (Realtime)."""
         key = tally.key
         assert key is not None and tally.requested_model is not None
         rated = key.rpm is not None or key.tpm is not None
@@ -113,9 +141,10 @@ class Gateway:
                     raise _rate_error(limit, key.rpm if limit == "rpm" else key.tpm, verdict.retry_after)
         hold: int | None = None
         if key.quota_micros is not None:
-            multiplier = max(c.channel.price_multiplier for c in plan)
-            output = max_output(payload, self._default_output)
-            hold = self.pricing.hold(tally.requested_model, input_estimate(body), output, multiplier, units) or None
+            multiplier = max((c.channel.price_multiplier for c in plan), default=1.0)  # no plan: an MCP tool call
+            output = max_output(payload, self.current.get().config.quota.default_max_output_tokens)
+            tokens = input_estimate(body) if input_tokens is None else input_tokens
+            hold = self.pricing.hold(tally.requested_model, tokens, output, multiplier, units) or None
         store_rated = rated and self.limiter is None
         tally.admitted = True
         if hold is None and not store_rated:
@@ -139,9 +168,14 @@ class Gateway:
         else:
             self._tickets[request_id] = ticket
             tally.held = ticket.hold
+            if ticket.hold:
+                self.holds.in_flight += 1
+                self.holds.micros += ticket.hold
+                self.holds.taken += 1
             return
         tally.admitted = False
         if admission.reason == "quota":
+            self.holds.refused += 1
             balance = (admission.balance or 0) / 1_000_000
             raise RelayError(
                 402,
@@ -162,10 +196,14 @@ class Gateway:
         key = tally.key
         model = tally.requested_model or ""
         cost = self.pricing.cost(model, usage, tally.multiplier) if usage is not None else 0
+        tally.cost = cost
         tokens = usage.input_tokens + usage.output_tokens if usage is not None else 0
         if key is not None and tally.admitted:
             store_tpm = key.tpm is not None and self.limiter is None
             ticket = self._tickets.pop(request_id, None)
+            if ticket is not None and ticket.hold:
+                self.holds.in_flight -= 1
+                self.holds.micros -= ticket.hold
             if tally.held is not None or (store_tpm and tokens):
                 self.recorder.settle_leased(
                     self.leases.finish(ticket, key.name, request_id, cost, tokens, store_tpm, now)
@@ -175,6 +213,9 @@ class Gateway:
         if not tally.logged:
             return
         finished = time.perf_counter()
+        if tally.children_usage is not None:  # a task's row shows its model calls' usage and cost too
+            usage = add_usage(usage, tally.children_usage)
+            cost += tally.children_cost
         self.recorder.log(
             LogRecord(
                 time=now,
@@ -204,8 +245,30 @@ class Gateway:
                 seconds=usage.seconds if usage else 0.0,
                 characters=usage.characters if usage else 0,
                 request_units=usage.requests if usage else 0,
+                parent_id=tally.parent_id,
             )
         )
+
+
+def add_usage(one: ir.Usage | None, other: ir.Usage) -> ir.Usage:
+    """The sum of two usages (a task's own and its model calls'); the image size is the first one named."""
+    if one is None:
+        return other
+    return ir.Usage(
+        input_tokens=one.input_tokens + other.input_tokens,
+        output_tokens=one.output_tokens + other.output_tokens,
+        cached_tokens=one.cached_tokens + other.cached_tokens,
+        cache_write_tokens=one.cache_write_tokens + other.cache_write_tokens,
+        reasoning_tokens=one.reasoning_tokens + other.reasoning_tokens,
+        images=one.images + other.images,
+        image_size=one.image_size or other.image_size,
+        seconds=one.seconds + other.seconds,
+        characters=one.characters + other.characters,
+        requests=one.requests + other.requests,
+        audio_input_tokens=one.audio_input_tokens + other.audio_input_tokens,
+        cached_audio_tokens=one.cached_audio_tokens + other.cached_audio_tokens,
+        audio_output_tokens=one.audio_output_tokens + other.audio_output_tokens,
+    )
 
 
 def _rate_error(limit: str, value: int | None, retry_after: float) -> RelayError:

@@ -3,7 +3,7 @@
 Prices are credits per million tokens, so a price of P is P micro-credits per token; every amount
 here is an integer of micro-credits (1 credit = 1,000,000), so sums in the ledger are exact. The
 first ``[[prices]]`` entry whose glob matches the model the client asked for (after aliases) wins; a
-model no entry matches costs nothing (docs/pricing.md).
+model no entry matches costs nothing (docs/configuration.md, `[[prices]]`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class Pricing:
         cached_price = price.input if price.cached_input is None else price.cached_input
         uncached = usage.input_tokens - cached
         micros = uncached * price.input + cached * cached_price + usage.output_tokens * price.output
+        if usage.audio_input_tokens or usage.audio_output_tokens:
+            micros += audio_extra(price, usage)
         return round((micros + units_cost(price, usage)) * multiplier)
 
     def hold(
@@ -57,8 +59,26 @@ class Pricing:
         price = self.price(model)
         if price is None:
             return 0
-        micros = input_tokens * price.input + max_output * price.output
+        input_price = max(price.input, price.audio_input or 0.0)  # audio may cost more than text (Realtime)
+        micros = input_tokens * input_price + max_output * max(price.output, price.audio_output or 0.0)
         return round((micros + (units_cost(price, units) if units is not None else 0)) * multiplier)
+
+
+def audio_extra(price: Price, usage: ir.Usage) -> float:
+    """What ``usage``'s audio tokens cost beyond the text prices ``cost`` counted them at (Realtime): each of
+    audio input, cached audio input and audio output at its own price when ``[[prices]]`` gives one."""
+    audio_in = min(usage.audio_input_tokens, usage.input_tokens)
+    cached_audio = min(usage.cached_audio_tokens, audio_in, usage.cached_tokens)
+    audio_out = min(usage.audio_output_tokens, usage.output_tokens)
+    extra = 0.0
+    if price.audio_input is not None:
+        extra += (audio_in - cached_audio) * (price.audio_input - price.input)
+    if price.cached_audio_input is not None:
+        cached_price = price.input if price.cached_input is None else price.cached_input
+        extra += cached_audio * (price.cached_audio_input - cached_price)
+    if price.audio_output is not None:
+        extra += audio_out * (price.audio_output - price.output)
+    return extra
 
 
 def units_cost(price: Price, usage: ir.Usage) -> float:

@@ -93,6 +93,15 @@ def _model_not_found(model: str) -> RelayError:
     )
 
 
+def _disabled(model: str) -> RelayError:
+    return RelayError(
+        503,
+        "upstream",
+        f"The model '{model}' is served only by channels that are disabled now",
+        code="channel_disabled",
+    )
+
+
 class Router:
     """Model names, channel plans, and the health state (breakers, key pools) of every channel."""
 
@@ -102,18 +111,27 @@ class Router:
         *,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        previous: Router | None = None,
+        disabled: Sequence[ChannelConfig] = (),
     ) -> None:
+        """``previous``: the router this one replaces (a reload, relay/gateway/live.py): a channel whose
+        configuration (and ``[routing]``) is unchanged keeps its breaker and key pool, their state with them.
+        ``disabled``: channels switched off at run time; a model only they serve is a 503 ``channel_disabled``,
+        not a 404."""
         self.config = config
-        self._rng = rng if rng is not None else random.Random()
+        self._rng = rng if rng is not None else previous._rng if previous is not None else random.Random()
         routing = config.routing
         self._channels = {channel.name: channel for channel in config.channels}
-        self._breakers = {
-            name: Breaker(routing.breaker_failures, routing.breaker_cooldown, clock) for name in self._channels
-        }
-        self._pools = {
-            name: KeyPool(channel.keys, clock, routing.key_set_aside, routing.key_rest)
-            for name, channel in self._channels.items()
-        }
+        self._disabled = tuple(disabled)
+        kept = previous is not None and previous.config.routing == routing
+        self._breakers: dict[str, Breaker] = {}
+        self._pools: dict[str, KeyPool] = {}
+        for name, channel in self._channels.items():
+            if kept and previous is not None and previous._channels.get(name) == channel:
+                self._breakers[name], self._pools[name] = previous._breakers[name], previous._pools[name]
+            else:
+                self._breakers[name] = Breaker(routing.breaker_failures, routing.breaker_cooldown, clock)
+                self._pools[name] = KeyPool(channel.keys, clock, routing.key_set_aside, routing.key_rest)
         self._tiers: dict[tuple[str, str], tuple[tuple[Candidate, ...], ...]] = {}
 
     def breaker(self, name: str) -> Breaker:
@@ -142,12 +160,14 @@ class Router:
         Raises RelayError: 404 ``model_not_found`` (no channel of the group serves the model), 404
         ``channel_not_found`` (a bad pin: no such channel, not the key's group's, or not serving the model, one
         answer for all three), 503 ``no_healthy_channel`` with a ``retry-after`` (channels serve it, but none
-        is fit now)."""
+        is fit now), 503 ``channel_disabled`` (only channels disabled at run time serve it)."""
         if pin is not None:
             tiers: Sequence[Sequence[Candidate]] = ((self._pinned(model, group, pin),),)
         else:
             tiers = self._tiers_for(model, group)
             if not tiers:
+                if any(group in c.groups and upstream_name(c, model) is not None for c in self._disabled):
+                    raise _disabled(model)
                 raise _model_not_found(model)
         plan: list[Candidate] = []
         for tier in tiers:

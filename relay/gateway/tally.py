@@ -39,3 +39,11 @@ class Tally:
     upstream_status: int | None = None
     #: False for requests the request log leaves out (health probes).
     logged: bool = True
+    #: The request this one was made for (a task endpoint's model call, ``relay.utility.calls``); None: a client's.
+    parent_id: str | None = None
+    #: What the request cost, in micro-credits (set at its end by ``Gateway.finish``).
+    cost: int = 0
+    #: The usage and cost of the requests made for this one (its children, each charged and logged on its own
+    #: row): added to this row of the log, never charged again.
+    children_usage: ir.Usage | None = None
+    children_cost: int = 0

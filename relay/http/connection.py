@@ -10,6 +10,10 @@ the loop has not asked for, then stops (TCP backpressure). docs/limits.md lists 
 A route that streams its uploads (the app's ``streams_body``) gets its request once the head is in, the body
 still to read (``relay.http.body_stream``): the request loop waits while the handler reads the body through
 this connection's h11 state, under the same limit and body timeout as a whole body.
+
+A request asking for a WebSocket (``Upgrade: websocket``) carries ``Request.websocket`` (``relay.http.websocket``):
+once its endpoint accepts it, the reader feeds wsproto instead of h11, the client leaving no longer cancels the
+handler (the WebSocket reports it), and the connection ends with the handler.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from relay.http.limits import Limits
 from relay.http.messages import Aborted, BodyError, Headers, Request, Response, StreamResponse
 from relay.http.pending import PendingHeads
 from relay.http.shutdown import Shutdown
+from relay.http.websocket import HandshakeError, Upgrade, asks_upgrade
 from relay.http.writer import Writer, http_date, reason, send_all
 
 log = logging.getLogger("relay.http")
@@ -76,6 +81,7 @@ class Connection:
         "_pending",
         "_raw",
         "_room",
+        "_sink",
         "_streams_body",
         "app",
         "client",
@@ -87,6 +93,7 @@ class Connection:
         "served",
         "shutdown",
         "stream",
+        "upgraded",
     )
 
     def __init__(
@@ -122,6 +129,9 @@ class Connection:
         self._streams_body: Callable[[str], bool] | None = getattr(app, "streams_body", None)
         #: Whether this connection is counted in ``_pending`` (sending a head).
         self._counted = False
+        #: An accepted WebSocket's: what the reader reads goes to ``_sink`` (wsproto) instead of h11.
+        self.upgraded = False
+        self._sink: Callable[[bytes | None], None] | None = None
         with contextlib.suppress(OSError):  # small stream frames must leave at once (no Nagle delay)
             stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         with contextlib.suppress(OSError):  # what a client that does not read can make Relay queue
@@ -170,7 +180,7 @@ class Connection:
                         large.release()  # at the latest: a stream's start released it already (Request.let_go)
                 del request, large  # let go of before the next request's wait (keep-alive: up to a minute)
                 self.served += 1
-                if self.client_gone or self.h11.our_state is not h11.DONE:
+                if self.client_gone or self.upgraded or self.h11.our_state is not h11.DONE:
                     return
                 if self.h11.their_state is not h11.DONE:
                     return  # the handler answered without the body being read: cannot reuse
@@ -191,7 +201,10 @@ class Connection:
                 if not data:
                     break
                 self._ahead += len(data)
-                self.h11.receive_data(data)
+                if self._sink is not None:
+                    self._sink(data)
+                else:
+                    self.h11.receive_data(data)
                 if self._raw is not None:
                     self._raw += data
                 # h11 and the head buffer copied it; kept in this frame it would stay for the whole wait for
@@ -201,9 +214,12 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         self.eof = True
-        self.h11.receive_data(b"")
+        if self._sink is not None:
+            self._sink(None)
+        else:
+            self.h11.receive_data(b"")
         self._arrived.set()
-        if self._handling is not None:
+        if self._handling is not None and not self.upgraded:  # a WebSocket reports the end itself
             self.client_gone = True
             self._handling.cancel()
 
@@ -215,6 +231,17 @@ class Connection:
         self._room.set()
         self._arrived = trio.Event()
         await self._arrived.wait()
+
+    async def more(self) -> None:
+        """Wait until the reader has fed the accepted WebSocket more bytes (``relay.http.websocket.Socket``)."""
+        await self._more()
+
+    def upgrade_to(self, sink: Callable[[bytes | None], None]) -> bytes:
+        """The WebSocket is accepted: the reader feeds ``sink`` from now on; the bytes h11 holds past the
+        request head (the client's first frames) are returned for it."""
+        self.upgraded = True
+        self._sink = sink
+        return bytes(self.h11.trailing_data[0])
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -258,7 +285,7 @@ class Connection:
             body = await self._read_body(head, path)
             if body is None:
                 return None
-            return Request(
+            request = Request(
                 method=head.method.decode("ascii"),
                 path=path,
                 query=query,
@@ -266,6 +293,12 @@ class Connection:
                 body=body,
                 client=self.client,
             )
+            if asks_upgrade(head.headers):
+                try:
+                    request.websocket = Upgrade(self, head.headers, head.target)
+                except HandshakeError as exc:
+                    return await self._refuse(400, str(exc), path)
+            return request
         if isinstance(head, h11.Request):
             return await self._refuse(408, "request body not received in time", path)
         return await self._refuse(408, "request head not received in time", None)
@@ -411,6 +444,8 @@ class Connection:
 
     async def _dispatch(self, request: Request) -> None:
         writer = Writer(self, request)
+        if isinstance(request.websocket, Upgrade):
+            request.websocket.writer = writer
         with trio.CancelScope() as self._handling:
             if self.eof:
                 self.client_gone = True
@@ -433,13 +468,17 @@ class Connection:
                 return
             response = self.app.error(exc.status, exc.message, request.path)
         except Exception:
-            if self.client_gone:
+            if self.client_gone or self.upgraded:
+                if self.upgraded and not self.client_gone:
+                    log.exception("unhandled error in the WebSocket of %s", request.path)
                 return  # the client left, or a write to it was cut short: not a bug; the connection closes
             log.exception("unhandled error in %s %s", request.method, request.path)
             if writer.started:
                 self.client_gone = True  # a truncated stream must not look complete
                 return
             response = self.app.error(500, "internal error", request.path)
+        if self.upgraded:
+            return  # the WebSocket closed itself: nothing of HTTP follows
         if writer.started:
             await writer.finish()
             return

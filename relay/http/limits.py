@@ -34,3 +34,9 @@ class Limits:
     send_buffer_bytes: int = 128 * 1024
     #: Connections of one client address still sending a request head. More: closed at once.
     max_pending_per_address: int = 256
+    #: Largest WebSocket message a client may send, in bytes (its fragments together). Larger: closed with 1009.
+    websocket_max_message_bytes: int = 16 * 1024 * 1024
+    #: Seconds between the pings Relay sends on an open WebSocket.
+    websocket_ping_interval: float = 20.0
+    #: Seconds a WebSocket peer has to answer a ping (Relay waiting to read). Then: closed with 1011.
+    websocket_ping_timeout: float = 20.0

@@ -19,6 +19,7 @@ import orjson
 
 if TYPE_CHECKING:
     from relay.http.shutdown import Shutdown
+    from relay.http.websocket import Upgrade
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -77,6 +78,8 @@ class Request:
     body_stream: BodyStream | None = None
     #: Part of a streamed body went upstream and cannot be read again: no other attempt may follow.
     body_spent: bool = False
+    #: A request asking to become a WebSocket: its ``relay.http.websocket.Upgrade`` (None: a plain request).
+    websocket: Upgrade | None = None
 
     def retain(self, held: Releasable) -> None:
         """Keep ``held`` (a parsed copy of the body, for failover) only until the answer starts."""

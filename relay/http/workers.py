@@ -3,8 +3,9 @@
 The supervisor holds the port bound (not listening, so the kernel sends it no connections) and
 runs each worker as ``relay serve --reuse-port`` in its own process group; a worker that dies is
 started again after a short pause. SIGTERM or SIGINT is passed on to every worker, once, and each
-then shuts down gracefully. The supervisor announces itself ready once every worker has said it
-listens; on Linux a worker whose supervisor dies (even by SIGKILL) gets SIGTERM, so none is orphaned.
+then shuts down gracefully; SIGHUP is passed on to every worker each time, and each reads relay.toml
+again. The supervisor announces itself ready once every worker has said it listens; on Linux a worker
+whose supervisor dies (even by SIGKILL) gets SIGTERM, so none is orphaned.
 
 The supervisor also makes a temporary folder for prometheus-client's multiprocess mode, hands it to the workers
 as ``PROMETHEUS_MULTIPROC_DIR`` (so a scrape of ``/metrics`` answered by any worker counts them all), marks a
@@ -35,7 +36,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the supervisor dies."""
+    """In the child, before exec: SIGTERM when the supervisor dies; SIGHUP ignored until the worker takes it (a
+    reload passed on while the worker starts must not end it)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -66,6 +69,12 @@ def _supervise(
         stopping = signum
         pass_on(signum)
 
+    def reload(_signum: int, _frame: object) -> None:
+        # Every time (not once, as a stop): each worker reads relay.toml again (relay/gateway/live.py).
+        for proc in procs:
+            if proc.poll() is None and proc.pid not in signalled:
+                proc.send_signal(signal.SIGHUP)
+
     def start() -> subprocess.Popen[bytes]:
         # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which passes it on
         # once. (A worker that got it twice, from the terminal and from here, would stop at once.)
@@ -80,6 +89,7 @@ def _supervise(
     procs: list[subprocess.Popen[bytes]] = []
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     for _ in range(count):
         procs.append(start())
     for proc in procs:

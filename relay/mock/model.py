@@ -5,6 +5,7 @@ reads its own request body into a dialect-neutral ``Prompt``; ``answer`` turns t
 ``Reply``; the wire module writes the reply in its own shape. So every dialect answers alike:
 
 - the last user message echoed (``"Echo: <text>"``), or ``"Tool said: <result>"`` after a tool result;
+- the task endpoints' prompts (summarize, translate, …: docs/utility.md) answered as ``relay.mock.tasks`` says;
 - a tool call when tools are offered (arguments built from the tool's JSON schema); after a tool result,
   another only under ``mock:rounds=N`` (an agent turn of N tool results, each step its own reasoning);
 - reasoning first (``"Thinking about: <text>"``) when the request asks for reasoning;
@@ -47,6 +48,7 @@ import attrs
 import orjson
 
 from relay.config import MockOptions
+from relay.mock import tasks
 from relay.mock.directives import MAX_DIRECTIVE as MAX_DIRECTIVE
 from relay.mock.directives import Directives, parse_directives
 from relay.mock.examples import example
@@ -204,9 +206,12 @@ def answer(prompt: Prompt, options: MockOptions) -> Reply:
 def _text(prompt: Prompt) -> str:
     basis = prompt.tool_result if prompt.tool_result is not None else prompt.text
     if prompt.output_schema is not None:
-        return orjson.dumps(example(prompt.output_schema, basis)).decode()
+        return orjson.dumps(example(prompt.output_schema, tasks.material(basis) or basis)).decode()
     if prompt.tool_result is not None:
         return "Tool said: " + prompt.tool_result
+    task = tasks.answer(prompt.text)  # the task endpoints' prompts (relay.mock.tasks)
+    if task is not None:
+        return task
     return "Echo: " + prompt.text if prompt.text else "Hello from the mock model."
 
 

@@ -28,10 +28,14 @@ from relay.mock import (
     wire_completions,
     wire_embeddings,
     wire_files,
+    wire_fixtures,
     wire_gemini,
     wire_images,
+    wire_mcp,
+    wire_realtime,
     wire_rerank,
     wire_responses,
+    wire_search,
     wire_stored_responses,
 )
 from relay.mock.call import Call, Dialect, Handler, RouteEntry, error, load_json
@@ -70,6 +74,19 @@ class Mock:
                 continue
             return self._refuse_key(dialect, call) or handler(self, call, match, dialect)
         return refused or error(_listing_dialect(call), 404, f"mock upstream has no route {call.method} {path}")
+
+    def refuse_realtime(self, headers: Iterable[tuple[bytes, bytes]], query: str) -> Answer | None:
+        """A Realtime WebSocket refused (no model, a wrong key: the OpenAI way), or None."""
+        call = Call("GET", "/v1/realtime", {}, {k.lower(): v.decode("latin-1") for k, v in headers}, b"")
+        if not wire_realtime.model_of(query):
+            return error("openai", 400, "Missing required parameter: 'model'.")
+        return self._refuse_key("openai", call)
+
+    def refuse_live(self, headers: Iterable[tuple[bytes, bytes]], query: str) -> Answer | None:
+        """A Gemini Live WebSocket's key refused (the Gemini way), or None."""
+        params = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+        call = Call("GET", "/ws", params, {k.lower(): v.decode("latin-1") for k, v in headers}, b"")
+        return self._refuse_key("gemini", call)
 
     async def respond(
         self, method: str, path: str, query: str, headers: Iterable[tuple[bytes, bytes]], body: bytes
@@ -220,8 +237,12 @@ _ROUTES: tuple[RouteEntry, ...] = (
     *wire_rerank.ROUTES,
     *wire_stored_responses.ROUTES,
     *wire_files.ROUTES,
+    *wire_fixtures.ROUTES,
     *wire_audio.ROUTES,
     *wire_images.ROUTES,
+    *wire_mcp.ROUTES,
+    *wire_realtime.ROUTES,
+    *wire_search.ROUTES,
     ("POST", re.compile(r"/chat/completions$"), "openai", _chat),
     ("POST", re.compile(r"/responses/input_tokens$"), "openai", _input_tokens),
     ("POST", re.compile(r"/responses$"), "openai", _responses),

@@ -10,7 +10,7 @@ from typing import Any
 
 from relay.config import MockOptions
 from relay.http.messages import Headers, Request, Response, StreamResponse
-from relay.mock import wire_chat
+from relay.mock import wire_chat, wire_live, wire_realtime
 from relay.mock.model import JSON_HEADERS, SSE_HEADERS
 from relay.mock.router import DEFAULT_MODELS, Mock, deliver, error, play
 
@@ -38,6 +38,10 @@ class MockUpstream:
         return self.mock.options
 
     async def handle(self, request: Request, stream: StreamResponse) -> Response | None:
+        if request.websocket is not None and request.path.endswith("/realtime"):
+            return await self._realtime(request)
+        if request.websocket is not None and request.path.endswith(".BidiGenerateContent"):
+            return await self._live(request)
         status, headers, body = await self.mock.respond(
             request.method, request.path, request.query, request.headers, request.body
         )
@@ -47,6 +51,32 @@ class MockUpstream:
         async for frame in body:
             await stream.send(frame)
         return None
+
+    async def _realtime(self, request: Request) -> Response:
+        """A Realtime session over the request's WebSocket (``relay.mock.wire_realtime``), its key checked first."""
+        upgrade = request.websocket
+        assert upgrade is not None
+        refused = self.mock.refuse_realtime(request.headers, request.query)
+        if refused is not None:
+            assert isinstance(refused.body, bytes)
+            return Response(refused.status, refused.body, refused.headers)
+        name = wire_realtime.model_of(request.query) or "mock-realtime"
+        chosen = "realtime" if "realtime" in upgrade.subprotocols else None
+        async with upgrade.accept(chosen) as ws:
+            await wire_realtime.Session(ws, name, self.mock.options).run()
+        return Response(101)
+
+    async def _live(self, request: Request) -> Response:
+        """A Gemini Live session over the request's WebSocket (``relay.mock.wire_live``), its key checked first."""
+        upgrade = request.websocket
+        assert upgrade is not None
+        refused = self.mock.refuse_live(request.headers, request.query)
+        if refused is not None:
+            assert isinstance(refused.body, bytes)
+            return Response(refused.status, refused.body, refused.headers)
+        async with upgrade.accept() as ws:
+            await wire_live.Session(ws, self.mock.options).run()
+        return Response(101)
 
     def error(self, status: int, message: str, path: str | None, *, code: str | None = None) -> Response:
         dialect = "anthropic" if path and path.endswith(("/messages", "/count_tokens")) else "openai"

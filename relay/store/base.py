@@ -1,15 +1,22 @@
-"""The backend-neutral ``Store``: blocking database work in worker threads, behind a dedicated limiter."""
+"""The backend-neutral ``Store``: blocking database work in worker threads, behind a dedicated limiter.
+
+Every transaction, whichever backend and kind runs it, is timed here and only here (``relay.store.metrics``,
+docs/metrics.md): the public ``transaction``, ``transaction_now`` and ``transaction_background`` measure, and the
+backends implement the ``_transaction…`` methods under them.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, TypeVar
 
 import trio
 
 from relay.store import migrations
-from relay.store.errors import StoreError
+from relay.store.errors import IntegrityError, StoreError
+from relay.store.metrics import StoreTimer
 from relay.store.tx import Row, Tx
 
 T = TypeVar("T")
@@ -24,6 +31,7 @@ class Store(abc.ABC):
         self.url = url  # with any password removed: safe to log
         self._limiter = trio.CapacityLimiter(max_threads)
         self._closed = False
+        self._timer = StoreTimer(self.backend)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._closed:
@@ -40,17 +48,40 @@ class Store(abc.ABC):
 
     async def transaction(self, fn: Callable[[Tx], T]) -> T:
         """Run the blocking ``fn(tx)`` in a worker thread, inside one write transaction."""
-        return await self._run(self._transaction_sync, fn)
+        return await self._timed("transaction", self._transaction(fn))
 
     async def transaction_now(self, fn: Callable[[Tx], T]) -> T:
         """``transaction(fn)`` for short transactions on the hot path: a backend may run it without a thread
         hop when it cannot block (SQLite with its write lock free); others run ``transaction``."""
-        return await self.transaction(fn)
+        return await self._timed("now", self._transaction_now(fn))
 
     async def transaction_background(self, fn: Callable[[Tx], T]) -> T:
         """``transaction(fn)`` for writes nobody waits for (the request log, settlements): a backend may run it
         where it takes CPU only from idle time (SQLite: ``relay.store.background``)."""
-        return await self.transaction(fn)
+        return await self._timed("background", self._transaction_background(fn))
+
+    async def _timed(self, kind: str, work: Awaitable[T]) -> T:
+        """``work``'s result, its seconds observed under ``kind`` (waits for a thread or the lock included, as a
+        request sees them) and its failure counted: a ``StoreError`` but a constraint's refusal, an answer."""
+        started = time.perf_counter()
+        try:
+            return await work
+        except IntegrityError:
+            raise
+        except StoreError:
+            self._timer.failed(kind)
+            raise
+        finally:
+            self._timer.observe(kind, time.perf_counter() - started)
+
+    async def _transaction(self, fn: Callable[[Tx], T]) -> T:
+        return await self._run(self._transaction_sync, fn)
+
+    async def _transaction_now(self, fn: Callable[[Tx], T]) -> T:
+        return await self._transaction(fn)
+
+    async def _transaction_background(self, fn: Callable[[Tx], T]) -> T:
+        return await self._transaction(fn)
 
     async def maintain(self) -> None:
         """Background upkeep while the store is in use (SQLite: checkpoints); cancelled at the end."""

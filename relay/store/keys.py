@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,9 +41,11 @@ __all__ = [
     "load_all",
     "micros",
     "new_secret",
+    "rotate",
     "set_disabled",
     "sync_config",
     "topup",
+    "update",
     "version",
 ]
 
@@ -311,6 +313,45 @@ def topup(tx: Tx, name: str, amount_micros: int, request_id: str, now: float) ->
     )
     _bump(tx)
     return int(balance)
+
+
+def _made_here(tx: Tx, name: str, what: str) -> KeyRecord:
+    """The key ``name``, locked for the rest of the transaction; KeyNotFound, or KeyRefused (``what`` cannot be
+    done) for a key of relay.toml: ``sync_config`` gives it the file's fields and secret again at every start."""
+    rows = tx.execute(f"SELECT {_COLUMNS} FROM keys WHERE name = ?" + _for_update(tx), (name,))
+    if not rows:
+        raise KeyNotFound(f"no key named {name!r}")
+    record = _record(rows[0])
+    if record.source == "config":
+        raise KeyRefused(f"key {name!r} is declared in relay.toml: {what} it there (Relay re-reads it at every start)")
+    return record
+
+
+def update(tx: Tx, name: str, change: Callable[[KeyRecord], KeyRecord], now: float) -> KeyRecord:
+    """Change a key made with ``relay keys`` to ``change(key)``; the key as it is now.
+
+    Every field may change but the name, the secret and the balance, which changes only between unlimited and
+    limited, as ``sync_config`` changes it (limited → unlimited: NULL; unlimited → limited: the new quota, granted
+    in the ledger). KeyNotFound for an unknown key, KeyRefused for a key of relay.toml; what ``change`` raises
+    rolls the transaction back.
+    """
+    old = _made_here(tx, name, "change")
+    new = attrs.evolve(change(old), name=old.name, digest=old.digest, disabled=old.disabled, source=old.source)
+    _update(tx, old, new, now)
+    _bump(tx)
+    return new
+
+
+def rotate(tx: Tx, name: str, new_digest: bytes, now: float) -> KeyRecord:
+    """Give a key made with ``relay keys`` a new secret (its digest); the old one stops working (no overlap).
+
+    The name stays, so its balance, ledger, rate windows, leases and logged history stay with it. KeyNotFound,
+    KeyRefused for a key of relay.toml; IntegrityError when another key has that secret.
+    """
+    old = _made_here(tx, name, "rotate")
+    tx.execute("UPDATE keys SET secret_digest = ?, updated_at = ? WHERE name = ?", (new_digest.hex(), now, name))
+    _bump(tx)
+    return attrs.evolve(old, digest=new_digest)
 
 
 def _for_update(tx: Tx) -> str:

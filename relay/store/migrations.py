@@ -349,6 +349,47 @@ CREATE TABLE conversation_items (
 )
 """
 
+# Version 10: admin keys made with ``relay admin-keys create`` (docs/admin.md), beside relay.toml's ``[[admin_keys]]``:
+# the name, the digest of the secret (never the secret), the role, whether it is disabled, when it was made and last
+# changed. ``meta``'s ``admin_keys_version`` moves with every change (relay/store/admin_keys.py).
+_V10_ADMIN_KEYS = """
+CREATE TABLE admin_keys (
+    name TEXT PRIMARY KEY,
+    secret_digest TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    disabled {bool} NOT NULL DEFAULT {false},
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL
+)
+"""
+
+# Version 11: channels kept in the store (docs/admin.md), beside relay.toml's ``[[channels]]``. ``store_channels``: one
+# per channel made through the admin API, its ``[[channels]]`` table as JSON text (``${VAR}`` references kept as
+# written), whether it is enabled, when it was made and last changed. ``channel_states``: relay.toml channels
+# disabled (or enabled again) at run time, by name. ``meta``'s ``channels_version`` moves with every change of
+# either (relay/store/channels.py), so every process rebuilds its channels within ``[store] key_refresh``.
+_V11_CHANNELS = """
+CREATE TABLE store_channels (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    enabled {bool} NOT NULL DEFAULT {true},
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL
+);
+CREATE TABLE channel_states (
+    name TEXT PRIMARY KEY,
+    enabled {bool} NOT NULL,
+    updated_at {real} NOT NULL
+)
+"""
+
+# Version 12: the request a logged request was made for (``parent_id``: a task endpoint's model calls, docs/utility.md),
+# indexed to list a task's calls.
+_V12_PARENT_ID = """
+ALTER TABLE request_log ADD COLUMN parent_id TEXT;
+CREATE INDEX request_log_parent ON request_log (parent_id)
+"""
+
 # (version, SQL for SQLite, SQL for PostgreSQL): strictly increasing from 1; append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, _V1_SQLITE, _V1_POSTGRES),
@@ -364,6 +405,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         _V9_CONVERSATIONS.format(int="INTEGER", real="REAL"),
         _V9_CONVERSATIONS.format(int="BIGINT", real="DOUBLE PRECISION"),
     ),
+    (
+        10,
+        _V10_ADMIN_KEYS.format(bool="INTEGER", false="0 CHECK (disabled IN (0, 1))", real="REAL"),
+        _V10_ADMIN_KEYS.format(bool="BOOLEAN", false="FALSE", real="DOUBLE PRECISION"),
+    ),
+    (
+        11,
+        _V11_CHANNELS.format(bool="INTEGER", true="1 CHECK (enabled IN (0, 1))", real="REAL"),
+        _V11_CHANNELS.format(bool="BOOLEAN", true="TRUE", real="DOUBLE PRECISION"),
+    ),
+    (12, _V12_PARENT_ID, _V12_PARENT_ID),
 ]
 
 LATEST = MIGRATIONS[-1][0]
@@ -381,6 +433,9 @@ TABLES = (
     "upstream_objects",
     "conversations",
     "conversation_items",
+    "admin_keys",
+    "store_channels",
+    "channel_states",
 )
 
 _SCHEMA_VERSION = {

@@ -41,7 +41,7 @@ class PostgresStore(Store):
         self._open_lock = threading.Lock()
         self._opened = False
 
-    async def transaction_background(self, fn: Callable[[Tx], T]) -> T:
+    async def _transaction_background(self, fn: Callable[[Tx], T]) -> T:
         """``fn`` in one transaction in pipeline mode: what it ``send``s waits for no round trip, so the
         recorder's batch (settlements, request log, daily totals) costs one round trip for its reads (the
         keys it locks) and one for all its writes and the commit."""

@@ -58,6 +58,8 @@ class LogRecord:
     seconds: float = 0.0
     characters: int = 0
     request_units: int = 0
+    #: The request this one was made for (a task endpoint's model call: docs/utility.md); None: a client's own.
+    parent_id: str | None = None
 
 
 @attrs.frozen

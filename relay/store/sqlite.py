@@ -89,13 +89,13 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
-    async def transaction_now(self, fn: Callable[[Tx], T]) -> T:
+    async def _transaction_now(self, fn: Callable[[Tx], T]) -> T:
         """``fn`` in one transaction on the event loop's own thread (a thread hop costs more than a short
         SQLite transaction). It never waits inside SQLite: when another connection (the worker thread's, or
         another process's) holds the write lock, it sleeps a little and tries again, the loop free meanwhile.
         No lock of Relay's own is taken: waiting tasks handed a lock one by one formed convoys under load."""
         if self.path == ":memory:":
-            return await self.transaction(fn)
+            return await self._transaction(fn)
         if self._closed:
             raise StoreError(f"store {self.url} is closed")
         if self._now_conn is None:
@@ -111,11 +111,11 @@ class SQLiteStore(Store):
             await trio.sleep(pause)
             pause = min(pause * 2, 0.01)
 
-    async def transaction_background(self, fn: Callable[[Tx], T]) -> T:
+    async def _transaction_background(self, fn: Callable[[Tx], T]) -> T:
         """``fn`` in one transaction on the writer thread, which runs only when the event loop is idle
         (``relay.store.background``), on a connection of its own."""
         if self.path == ":memory:":  # another connection would open another database
-            return await self.transaction(fn)
+            return await self._transaction(fn)
         if self._closed:
             raise StoreError(f"store {self.url} is closed")
         return await self._background.run(lambda: self._transaction_on(self._writer(), fn))

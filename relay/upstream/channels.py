@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
-from relay.channel_defaults import DEFAULT_BASE_URLS
+from relay.channel_defaults import DEFAULT_BASE_URLS, SEARCH_FAMILIES
 from relay.config import ChannelConfig, UpstreamConfig
 from relay.dialects import ir
 from relay.errors import RelayError
 from relay.mock.transport import MockTransport
+from relay.tracing.outgoing import OUTGOING
 from relay.upstream.pool import Pool, PoolExhausted
 from relay.upstream.response import (
     Origin,
@@ -45,7 +46,7 @@ class Channel:
     def __init__(self, config: ChannelConfig, transport: Transport) -> None:
         self.config = config
         self.name = config.name
-        #: The provider family whose API the channel speaks: openai, anthropic or gemini.
+        #: The provider family whose API the channel speaks: openai, anthropic or gemini, or a search provider's.
         self.family = config.mock.dialect if config.type == "mock" else config.type
         if config.type == "mock":
             self.base_url = "http://mock.invalid" + ("/v1" if self.family == "openai" else "")
@@ -63,10 +64,21 @@ class Channel:
         # ([upstream] pool_timeout), and every other wait is the exchange's (relay.upstream.exchange).
         self._connect_timeout = config.timeouts.connect
         self._origin, self._authority, self._prefix = split_base_url(self.base_url)
+        #: The (scheme, host, port) the channel's connections go to.
+        self.origin: Origin = self._origin
         self._targets: dict[str, bytes] = {}
 
     def dialect_for(self, client: ir.Dialect) -> ir.Dialect:
-        """The dialect spoken upstream for a client of ``client``'s dialect."""
+        """The dialect spoken upstream for a client of ``client``'s dialect; a 400 for a search provider's
+        channel (``SEARCH_FAMILIES``), which has no model to prompt (its models are for ``/v1/search``)."""
+        if self.family in SEARCH_FAMILIES:
+            raise RelayError(
+                400,
+                "invalid_request",
+                f"channel '{self.name}' is a {self.family} search provider: its models answer /v1/search only",
+                param="model",
+                code="unsupported_model",
+            )
         if self.family != "openai":
             return self.family  # type: ignore[return-value]
         api = self.config.api
@@ -100,7 +112,9 @@ class Channel:
         """The request target (path and query, percent-encoded) of ``path`` under the base URL."""
         target = self._targets.get(path)
         if target is None:
-            target = self._targets[path] = encode_target(self._prefix + path)
+            target = encode_target(self._prefix + path)
+            if "?" not in path:  # a query (a search's ``?q=…``) varies by request: not worth keeping
+                self._targets[path] = target
         return target
 
     async def send(
@@ -131,6 +145,8 @@ class Channel:
         if extra:
             # The client's own bytes (``forwarded`` read them as latin-1).
             headers = (*headers, *((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra))
+        if trace := OUTGOING.get():  # the upstream attempt's trace (relay.tracing): none when traces are off
+            headers = (*headers, *trace)
         if isinstance(body, StreamedBody) and isinstance(self._transport, MockTransport):
             body = await body.read()
         request = UpstreamRequest(
@@ -184,6 +200,13 @@ def _auth_headers(family: str, config: ChannelConfig, api_key: str) -> dict[str,
     elif family == "gemini":
         if api_key:
             headers["x-goog-api-key"] = api_key
+    elif family == "exa":
+        if api_key:
+            headers["x-api-key"] = api_key
+    elif family == "brave":
+        headers["accept"] = "application/json"
+        if api_key:
+            headers["x-subscription-token"] = api_key
     elif api_key:
         headers["authorization"] = f"Bearer {api_key}"
     return headers
@@ -195,5 +218,9 @@ def build_channels(
     """The shared upstream pool (``[upstream]``'s limits), and every channel by name (a mock channel gets its
     mock transport)."""
     pool = Pool(limits)
-    channels = {c.name: Channel(c, MockTransport(c.mock) if c.type == "mock" else pool) for c in configs}
-    return pool, channels
+    return pool, {c.name: channel_for(c, pool) for c in configs}
+
+
+def channel_for(config: ChannelConfig, pool: Pool) -> Channel:
+    """The channel of ``config``: through ``pool``, or its own mock transport for a ``mock`` channel."""
+    return Channel(config, MockTransport(config.mock) if config.type == "mock" else pool)

@@ -191,6 +191,8 @@ class Pool:
         #: the pool is the process's, shared by every channel).
         self._pool_timeout = limits.pool_timeout
         self._ssl_context = ssl_context
+        #: The origins whose connections are kept for reuse; None: every origin (see ``keep_only``).
+        self._wanted: frozenset[Origin] | None = None
 
     # ---- the transport interface ----------------------------------------------------------------
 
@@ -246,6 +248,14 @@ class Pool:
             for conn in stack:
                 await self._discard(conn)
         self._idle.clear()
+
+    async def keep_only(self, origins: frozenset[Origin]) -> None:
+        """Keep connections of ``origins`` only (the channels' after a reload removed some): idle connections of
+        any other origin are closed now, busy ones once their exchange ends (a request in flight keeps its own)."""
+        self._wanted = origins
+        for origin in [o for o in self._idle if o not in origins]:
+            for conn in self._idle.pop(origin):
+                await self._discard(conn)
 
     # ---- connections ------------------------------------------------------------------------------
 
@@ -307,6 +317,8 @@ class Pool:
         request waiting for a slot would not see a connection put back on an idle stack).
         """
         if not conn.parser.done or not conn.parser.reusable or self._slots.statistics().tasks_waiting:
+            return False
+        if self._wanted is not None and conn.origin not in self._wanted:
             return False
         stack = self._idle.setdefault(conn.origin, [])
         if len(stack) >= self._max_idle:

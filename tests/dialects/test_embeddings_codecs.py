@@ -1,5 +1,6 @@
-"""The embeddings codecs (relay.dialects.embeddings_*) and the mock's embeddings routes, without sockets; and a
-``mock`` channel (the in-process transport) answering embeddings through Relay."""
+"""The embeddings codecs (relay.dialects.openai.embeddings, relay.dialects.gemini.embeddings) and the mock's
+embeddings routes, without sockets; and a ``mock`` channel (the in-process transport) answering embeddings through
+Relay."""
 
 from __future__ import annotations
 

@@ -130,8 +130,8 @@ def test_day_of_is_utc() -> None:
 
 def test_log_record_is_the_request_log_row() -> None:
     columns = [f.name for f in attrs.fields(LogRecord)]
-    assert columns[:3] == ["time", "request_id", "key_name"] and len(columns) == 27
-    assert columns[-7:] == [
+    assert columns[:3] == ["time", "request_id", "key_name"] and len(columns) == 28
+    assert columns[-8:] == [
         "end_kind",
         "error_detail",
         "images",
@@ -139,4 +139,5 @@ def test_log_record_is_the_request_log_row() -> None:
         "seconds",
         "characters",
         "request_units",
+        "parent_id",
     ]

@@ -53,7 +53,7 @@ from relay.dialects import common, envelope, ir
 from relay.dialects.anthropic.errors import TYPE_BY_CODE, wording
 from relay.http import sse
 
-# ---- wire mappings shared with anthropic_response.py ---------------------------------------------------
+# ---- wire mappings shared with anthropic.response ---------------------------------------------------
 
 _FINISH: dict[str, ir.FinishReason] = {
     "end_turn": "stop",
@@ -159,7 +159,7 @@ def error_payload(
     status: int, message: str, code: str | None, request_id: str | None = None, *, param: str | None = None
 ) -> dict[str, Any]:
     """``{"type": "error", "error": {"type", "message"}}`` (with ``request_id`` when one is given); the message in
-    the words Anthropic's clients recognise for its class (``anthropic_errors.wording``)."""
+    the words Anthropic's clients recognise for its class (``anthropic.errors.wording``)."""
     error = {"type": error_type(status, code), "message": wording(status, message, code, param)}
     payload: dict[str, Any] = {"type": "error", "error": error}
     if request_id is not None:

@@ -31,7 +31,7 @@ from relay.dialects.gemini.contents import decode_model_parts, encode_model_part
 from relay.errors import RelayError
 from relay.http.messages import Headers
 
-# ---- wire mappings shared with gemini_stream ---------------------------------------------------------------
+# ---- wire mappings shared with gemini.stream ---------------------------------------------------------------
 
 _FILTERED = frozenset(
     {

@@ -338,7 +338,7 @@ class StreamEncoder:
             out += self._reasoning_end() + self._finish(event)
         return out
 
-    # ---- reasoning_details (openai_chat_reasoning)
+    # ---- reasoning_details (openai.chat.reasoning)
 
     def _details_chunk(self, entry: dict[str, Any]) -> bytes:
         return self._chunk(b'{"reasoning_details":[' + orjson.dumps(entry) + b"]}")

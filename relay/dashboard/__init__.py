@@ -1,0 +1,1 @@
+"""The web dashboard: a static bundle served by Relay (docs/dashboard.md)."""

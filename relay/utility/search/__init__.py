@@ -1,0 +1,6 @@
+"""Web search for ``/v1/search`` and ``/v1/research``: the providers' APIs (``providers``: Tavily, Exa, Brave,
+SearXNG), one search on one channel (``client``), the request (``request``) and the optional rerank (``rerank``).
+
+A search provider is a channel (``type = "tavily"``, …), so its searches are routed, failed over, rate-limited,
+priced (``[[prices]] request``) and logged as any request (docs/utility.md).
+"""
