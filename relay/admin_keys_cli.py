@@ -10,17 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import trio
-
 from relay.admin import admin_keys as admin
-from relay.admin.keys import BadArguments, Refused
-from relay.config import Config, ConfigError, load
-from relay.store import Store, StoreError, open_store
+from relay.admin.keys import Refused
+from relay.config import Config
+from relay.store import Store
 from relay.store.admin_keys import ROLES, AdminKeyRecord
+from relay.store_cli import Work, run_with_store
 
 DEFAULT_CONFIG = "relay.toml"
 
@@ -61,34 +60,8 @@ def main(argv: Sequence[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``relay admin-keys …``; the exit status."""
-    command = f"relay admin-keys {args.admin_keys_command}"
-    try:
-        config = load(args.config)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        return 2
-    try:
-        work = _COMMANDS[args.admin_keys_command](args, config)  # arguments checked before the store is opened
-        return trio.run(_with_store, config, work)
-    except BadArguments as error:
-        print(f"{command}: {error}", file=sys.stderr)
-        return 2
-    except Refused as error:
-        print(f"{command}: {error}", file=sys.stderr)
-        return 1
-    except StoreError as error:
-        print(f"{command}: store {config.store.url}: {error}", file=sys.stderr)
-        return 1
-
-
-Work = Callable[[Store], Awaitable[int]]
-
-
-async def _with_store(config: Config, work: Work) -> int:
-    async with open_store(config.store.url) as store:
-        await store.migrate()
-        return await work(store)
+    command = args.admin_keys_command
+    return run_with_store(args.config, f"relay admin-keys {command}", lambda config: _COMMANDS[command](args, config))
 
 
 def _when(moment: float) -> str:

@@ -16,13 +16,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import trio
-
 from relay.admin import keys as admin
 from relay.admin.keys import BadArguments, Refused
-from relay.config import Config, ConfigError, load
-from relay.store import Store, StoreError, open_store
+from relay.config import Config
+from relay.store import Store
 from relay.store.keys import KeyRecord, KeyRefused, credits
+from relay.store_cli import Work, run_with_store
 
 DEFAULT_CONFIG = "relay.toml"
 NAME = admin.NAME
@@ -85,33 +84,10 @@ def main(argv: Sequence[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``relay keys …``; the exit status."""
-    try:
-        config = load(args.config)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        return 2
-    try:
-        work = _COMMANDS[args.keys_command](args, config)  # arguments checked before the store is opened
-        return trio.run(_with_store, config, work)
-    except BadArguments as error:
-        print(f"relay keys {args.keys_command}: {error}", file=sys.stderr)
-        return 2
-    except (Refused, KeyRefused) as error:
-        print(f"relay keys {args.keys_command}: {error}", file=sys.stderr)
-        return 1
-    except StoreError as error:
-        print(f"relay keys {args.keys_command}: store {config.store.url}: {error}", file=sys.stderr)
-        return 1
-
-
-Work = Callable[[Store], Awaitable[int]]
-
-
-async def _with_store(config: Config, work: Work) -> int:
-    async with open_store(config.store.url) as store:
-        await store.migrate()
-        return await work(store)
+    command = args.keys_command
+    return run_with_store(
+        args.config, f"relay keys {command}", lambda config: _COMMANDS[command](args, config), (KeyRefused,)
+    )
 
 
 # ---- create ----------------------------------------------------------------------------------------

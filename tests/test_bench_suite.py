@@ -14,20 +14,21 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from bench.neutral import NeutralMock, neutral_mock, wire
 from bench.procs import ROOT
 from bench.suite import cli, report_html, report_md, route
-from bench.suite.dialects import DIALECT, request_bytes
-from bench.suite.rig import SATURATED, endpoint, flags, pinning, settings_for
+from bench.suite.dialects import DIALECT
+from bench.suite.rig import SATURATED, endpoint, flags, mock_endpoint, pinning, settings_for
 from bench.suite.stats import added, cdf, gaps, interleaving, sketch, summary
 from bench.suite.wire import Response
-from tests.conftest import process
-from tests.helpers import KEY, MOCK_ARGS, upstream_relay_toml
+from bench.targets import Route, Target
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bench_suite_results.json"
 
@@ -119,8 +120,9 @@ STREAMS = {
         [
             b'event: message_start\ndata: {"type":"message_start"}',
             b'event: content_block_start\ndata: {"type":"content_block_start","index":0}',
-            b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"text":"a"}}',
-            b'event: content_block_delta\ndata: {"type": "content_block_delta","delta":{"text":"b"}}',
+            b'data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}',
+            b'event: content_block_delta\ndata: {"type": "content_block_delta","delta": {"type": "thinking_delta"}}',
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"signature_delta"}}',
             b'event: message_stop\ndata: {"type":"message_stop"}',
         ],
         2,
@@ -182,29 +184,60 @@ def test_response_lengths_and_close():
     assert empty.feed(_chunked([b"data: [DONE]"], b"\n\n"), 1) and not empty.ok  # a stream without a token
 
 
+@pytest.fixture(scope="module")
+def neutral(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NeutralMock]:
+    with neutral_mock(tmp_path_factory.mktemp("neutral")) as mock:
+        yield mock
+
+
 @pytest.mark.parametrize("dialect", sorted(DIALECT))
-def test_request_bytes_per_dialect(dialect):
-    raw = request_bytes(dialect, "127.0.0.1:9", "sk-x", "bench-fixed", stream=True, headers={"x-extra": "1"})
-    head, body = raw.split(b"\r\n\r\n", 1)
-    lines = head.decode().split("\r\n")
-    assert lines[0].startswith("POST /v1") and lines[0].endswith(" HTTP/1.1")
-    assert f"Content-Length: {len(body)}" in lines and "x-extra: 1" in lines
-    assert "sk-x" in head.decode()
-    document = json.loads(body)
+@pytest.mark.parametrize("shape", ["instant", "tools", "reasoning"])
+def test_token_patterns_agree_with_the_neutral_mocks_parser(neutral, dialect, shape):
+    """The byte patterns the load generators use count the same tokens as bench.neutral.wire's JSON parser, on the
+    neutral mock's real streams, text, tool-call arguments and reasoning alike."""
+    model = f"bench-{shape}"
+    answer = httpx.post(
+        neutral.base_url + wire.path(dialect, model, True),
+        headers=wire.auth_headers(dialect, "sk-test"),
+        json=wire.body(dialect, model, True, tools=shape == "tools"),
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    events = wire.events(answer.content)
+    parsed = [wire.first_token(dialect, e) for e in events]
+    patterned = [bool(DIALECT[dialect].token.search(e)) for e in events]
+    assert patterned == parsed
+    assert sum(parsed) >= (1 if (dialect, shape) == ("gemini", "tools") else 8)  # Gemini sends a call whole
+    assert DIALECT[dialect].done.encode() in events[-1] or dialect == "gemini"
     if dialect == "gemini":
-        assert ":streamGenerateContent?alt=sse" in lines[0] and "bench-fixed" in lines[0]
-    else:
-        assert document["model"] == "bench-fixed" and document["stream"] is True
+        assert DIALECT[dialect].done.encode() in answer.content
 
 
-def test_endpoint_from_a_target_and_the_shape_model():
-    target = Target("p", "url", "http://10.0.0.2:8080/api/v1", "k", "openai/bench-fixed", "anthropic")
+def test_endpoint_uses_the_targets_routes():
+    route = Route("anthropic.bench-{shape}", {"x-portkey-provider": "anthropic"})
+    target = Target(
+        "peer", "portkey", "http://10.0.0.2:8080/api", "k", "anthropic.bench-fixed", "openai_chat", ("openai_chat",),
+        [], {}, routes={"openai_chat": {"anthropic": route}, "anthropic": {"anthropic": route}},
+    )  # fmt: skip
     ep = endpoint(target)
-    assert (ep.host, ep.port, ep.prefix, ep.dialect) == ("10.0.0.2", 8080, "/api", "anthropic")
-    assert ep.model_for("jitter") == "openai/bench-jitter"
-    assert ep.request("instant", stream=False).startswith("POST /api/v1/messages HTTP/1.1\r\nHost: 10.0.0.2:8080")
-    real = endpoint(Target("q", "url", "https://api.example.com", "k", "gpt-x", "openai_chat"))
-    assert real.port == 443 and real.model_for("jitter") == "gpt-x"
+    assert (ep.name, ep.host, ep.port, ep.dialect) == ("peer", "10.0.0.2", 8080, "openai_chat")
+    raw = ep.request("jitter", stream=True)
+    assert raw.startswith("POST /api/v1/chat/completions HTTP/1.1\r\nHost: 10.0.0.2:8080\r\n")
+    assert "x-portkey-provider: anthropic" in raw and json.loads(raw.split("\r\n\r\n", 1)[1])["model"] == (
+        "anthropic.bench-jitter"
+    )
+    other = endpoint(target, "anthropic", "anthropic").request("fixed", stream=False, prompt="long words")
+    assert other.startswith("POST /api/v1/messages ") and '"content":"long words"' in other
+    direct = mock_endpoint(Mock("127.0.0.1:9", 1), "gemini")
+    assert direct.request("tools", stream=True).startswith(
+        "POST /v1beta/models/bench-tools:streamGenerateContent?alt=sse HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"
+    )
+
+
+@dataclass
+class Mock:
+    address: str
+    pid: int
 
 
 # ---- bottleneck flags, pinning, routing --------------------------------------------------------------------
@@ -241,6 +274,17 @@ def test_routing_keeps_the_older_benchmarks_flags():
     assert route.legacy(["--gateway"]) and route.legacy(["--attack", "--stalled", "5"])
 
 
+def test_targets_split_between_targets_not_options():
+    text = "relay:workers=2,config=/x/r.toml,litellm,url:dialect=anthropic,url=http://h:1,key=K,model=M,relay@abc"
+    assert cli._split_targets(text) == [
+        "relay:workers=2,config=/x/r.toml",
+        "litellm",
+        "url:dialect=anthropic,url=http://h:1,key=K,model=M",
+        "relay@abc",
+    ]
+    assert cli._split_targets("direct,nginx") == ["direct", "nginx"]  # refused by name by parse_target
+
+
 def test_help_documents_every_lane_and_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.parser().parse_args(["--help"])
@@ -275,7 +319,9 @@ def test_markdown_table_shape(doc):
     relay = doc["lanes"]["latency"]["results"]["relay"]
     assert f"{relay['total']['p50']:.3f} ({relay['added']['total']['p50']:+.3f})" in row
     md = report_md.markdown(doc)
-    assert "## Targets as configured" in md and "**relay** (relay, openai_chat): workers=1" in md
+    assert "## Targets as configured" in md
+    relay_line = next(line for line in md.splitlines() if line.startswith("- **relay** (relay, openai_chat): "))
+    assert "workers=1" in relay_line and "relay_toml=(in results.json)" in relay_line and "routes" not in relay_line
     assert "litellm: fixture: litellm is not installed" in md
     assert "openai_chat → anthropic" in md  # the conversion table
 
@@ -308,84 +354,53 @@ def test_render_again_from_results_json(doc, tmp_path):
 # ---- a tiny end-to-end run ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    """The contract's Target (bench/targets), built here around processes of the test's own."""
-
-    name: str
-    kind: str
-    base_url: str
-    api_key: str
-    model: str
-    dialect: str
-    dialects: tuple[str, ...] = ("openai_chat",)
-    pids: list[int] = field(default_factory=list)
-    configured: dict[str, object] = field(default_factory=dict)
-
-
-@dataclass
-class Mock:
-    address: str
-    pid: int
-
-
-#: One channel for the bench models, and one per upstream dialect for the conversion lane.
-CHANNELS = (
-    ("bench", "openai", "/v1", 'api = "chat"\n', "bench-*"),
-    ("chat", "openai", "/v1", 'api = "chat"\n', "chat-1"),
-    ("resp", "openai", "/v1", 'api = "responses"\n', "resp-1"),
-    ("claude", "anthropic", "", "", "claude-1"),
-    ("gemini", "gemini", "", "", "gemini-1"),
-)
-
-
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Target], Mock, Path]]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``python -m bench --quick`` against direct and this checkout's Relay, every lane sized down to seconds."""
     root: Path = tmp_path_factory.mktemp("bench_suite")
-    with process(*MOCK_ARGS) as (mock_proc, upstream):
-        (root / "relay.toml").write_text(upstream_relay_toml(f"http://{upstream}", channels=CHANNELS))
-        with process("serve", "--config", str(root / "relay.toml")) as (relay_proc, address):
-            direct = Target("direct", "direct", f"http://{upstream}", "x", "bench-fixed", "openai_chat")
-            direct.pids = [mock_proc.pid]
-            relay = Target("relay", "relay", f"http://{address}", KEY, "bench-fixed", "openai_chat")
-            relay.dialects = ("openai_chat", "anthropic")
-            relay.pids = [relay_proc.pid]
-            relay.configured = {"workers": 1, "upstream_models": {"anthropic": "claude-1", "gemini": "gemini-1"}}
-            yield [direct, relay], Mock(upstream, mock_proc.pid), root
+    out = root / "out"
+    argv = ["--quick", "--targets", "direct,relay", "--lanes", "all", "--seconds", "0.2", "--rounds", "40"]
+    argv += ["--stream-rounds", "2", "--sweep", "1,8", "--fanout", "16", "--out", str(out), "--no-progress"]
+    argv += ["--peer-cache", str(root / "cache")]  # nothing written outside the test's folder
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *argv], capture_output=True, text=True, cwd=ROOT, timeout=55, check=False
+    )
+    return done, out
 
 
-def test_every_lane_end_to_end(rig):
-    targets, mock, root = rig
-    settings = settings_for(True, 0.2, root, pinning(False))
-    settings.progress = False
-    settings.rounds, settings.warmup_rounds, settings.stream_rounds = 40, 5, 3
-    settings.convert_rounds, settings.long_rounds, settings.long_prompt_bytes = 5, 3, 50_000
-    settings.sweep, settings.fanout, settings.slow_readers, settings.slow_stalled = (1, 8), (16,), 2, 4
-    lanes = cli.run_lanes(targets, mock, settings, list(cli.LANES))  # type: ignore[arg-type]
-    assert list(lanes) == list(cli.LANES)
-    assert not [lane.get("skipped", {}).get("*") for lane in lanes.values() if lane.get("skipped", {}).get("*")]
+@pytest.mark.timeout(60)
+def test_quick_run_end_to_end(run):
+    done, out = run
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert list(doc["lanes"]) == list(cli.LANES)
+    assert not [name for name, lane in doc["lanes"].items() if lane.get("skipped")], doc["lanes"]
+    assert set(doc["targets"]) == {"direct", "relay"} and doc["skipped"] == {}
+    assert doc["targets"]["relay"]["configured"]["workers"] == 1
+    lanes = doc["lanes"]
     latency = lanes["latency"]["results"]
     assert latency["direct"]["total"]["n"] == 40 and latency["relay"]["total"]["n"] == 40
     assert latency["relay"]["baseline"] == "direct" and set(latency["relay"]["added"]["total"]) >= {"p50", "p99_9"}
     stream = lanes["stream"]["results"]["relay"]
-    assert stream["ttft"]["n"] == 3 and stream["gaps"]["n"] > 0 and "p99" in stream["added"]["gaps"]
-    assert lanes["long_prompt"]["prompt_bytes"] >= 50_000
+    assert stream["ttft"]["n"] == 2 and stream["gaps"]["n"] == 2 * 63  # shape fixed: 64 tokens, 63 gaps each
+    assert 5 < stream["gaps"]["p50"] < 50  # 10 ms apart at the mock: the gaps are the mock's pace, not reads
+    assert lanes["long_prompt"]["prompt_bytes"] >= 400_000
     assert set(lanes["sweep"]["results"]["relay"]) == {"1", "8"}
     assert all(level["completed"] > 0 for level in lanes["sweep"]["results"]["relay"].values())
     fan = lanes["fanout"]["results"]["relay"]["16"]
-    assert fan["errors"] == 0 and fan["frames"] > 0 and fan["cpu_us_per_frame"] > 0
+    assert fan["errors"] == 0 and fan["frames"] > 16 * 64 and fan["cpu_us_per_frame"] > 0 and fan["of_ideal"] > 0
     pairs = lanes["convert"]["results"]["relay"]
-    assert {(r["client"], r["upstream"]) for r in pairs.values()} == {
-        (c, u) for c in ("openai_chat", "anthropic") for u in ("anthropic", "gemini")
-    }
-    assert all(r["ttft"]["n"] == 5 for r in pairs.values())
+    routes = doc["targets"]["relay"]["configured"]["routes"]
+    assert {(r["client"], r["upstream"]) for r in pairs.values()} == {(c, u) for c in routes for u in routes[c]}
+    assert all(r["ttft"]["n"] == settings_for(True, None, out, {}).convert_rounds for r in pairs.values())
     slow = lanes["slow"]["results"]["relay"]
-    assert slow["with"]["stalled"] == 4 and slow["alone"]["completed"] > 0 and slow["with"]["completed"] > 0
-    doc = cli.document(["--quick"], settings, targets, {}, lanes, {}, cli.machine())  # type: ignore[arg-type]
+    assert slow["with"]["stalled"] == 64 and slow["alone"]["completed"] > 0 and slow["with"]["completed"] > 0
     assert cli.failures(doc) == 0
-    json.dumps(doc)  # the raw JSON is plain data
-    cli.write(doc, root / "out")
-    assert (root / "out" / "report.html").read_text(encoding="utf-8").count("data:image/png;base64,") == 6
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 6
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert md.strip() in done.stdout  # the Markdown report is printed too
+    assert "| figure | direct | relay |" in md and "relay | anthropic → gemini" in md
 
 
 def test_python_m_bench_help_is_the_suite():
@@ -393,3 +408,15 @@ def test_python_m_bench_help_is_the_suite():
         [sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, check=False, cwd=ROOT
     )
     assert done.returncode == 0 and "--targets" in done.stdout and "fanout" in done.stdout
+
+
+def test_a_bad_target_is_a_clear_error():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--targets", "nginx", "--no-progress"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert done.returncode == 2 and "unknown target kind 'nginx'" in done.stderr and "Traceback" not in done.stderr

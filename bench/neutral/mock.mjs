@@ -11,10 +11,11 @@
 // - the frames of every (dialect, shape, model) prebuilt once; per request only the holes (its id, its token
 //   counts) are filled in, so that no two answers are the same bytes;
 // - one timer for every stream: a min-heap of due times in whole milliseconds, each stream on a fixed schedule
-//   from its request's arrival (a late tick does not push the following frames back).
+//   from its request's arrival (a late tick does not push the following frames back); a frame is written up to
+//   1 ms before its due time, the resolution of libuv's timers.
 //
 // Routes: POST /v1/chat/completions, /v1/responses, /v1/messages, /v1beta/models/{model}:generateContent and
-// :streamGenerateContent?alt=sse (also without the /v1beta prefix, or under /v1); GET /v1/models; GET
+// :streamGenerateContent (SSE with ?alt=sse, else a JSON array; also without the /v1beta prefix, or under /v1); GET /v1/models; GET
 // /_neutral/stats (requests, streams, frames and bytes answered so far, for the cost figures). The shape is the
 // model name's `bench-<shape>` (instant, fixed, jitter, tools, reasoning; shapes.mjs). Any key is accepted.
 //
@@ -30,6 +31,8 @@ import { build, compile, completionTokens, render, shapes } from "./shapes.mjs";
 const MAX_HEAD = 64 * 1024;
 const MAX_BODY = 8 * 1024 * 1024;
 const MAX_CACHE = 512;
+/** How early (ms) a frame may be written: libuv's timer resolution. */
+const EARLY = 1;
 
 function option(name, fallback) {
   const at = process.argv.indexOf(name);
@@ -42,7 +45,14 @@ const SHAPES = shapes(Number(option("--seed", "15")));
 const SHAPE_NAMES = Object.keys(SHAPES);
 const MODEL_SHAPE = new RegExp(`bench-(${SHAPE_NAMES.join("|")})`);
 
-const stats = { requests: 0, streams: 0, frames: 0, bytes: 0 };
+const stats = {
+  requests: 0,
+  streams: 0,
+  frames: 0,
+  bytes: 0,
+  // Generation requests per dialect: which API a proxy really called (bench/targets checks each route with it).
+  dialects: { openai_chat: 0, openai_responses: 0, anthropic: 0, gemini: 0 },
+};
 
 // ---- ids ----------------------------------------------------------------------------------------------------
 
@@ -73,8 +83,12 @@ function answer(dialect, shapeName, model) {
       whole: compile(built.whole),
       due: shape.due,
       completion: completionTokens(shape),
-      // Frames per stream (SSE events), counted once for the stats.
-      frames: (built.open + built.steps.join("")).split("\n\n").length - 1,
+      // Frames per stream (SSE events, or a JSON array's elements), counted once for the stats.
+      frames:
+        dialect === "gemini-array"
+          ? built.steps.filter((step) => step).length
+          : (built.open + built.steps.join("")).split("\n\n").length - 1,
+      head: dialect === "gemini-array" ? ARRAY_HEAD : STREAM_HEAD,
     };
     cache.set(key, found);
   }
@@ -86,6 +100,8 @@ function answer(dialect, shapeName, model) {
 const STREAM_HEAD =
   "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n" +
   "transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n";
+const ARRAY_HEAD =
+  "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n";
 const REASONS = { 200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 431: "Request Header Fields Too Large", 501: "Not Implemented" };
 
 function chunk(text) {
@@ -99,6 +115,7 @@ function jsonHead(status, length) {
 /** An error answer in the dialect's own shape. */
 function errorText(dialect, status, message) {
   let body;
+  if (dialect === "gemini-array") dialect = "gemini";
   if (dialect === "anthropic") {
     body = { type: "error", error: { type: status === 404 ? "not_found_error" : "invalid_request_error", message } };
   } else if (dialect === "gemini") {
@@ -167,8 +184,10 @@ function arm(due) {
 function tick() {
   timer = null;
   timerAt = Infinity;
-  const now = performance.now();
-  // libuv's timers count from a cached, whole-ms loop time and may fire a little early: what is not due waits.
+  // libuv's timers count whole milliseconds from a cached loop time and often fire a fraction of one early:
+  // what falls due within EARLY ms is written now rather than after one more wake-up (which doubled the
+  // mock's wake-ups, and its CPU, on paced streams).
+  const now = performance.now() + EARLY;
   while (heap.length && heap[0] <= now) {
     const due = heapPop();
     const list = slots.get(due);
@@ -180,8 +199,10 @@ function tick() {
 
 /** A streamed answer in progress: its steps written as they fall due. */
 class Stream {
-  constructor(conn, prepared, values, start) {
+  constructor(conn, prepared, values, start, head) {
     this.conn = conn;
+    // The response head and opening frames, written with the steps due at once (one write, one segment).
+    this.head = head;
     this.prepared = prepared;
     this.values = values;
     this.start = start;
@@ -205,6 +226,10 @@ class Stream {
     const last = this.next >= steps.length;
     if (out) out = chunk(out);
     if (last) out += "0\r\n\r\n";
+    if (this.head) {
+      out = this.head + out;
+      this.head = "";
+    }
     if (out) {
       stats.bytes += out.length;
       socket.write(out, "latin1");
@@ -228,8 +253,8 @@ function route(path, query) {
   const gemini = /^(?:\/v1beta|\/v1)?\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(path);
   if (gemini) {
     const streamed = gemini[2] === "streamGenerateContent";
-    if (streamed && !/(^|&)alt=sse(&|$)/.test(query)) return ["gemini-array", null, null];
-    return ["gemini", decodeURIComponent(gemini[1]), streamed];
+    const array = streamed && !/(^|&)alt=sse(&|$)/.test(query);
+    return [array ? "gemini-array" : "gemini", decodeURIComponent(gemini[1]), streamed];
   }
   return null;
 }
@@ -319,9 +344,7 @@ class Connection {
     if (found === null) return this.reply(errorText(null, 404, `no route for ${method} ${path}`));
     stats.requests++;
     let [dialect, model, streamed] = found;
-    if (dialect === "gemini-array") {
-      return this.reply(errorText("gemini", 400, "the neutral mock streams Gemini with alt=sse only"));
-    }
+    stats.dialects[dialect === "gemini-array" ? "gemini" : dialect]++;
     let payload;
     try {
       payload = JSON.parse(body.toString("utf8"));
@@ -340,13 +363,15 @@ class Connection {
     const prepared = answer(dialect, shape[1], model);
     const prompt = Math.max(1, Math.ceil(body.length / 4));
     const values = [nextId(), String(prompt), String(prompt + prepared.completion)];
-    if (!streamed) return this.reply(((w) => jsonHead(200, w.length) + w)(render(prepared.whole, values)));
+    if (!streamed) {
+      const whole = render(prepared.whole, values);
+      return this.reply(jsonHead(200, whole.length) + whole);
+    }
     stats.streams++;
     stats.frames += prepared.frames;
     const start = performance.now();
-    const head = STREAM_HEAD + (prepared.open.length > 1 || prepared.open[0] ? chunk(render(prepared.open, values)) : "");
-    this.reply(head);
-    const stream = new Stream(this, prepared, values, start);
+    const head = prepared.head + (prepared.open.length > 1 || prepared.open[0] ? chunk(render(prepared.open, values)) : "");
+    const stream = new Stream(this, prepared, values, start, head);
     this.stream = stream;
     stream.step(start);
   }

@@ -12,7 +12,7 @@
 // Text is ASCII only, so a frame's length in bytes is its length in characters.
 
 const WORDS = [" The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", " and", " keeps", " on"];
-const THOUGHTS = [" Let", " me", " think", " about", " this", " step", " by", " step", "."];
+const THOUGHTS = [" Let", " me", " think", " about", " this", " one", " step", " at", " a", " time."];
 
 /** The holes filled per request. */
 export const ID = "\u0001"; // the request's id (fixed width): chatcmpl-ID, msg_ID, resp_ID, call_ID, ...
@@ -340,7 +340,7 @@ function anthropic(s, model) {
 
 // ---- Gemini generateContent ---------------------------------------------------------------------------------
 
-function gemini(s, model) {
+function gemini(s, model, array) {
   const output = completionTokens(s);
   const usage = (final) =>
     final
@@ -353,19 +353,32 @@ function gemini(s, model) {
       : { promptTokenCount: PROMPT, totalTokenCount: PROMPT };
   const call = { functionCall: { name: TOOL_NAME, args: JSON.parse(TOOL_ARGS) } };
   const chunk = (parts, final) =>
-    `data: ${json({
+    json({
       candidates: [{ content: { role: "model", parts }, index: 0, ...(final ? { finishReason: "STOP" } : {}) }],
       usageMetadata: usage(final),
       modelVersion: model,
       responseId: ID,
-    })}\r\n\r\n`;
+    });
   const parts = [
     ...s.reasoning.map((p) => ({ text: p, thought: true })),
     ...s.text.map((p) => ({ text: p })),
   ];
   // Gemini streams no partial arguments: a call arrives whole, here when its last piece falls due.
-  const steps = parts.map((part, i) => chunk([part], i === parts.length - 1 && !s.args.length));
+  let steps = parts.map((part, i) => chunk([part], i === parts.length - 1 && !s.args.length));
   if (s.args.length) steps.push(...s.args.slice(1).map(() => ""), chunk([call], true));
+  if (array) {
+    // streamGenerateContent without alt=sse: one JSON array, its elements written as they come.
+    let first = true;
+    steps = steps.map((body) => {
+      if (!body) return "";
+      const framed = (first ? "[" : ",\r\n") + body;
+      first = false;
+      return framed;
+    });
+    steps[steps.length - 1] += "\r\n]";
+  } else {
+    steps = steps.map((body) => (body ? `data: ${body}\r\n\r\n` : ""));
+  }
   const wholeParts = [];
   if (s.reasoning.length) wholeParts.push({ text: s.reasoning.join(""), thought: true });
   if (s.text.length) wholeParts.push({ text: s.text.join("") });
@@ -392,7 +405,9 @@ export function build(dialect, shape, model) {
     case "anthropic":
       return anthropic(shape, model);
     case "gemini":
-      return gemini(shape, model);
+      return gemini(shape, model, false);
+    case "gemini-array":
+      return gemini(shape, model, true);
     default:
       throw new Error(`unknown dialect ${dialect}`);
   }

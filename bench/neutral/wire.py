@@ -42,8 +42,8 @@ def model_for(shape: str) -> str:
     return f"bench-{shape}"
 
 
-def path(dialect: str, model: str, stream: bool) -> str:
-    """The request path (below the host, ``/v1`` included) of ``dialect``."""
+def path(dialect: str, model: str, stream: bool, gemini_prefix: str = "/v1beta") -> str:
+    """The request path (below the host, ``/v1`` included) of ``dialect``; Gemini's under ``gemini_prefix``."""
     if dialect == "openai_chat":
         return "/v1/chat/completions"
     if dialect == "openai_responses":
@@ -52,7 +52,7 @@ def path(dialect: str, model: str, stream: bool) -> str:
         return "/v1/messages"
     if dialect == "gemini":
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"/v1beta/models/{model}:{action}"
+        return f"{gemini_prefix}/models/{model}:{action}"
     raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
 
 
@@ -69,7 +69,8 @@ def body(dialect: str, model: str, stream: bool, message: str = MESSAGE, *, tool
     elif dialect == "anthropic":
         out = {"model": model, "max_tokens": 1024, "messages": [{"role": "user", "content": message}]}
         if tools:
-            out["tools"] = [{"name": _TOOL["name"], "description": _TOOL["description"], "input_schema": _TOOL["parameters"]}]
+            schema = _TOOL["parameters"]
+            out["tools"] = [{"name": _TOOL["name"], "description": _TOOL["description"], "input_schema": schema}]
     elif dialect == "gemini":
         out = {"contents": [{"role": "user", "parts": [{"text": message}]}]}
         if tools:
@@ -101,6 +102,7 @@ def request(
     headers: Mapping[str, str] | None = None,
     message: str = MESSAGE,
     payload: dict[str, Any] | None = None,
+    gemini_prefix: str = "/v1beta",
 ) -> bytes:
     """The whole bytes of one request of ``dialect`` to ``base_url`` (``http://host:port``, maybe with a path
     prefix), ``payload`` instead of ``body(...)`` when given."""
@@ -109,7 +111,7 @@ def request(
         raise ValueError(f"{base_url!r}: the load generators speak plain http://host:port only")
     data = orjson.dumps(payload if payload is not None else body(dialect, model, stream, message))
     host = parts.netloc
-    lines = [f"POST {parts.path.rstrip('/')}{path(dialect, model, stream)} HTTP/1.1", f"Host: {host}"]
+    lines = [f"POST {parts.path.rstrip('/')}{path(dialect, model, stream, gemini_prefix)} HTTP/1.1", f"Host: {host}"]
     every = {**auth_headers(dialect, key), **(headers or {})}
     lines += [f"{name}: {value}" for name, value in every.items()]
     lines += ["Content-Type: application/json", "Accept: */*", f"Content-Length: {len(data)}"]

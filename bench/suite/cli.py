@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import subprocess
@@ -45,9 +46,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import host
+from bench.neutral import neutral_mock
 from bench.procs import ROOT, BenchError
 from bench.suite import lanes_c1, lanes_fanout, lanes_load, report_md
 from bench.suite.rig import MockLike, Progress, Settings, Step, TargetLike, describe, pin_tree, pinning, settings_for
+from bench.targets import cache_dir, parse_target, started
+from bench.targets.spec import KINDS
 
 Lane = Callable[[list[TargetLike], MockLike, Settings, Step], dict[str, Any]]
 
@@ -103,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="every lane sized down: the whole run within about a minute")
     p.add_argument("--seconds", type=float, help="seconds of each measured load window (sweep, slow): 5, quick 1")
     p.add_argument("--rounds", type=int, help="requests per target in the latency lane: 3000, quick 300")
+    p.add_argument("--stream-rounds", type=int, help="streams per target in the stream lane: 50, quick 8")
     p.add_argument("--sweep", type=_ints, help="concurrencies of the sweep: 1,4,16,64,128,256 (quick 1,16,64,256)")
     p.add_argument("--fanout", type=_ints, help="streams at once in the fan-out lane: 64,256,1024,4096 (quick 64,256)")
     p.add_argument(
@@ -112,7 +117,21 @@ def parser() -> argparse.ArgumentParser:
         help="the neutral mock's stream shape for the stream, fan-out and slow lanes (fixed: 64 tokens, 10 ms apart)",
     )
     p.add_argument(
+        "--mock",
+        default="node",
+        choices=("node", "c", "auto"),
+        help="the neutral mock: node (mock.mjs, the default), c (bench/neutral/cmock.c, built by gcc into the "
+        "cache: the same bytes at a third of the CPU per frame), auto (c where gcc is, else node)",
+    )
+    p.add_argument(
         "--out", type=Path, help="folder for results.json, report.md, report.html (bench/results/suite-DATE)"
+    )
+    p.add_argument(
+        "--peer-cache",
+        type=Path,
+        metavar="DIR",
+        help="where peers (LiteLLM, Portkey) and relay@REV are installed once and reused "
+        "($RELAY_BENCH_CACHE, else ~/.cache/relay-bench)",
     )
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin the rig and the targets to cores")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -257,6 +276,35 @@ def document(
     }
 
 
+def raise_open_files() -> int:
+    """The soft limit on open files raised to the hard one, for this process and the targets and clients it
+    starts (4,096 streams need a socket each at the client, two at a proxy); the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def _split_targets(text: str) -> list[str]:
+    """The target specs of ``--targets``: split on the commas that start a new target, not on those between one
+    target's options (``relay:workers=2,config=PATH``: a ``key=value`` that names no kind continues the last)."""
+    out: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        kind = part.split(":", 1)[0].split("@", 1)[0]
+        if out and "=" in part and kind not in KINDS:
+            out[-1] += "," + part
+        else:
+            out.append(part)
+    return out
+
+
 def _plain(value: object) -> object:
     return value if isinstance(value, str | int | float | bool | type(None) | list | dict) else str(value)
 
@@ -265,7 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     if args.render is not None:
-        doc = json.loads((args.render / "results.json").read_text(encoding="utf-8"))
+        try:
+            doc = json.loads((args.render / "results.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"bench: cannot read {args.render / 'results.json'}: {exc}", file=sys.stderr)
+            return 2
         write(doc, args.render)
         print(report_md.table(doc))
         return 0
@@ -273,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in host.load_lines(load):
         print(f"[bench] {line}", file=sys.stderr, flush=True)
     info = machine()
+    info["open_files_limit"] = raise_open_files()
     plan = pinning(args.pin)
     if plan["loadgen"]:
         os.sched_setaffinity(0, plan["loadgen"])  # this process mostly waits; keep it off the targets' cores
@@ -282,28 +335,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.shape = args.shape
     if args.rounds:
         settings.rounds = args.rounds
+    if args.stream_rounds:
+        settings.stream_rounds = args.stream_rounds
     if args.sweep:
         settings.sweep = args.sweep
     if args.fanout:
         settings.fanout = args.fanout
-    specs_text = [s.strip() for s in args.targets.split(",") if s.strip()]
-    if "direct" not in specs_text:
-        specs_text.insert(0, "direct")
     try:
-        from bench.neutral import neutral_mock
-        from bench.targets import parse_target, started
-
-        specs = [parse_target(s) for s in specs_text]
-        with neutral_mock(work / "mock", cpus=plan["mock"]) as mock, started(specs, mock, work) as (targets, skipped):
+        specs = [parse_target(s) for s in _split_targets(args.targets)]
+        if not any(spec.kind == "direct" for spec in specs):
+            specs.insert(0, parse_target("direct"))
+        with (
+            neutral_mock(work / "mock", cpus=plan["mock"], mock=args.mock, cache=cache_dir(args.peer_cache)) as mock,
+            started(specs, mock, work, cache=args.peer_cache, cpus=plan["targets"]) as (targets, skipped),
+        ):
+            info["neutral_mock"] = mock.kind + (f" ({mock.note})" if mock.note else "")
             for t in targets:
                 if t.kind != "direct":
                     for pid in t.pids:
-                        pin_tree(pid, plan["targets"])
+                        pin_tree(pid, plan["targets"])  # threads and workers started after the pinned parent
             lanes = run_lanes(targets, mock, settings, args.lanes)
             doc = document(argv, settings, targets, skipped, lanes, load, info)
     except (BenchError, ValueError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
+        print(f"bench: {exc}\n(the processes' logs are in {work})", file=sys.stderr)
         return 2
+    shutil.rmtree(work, ignore_errors=True)
     out = args.out or RESULTS / f"suite-{doc['date'].replace(':', '').replace('-', '')}"
     write(doc, out)
     print(report_md.markdown(doc))

@@ -5,9 +5,9 @@
 ``long_prompt``  the same with a prompt of ``long_prompt_bytes`` (400 KB): the cost of reading a big body.
 ``stream``       streams of the run's shape (``fixed``: 64 tokens 10 ms apart): time to first token, the gaps
                  between tokens and the whole stream, each with what the target adds.
-``convert``      each client dialect → each upstream dialect a target can convert (a Relay: one channel per
-                 dialect), streams of shape ``instant``: TTFT and what the conversion adds to direct in the
-                 client's dialect.
+``convert``      each (client dialect, upstream dialect) route a target serves, verified (bench.targets: a
+                 Relay has one channel per dialect), streams of shape ``instant``: TTFT and what the conversion
+                 adds to direct in the client's dialect.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def baselines(targets: list[TargetLike], mock: MockLike, dialects: set[str]) -> 
     for dialect in sorted(dialects):
         base = endpoint(direct, dialect) if direct is not None else mock_endpoint(mock, dialect)
         label = "direct" if direct is not None and dialect == direct.dialect else f"direct/{dialect}"
-        out[dialect] = Endpoint(label, base.host, base.port, base.prefix, base.key, base.model, dialect, base.headers)
+        out[dialect] = base.renamed(label)
     return out
 
 
@@ -58,13 +58,14 @@ def _rounds(
     settings: Settings,
     rounds: int,
     pids: dict[str, int],
+    warmup: int,
 ) -> dict[str, Any]:
     names = [p["name"] for p in paths]
     spec = {
         "mode": "rounds",
         "targets": paths,
-        "warmup": settings.warmup_rounds,
-        "order": interleaving(names, settings.warmup_rounds + rounds),
+        "warmup": warmup,
+        "order": interleaving(names, warmup + rounds),
         "pids": pids,
     }
     return run_loadgen(spec, settings.plan["loadgen"], settings.timeout)
@@ -89,13 +90,14 @@ def _lane(
     shape: str,
     stream: bool,
     rounds: int,
+    warmup: int,
     prompt: str | None = None,
 ) -> dict[str, Any]:
     chosen = measured(targets)
     base = baselines(targets, mock, {t.dialect for t in chosen} or {"openai_chat"})
     paths = [b.spec(b.name, shape, stream=stream, prompt=prompt) for b in base.values()]
     paths += [endpoint(t).spec(t.name, shape, stream=stream, prompt=prompt) for t in chosen]
-    raw = _rounds(paths, settings, rounds, _pids(targets, mock))
+    raw = _rounds(paths, settings, rounds, _pids(targets, mock), warmup)
     step(name)
     results: dict[str, Any] = {label: _summaries(r, stream) for label, r in raw["paths"].items()}
     keys = ("total", "ttft", "gaps") if stream else ("total",)
@@ -115,7 +117,17 @@ def _lane(
 
 
 def latency(targets: list[TargetLike], mock: MockLike, settings: Settings, step: Step) -> dict[str, Any]:
-    return _lane("latency", targets, mock, settings, step, shape="instant", stream=False, rounds=settings.rounds)
+    return _lane(
+        "latency",
+        targets,
+        mock,
+        settings,
+        step,
+        shape="instant",
+        stream=False,
+        rounds=settings.rounds,
+        warmup=settings.warmup_rounds,
+    )
 
 
 def long_prompt_lane(targets: list[TargetLike], mock: MockLike, settings: Settings, step: Step) -> dict[str, Any]:
@@ -129,6 +141,7 @@ def long_prompt_lane(targets: list[TargetLike], mock: MockLike, settings: Settin
         shape="instant",
         stream=False,
         rounds=settings.long_rounds,
+        warmup=min(settings.warmup_rounds, settings.long_rounds),
         prompt=prompt,
     )
     out["prompt_bytes"] = len(prompt.encode())
@@ -137,15 +150,21 @@ def long_prompt_lane(targets: list[TargetLike], mock: MockLike, settings: Settin
 
 def stream(targets: list[TargetLike], mock: MockLike, settings: Settings, step: Step) -> dict[str, Any]:
     return _lane(
-        "stream", targets, mock, settings, step, shape=settings.shape, stream=True, rounds=settings.stream_rounds
+        "stream",
+        targets,
+        mock,
+        settings,
+        step,
+        shape=settings.shape,
+        stream=True,
+        rounds=settings.stream_rounds,
+        warmup=min(settings.warmup_rounds, 2),
     )
 
 
-def upstream_models(target: TargetLike) -> dict[str, str]:
-    """The model names that make ``target`` call the mock in each upstream dialect (``configured``'s
-    ``upstream_models``: {dialect: model for shape fixed}); empty for a target that cannot be steered so."""
-    models = target.configured.get("upstream_models")
-    return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {}
+def pairs(target: TargetLike) -> list[tuple[str, str]]:
+    """Every (client dialect, upstream dialect) ``target`` serves, verified by bench.targets."""
+    return target.pairs()
 
 
 def convert(targets: list[TargetLike], mock: MockLike, settings: Settings, step: Step) -> dict[str, Any]:
@@ -153,22 +172,21 @@ def convert(targets: list[TargetLike], mock: MockLike, settings: Settings, step:
     out: dict[str, Any] = {"lane": "convert", "shape": "instant", "stream": True, "results": {}, "flags": []}
     skipped: dict[str, str] = {}
     for t in measured(targets):
-        ups = upstream_models(t)
-        if not ups:
-            skipped[t.name] = "the target does not say which model reaches which upstream dialect"
+        ways = pairs(t)
+        if not ways:
+            skipped[t.name] = "the target serves no verified (client dialect, upstream dialect) route"
             continue
-        base = baselines(targets, mock, set(t.dialects))
+        base = baselines(targets, mock, {client for client, _ in ways})
         paths = [b.spec(b.name, "instant", stream=True) for b in base.values()]
-        pairs: dict[str, tuple[str, str]] = {}
-        for client in t.dialects:
-            for up, model in sorted(ups.items()):
-                label = f"{t.name} {client}->{up}"
-                pairs[label] = (client, up)
-                paths.append(endpoint(t, client, model=model).spec(label, "instant", stream=True))
-        raw = _rounds(paths, settings, settings.convert_rounds, _pids(targets, mock))
+        labels: dict[str, tuple[str, str]] = {}
+        for client, up in ways:
+            label = f"{t.name} {client}->{up}"
+            labels[label] = (client, up)
+            paths.append(endpoint(t, client, up).spec(label, "instant", stream=True))
+        raw = _rounds(paths, settings, settings.convert_rounds, _pids(targets, mock), settings.warmup_rounds)
         step(f"convert {t.name}")
         rows: dict[str, Any] = {}
-        for label, (client, up) in pairs.items():
+        for label, (client, up) in labels.items():
             got = _summaries(raw["paths"][label], True)
             direct = _summaries(raw["paths"][base[client].name], True)
             got.update(client=client, upstream=up, baseline=base[client].name)

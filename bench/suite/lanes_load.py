@@ -51,6 +51,16 @@ def _usage_figures(raw: dict[str, Any], pids: list[int]) -> dict[str, Any]:
     }
 
 
+def _none(lane: str, label: str, raw: dict[str, Any], settings: Settings) -> list[str]:
+    """A window in which no answer completed: the figure is a queue, not a rate."""
+    if raw["completed"]:
+        return []
+    return [
+        f"{lane} [{label}]: no answer completed within the {settings.seconds:g} s window "
+        f"({raw['in_flight_at_end']} still waiting, {raw['errors']} errors): a longer --seconds may tell more"
+    ]
+
+
 def sweep(targets: list[TargetLike], mock: MockLike, settings: Settings, step: Step) -> dict[str, Any]:
     paths = _paths(targets, mock)
     labels = [p[0] for p in paths]
@@ -75,12 +85,15 @@ def sweep(targets: list[TargetLike], mock: MockLike, settings: Settings, step: S
                 "completed": raw["completed"],
                 "errors": raw["errors"],
                 "error_kinds": raw["error_kinds"],
+                "in_flight_at_end": raw["in_flight_at_end"],
                 "latency": summary(raw["latency"]),
                 "latency_sketch": sketch(raw["latency"], 201),
                 "cpu": raw["cpu"],
                 **_usage_figures(raw, pids),
             }
-            lane_flags += flags(f"sweep c={level}", label, raw["cpu"], settings.plan)
+            lane_flags += flags(f"sweep c={level}", label, raw["cpu"], settings.plan) + _none(
+                f"sweep c={level}", label, raw, settings
+            )
     return {
         "lane": "sweep",
         "shape": "instant",
@@ -121,12 +134,15 @@ def slow(targets: list[TargetLike], mock: MockLike, settings: Settings, step: St
             "completed": raw["completed"],
             "errors": raw["errors"],
             "error_kinds": raw["error_kinds"],
+            "in_flight_at_end": raw["in_flight_at_end"],
             "ttft": summary(raw["ttft"]),
             "ttft_sketch": sketch(raw["ttft"], 201),
             "cpu": raw["cpu"],
             **_usage_figures(raw, pids),
         }
-        lane_flags += flags(f"slow stalled={stalled}", label, raw["cpu"], settings.plan)
+        lane_flags += flags(f"slow stalled={stalled}", label, raw["cpu"], settings.plan) + _none(
+            f"slow stalled={stalled}", label, raw, settings
+        )
     for row in results.values():
         if "alone" in row and "with" in row:
             a, w = row["alone"]["ttft"], row["with"]["ttft"]

@@ -150,6 +150,8 @@ class Window:
         self.latency: list[float] = []
         self.ttft: list[float] = []
         self.gaps: list[float] = []
+        #: The connections open now (each knows whether it waits for an answer).
+        self.connections: set[LoadConnection] = set()
 
     def error(self, kind: str) -> None:
         self.errors += 1
@@ -185,6 +187,7 @@ class LoadConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.window.connections.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -223,6 +226,7 @@ class LoadConnection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.window.connections.discard(self)
         if self.in_flight and self.window.running:
             self.window.error("connection lost")
         if not self.closed.done():
@@ -269,6 +273,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(spec["duration"])
     window.end_ns = time.perf_counter_ns()
     after = cpu.Snapshot(pids)
+    in_flight = sum(1 for connection in window.connections if connection.in_flight)
     window.running = False
     _, pending = await asyncio.wait(slots, timeout=30)
     for task in pending:
@@ -282,7 +287,10 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
         "duration_s": round(wall, 3),
         "completed": window.completed,
         "rps": round(window.completed / wall, 1),
-        "errors": window.errors + len(pending),
+        "errors": window.errors,
+        #: Connections still waiting for an answer 30 s after the window closed (then abandoned).
+        "abandoned": len(pending),
+        "in_flight_at_end": in_flight,
         "error_kinds": window.statuses,
         "latency": window.latency,
         "ttft": window.ttft,

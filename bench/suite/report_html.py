@@ -59,11 +59,12 @@ def histogram(doc: dict[str, Any], key: str, title: str, xlabel: str) -> Figure 
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
     low = min(min(v) for v in series.values())
-    high = max(max(v) for v in series.values())
+    # The x axis stops at the highest p99.5 of the series, so that a few outliers do not squeeze the body flat.
+    high = max(v[min(len(v) - 1, int(0.995 * len(v)))] for v in series.values())
     bins = 60 if high > low else 1
     for name, values in series.items():
         ax.hist(values, bins=bins, range=(low, high), histtype="step", linewidth=1.5, label=name, density=True)
-    ax.set(xlabel=xlabel, ylabel="density", title=title)
+    ax.set(xlabel=f"{xlabel}, up to p99.5", ylabel="density", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
@@ -78,6 +79,7 @@ def sweep(doc: dict[str, Any]) -> Figure | None:
         xs = sorted(int(level) for level in levels)
         rps.plot(xs, [levels[str(x)]["rps"] for x in xs], marker="o", label=name)
         p99.plot(xs, [levels[str(x)]["latency"].get("p99") for x in xs], marker="o", label=name)
+    p99.set_yscale("log")
     for ax, ylabel in ((rps, "requests per second"), (p99, "latency p99 (ms)")):
         ax.set_xscale("log", base=2)
         ax.set(xlabel="concurrent connections", ylabel=ylabel)
@@ -99,6 +101,7 @@ def fanout(doc: dict[str, Any]) -> Figure | None:
             continue
         rate.plot(xs, [levels[str(x)]["frames_per_s"] for x in xs], marker="o", label=name)
         ttft.plot(xs, [levels[str(x)]["ttft_p99_ms"] for x in xs], marker="o", label=name)
+    ttft.set_yscale("log")
     for ax, ylabel in ((rate, "frames delivered per second"), (ttft, "time to first frame p99 (ms)")):
         ax.set_xscale("log", base=2)
         ax.set(xlabel="concurrent streams", ylabel=ylabel)

@@ -52,9 +52,17 @@ def _sweep(level: str, what: str) -> Callable[[dict[str, Any], str], str]:
         if not row:
             return DASH
         if what == "rps":
-            return _num(row["rps"], 0) + (f" ({row['errors']} err)" if row["errors"] else "")
+            notes = [f"{row['errors']} err"] if row["errors"] else []
+            if not row["completed"]:
+                notes.append(f"{row.get('in_flight_at_end', '?')} waiting")
+            return _num(row["rps"], 0) + (f" ({', '.join(notes)})" if notes else "")
         if what == "cpu":
             return _num(row.get("target_cpu_us_per_request"), 1)
+        if what == "mock_share":
+            mock, own = row.get("mock_cores"), row.get("target_cores")
+            if target == "direct" or target.startswith("direct/") or not mock or not own:
+                return DASH
+            return f"{mock / own:.0%}"
         return _num(row["latency"].get(what))
 
     return cell
@@ -81,7 +89,8 @@ def _slow(what: str) -> Callable[[dict[str, Any], str], str]:
         if not row or "alone" not in row or "with" not in row:
             return DASH
         before, after = row["alone"]["ttft"].get(what), row["with"]["ttft"].get(what)
-        return f"{_num(before)} → {_num(after)}"
+        none = "none answered"
+        return f"{_num(before) if before is not None else none} → {_num(after) if after is not None else none}"
 
     return cell
 
@@ -108,6 +117,7 @@ def rows(doc: dict[str, Any]) -> list[Row]:
             out.append((f"latency p99 ms at c={level}", _sweep(str(level), "p99")))
         top = str(lanes["sweep"].get("levels", [0])[-1])
         out.append((f"target CPU µs/request at c={top}", _sweep(top, "cpu")))
+        out.append((f"mock CPU as a share of the target's at c={top}", _sweep(top, "mock_share")))
     if "fanout" in lanes:
         for level in lanes["fanout"].get("levels", []):
             lv = str(level)
@@ -165,10 +175,18 @@ def convert_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: ``configured`` entries too long for a line (a generated relay.toml, the routes): in results.json only.
+LONG = 160
+
+
 def configured_lines(doc: dict[str, Any]) -> list[str]:
+    """One line per target: what it was configured with (bench.targets' ``configured``)."""
     out = []
     for name, conf in doc.get("targets", {}).items():
-        parts = ", ".join(f"{k}={v}" for k, v in conf.get("configured", {}).items() if k != "upstream_models")
+        items = conf.get("configured", {}).items()
+        parts = ", ".join(
+            f"{k}={v}" if len(str(v)) <= LONG else f"{k}=(in results.json)" for k, v in items if k != "routes"
+        )
         out.append(f"- **{name}** ({conf.get('kind', '?')}, {conf.get('dialect', '?')}): {parts or 'nothing stated'}")
     return out
 
@@ -189,6 +207,15 @@ def markdown(doc: dict[str, Any]) -> str:
         head.append(
             f"Load average at start: {load.get('load_1m')} {load.get('load_5m')} {load.get('load_15m')}"
             + (" — **WARNING: the machine was busy; the figures are noisy.**" if load.get("busy") else "")
+        )
+    settings = doc.get("settings", {})
+    if settings:
+        head.append(
+            "Settings: "
+            + ", ".join(f"{k} {v}" for k, v in settings.items())
+            + ". Lanes (seconds): "
+            + ", ".join(f"{name} {lane.get('seconds', '?')}" for name, lane in doc["lanes"].items())
+            + "."
         )
     body = [
         "",

@@ -1,9 +1,9 @@
 """What every lane shares: the targets as endpoints, the pinning plan, the load generator's runs, the bottleneck
 flags, and the progress bar.
 
-The lanes see H8's Targets (bench.targets) and the neutral mock (bench.neutral) only through the contract's
-fields: ``name``, ``base_url``, ``api_key``, ``model``, ``dialect``, ``dialects``, ``pids``, ``configured``; and
-the mock's ``address`` and ``pid``.
+The lanes see the targets (bench.targets.Target) through their ``name``, ``kind``, ``base_url``, ``dialect``,
+``pids``, ``configured``, their verified routes (``pairs()``) and the requests they build (``request()``); and the
+neutral mock (bench.neutral) through its ``address`` and ``pid``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
+from bench.neutral import NeutralMock, wire
 from bench.procs import ROOT, BenchError, affinity
-from bench.suite.dialects import request_bytes
+from bench.targets import Target
 
 #: A single-threaded process (the load generator, the node fan-out client, the neutral mock) is called the
 #: bottleneck of a lane when it used this share of its one core or more over the measured window.
@@ -28,55 +29,25 @@ SATURATED = 0.85
 MACHINE_SATURATED = 0.95
 
 
-class TargetLike(Protocol):
-    name: str
-    kind: str
-    base_url: str
-    api_key: str
-    model: str
-    dialect: str
-    dialects: tuple[str, ...]
-    pids: list[int]
-    configured: dict[str, object]
-
-
-class MockLike(Protocol):
-    address: str
-    pid: int
+#: What the lanes are given: the targets up and verified, and the neutral mock.
+TargetLike = Target
+MockLike = NeutralMock
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One target spoken to in one dialect: where to send, and how to build its requests."""
+    """One target spoken to in one dialect (through one of its routes): where to send, and its request bytes."""
 
     name: str
     host: str
     port: int
-    prefix: str
-    key: str
-    model: str
     dialect: str
-    headers: dict[str, str] = field(default_factory=dict)
+    #: (shape, stream, prompt or None) -> the whole request's bytes.
+    build: Callable[[str, bool, str | None], bytes]
 
-    def model_for(self, shape: str) -> str:
-        """The model name asking the neutral mock for ``shape`` (``bench-fixed`` → ``bench-<shape>``), kept as is
-        for a target whose model names no bench shape (a real provider)."""
-        return self.model.replace("bench-fixed", f"bench-{shape}") if "bench-fixed" in self.model else self.model
-
-    def request(self, shape: str, *, stream: bool, prompt: str | None = None, model: str | None = None) -> str:
+    def request(self, shape: str, *, stream: bool, prompt: str | None = None) -> str:
         """The request's bytes as a latin-1 string (what the load generator's JSON spec carries)."""
-        extra = {} if prompt is None else {"prompt": prompt}
-        raw = request_bytes(
-            self.dialect,
-            f"{self.host}:{self.port}",
-            self.key,
-            model or self.model_for(shape),
-            stream=stream,
-            headers=self.headers,
-            prefix=self.prefix,
-            **extra,
-        )
-        return raw.decode("latin-1")
+        return self.build(shape, stream, prompt).decode("latin-1")
 
     def spec(self, label: str, shape: str, *, stream: bool, prompt: str | None = None) -> dict[str, Any]:
         return {
@@ -88,30 +59,45 @@ class Endpoint:
             "request": self.request(shape, stream=stream, prompt=prompt),
         }
 
+    def renamed(self, name: str) -> Endpoint:
+        return Endpoint(name, self.host, self.port, self.dialect, self.build)
 
-def endpoint(target: TargetLike, dialect: str | None = None, model: str | None = None) -> Endpoint:
-    """``target`` spoken to in ``dialect`` (its own by default)."""
+
+def endpoint(target: TargetLike, dialect: str | None = None, upstream: str | None = None) -> Endpoint:
+    """``target`` spoken to in ``dialect`` (its own by default) through its route to ``upstream`` (by default the
+    same dialect, else its first): bench.targets' ``Target.request`` builds the bytes (each route's model, headers
+    and Gemini path). A target without routes gets the dialect's plain request with its ``model`` (``bench-fixed``
+    standing for the shape)."""
     url = urlsplit(target.base_url)
-    prefix = url.path.rstrip("/")
-    if prefix.endswith("/v1"):
-        prefix = prefix[:-3]
-    headers = dict(getattr(target, "headers", None) or {})
-    return Endpoint(
-        name=target.name,
-        host=url.hostname or "127.0.0.1",
-        port=url.port or (443 if url.scheme == "https" else 80),
-        prefix=prefix,
-        key=target.api_key,
-        model=model or target.model,
-        dialect=dialect or target.dialect,
-        headers=headers,
-    )
+    client = dialect or target.dialect
+    if target.routes:
+
+        def build(shape: str, stream: bool, prompt: str | None) -> bytes:
+            extra = {"message": prompt} if prompt is not None else {}
+            return target.request(shape, stream=stream, client=client, upstream=upstream, **extra)
+
+    else:
+        build = _plain(target.base_url, target.api_key, target.model, client)
+    return Endpoint(target.name, url.hostname or "127.0.0.1", url.port or 80, client, build)
+
+
+def _plain(base_url: str, key: str, model: str, dialect: str) -> Callable[[str, bool, str | None], bytes]:
+    """Requests of ``dialect`` to ``base_url`` for ``model`` (``bench-fixed`` standing for the shape)."""
+
+    def build(shape: str, stream: bool, prompt: str | None) -> bytes:
+        named = model.replace("bench-fixed", f"bench-{shape}")
+        extra = {"message": prompt} if prompt is not None else {}
+        return wire.request(base_url, dialect, named, stream=stream, key=key, **extra)
+
+    return build
 
 
 def mock_endpoint(mock: MockLike, dialect: str) -> Endpoint:
     """The neutral mock itself in ``dialect`` (the ``direct`` path every "added" figure is measured against)."""
     host, _, port = mock.address.rpartition(":")
-    return Endpoint("direct", host, int(port), "", "bench", "bench-fixed", dialect)
+    return Endpoint(
+        "direct", host, int(port), dialect, _plain(f"http://{mock.address}", "bench", "bench-fixed", dialect)
+    )
 
 
 # ---- pinning -----------------------------------------------------------------------------------------
@@ -306,7 +292,7 @@ def settings_for(quick: bool, seconds: float | None, work: Path, plan: dict[str,
             seconds=seconds or 1.0,
             warmup_s=min(0.3, seconds or 0.3),
             rounds=300,
-            stream_rounds=6,
+            stream_rounds=8,
             convert_rounds=20,
             long_rounds=10,
             warmup_rounds=20,

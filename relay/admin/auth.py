@@ -25,9 +25,10 @@ from relay.admin import session
 from relay.config import AdminKeyConfig
 from relay.errors import RelayError
 from relay.http.messages import Request
-from relay.store import Store, StoreError, Tx
+from relay.store import Store, Tx
 from relay.store import admin_keys as stored
 from relay.store.keys import digest
+from relay.store.polling import poll_forever
 
 __all__ = ["AdminKeys", "Caller", "admin_caller"]
 
@@ -99,12 +100,7 @@ class AdminKeys:
                 self._merge()
 
     async def refresh_forever(self) -> None:
-        while True:
-            await trio.sleep(self._refresh)
-            try:
-                await self.reload()
-            except StoreError as error:
-                log.warning("admin keys not reloaded (serving with the last copy): %s", error)
+        await poll_forever(self._refresh, self.reload, "admin keys", log)
 
     def caller(self, secret: str) -> Caller:
         """The admin key ``secret`` is; RelayError 401 when it is none, or a disabled one."""

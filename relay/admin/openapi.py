@@ -358,7 +358,10 @@ _SCHEMAS: dict[str, Any] = {
         ],
         "properties": {
             "name": {"type": "string"},
-            "type": {"type": "string", "enum": ["openai", "anthropic", "gemini", "mock", "tavily", "exa", "brave", "searxng"]},
+            "type": {
+                "type": "string",
+                "enum": ["openai", "anthropic", "gemini", "mock", "tavily", "exa", "brave", "searxng"],
+            },
             "base_url": {"type": "string"},
             "models": {"type": "array", "items": {"type": "string"}},
             "priority": {"type": "integer"},

@@ -83,14 +83,52 @@ def page(tx: Tx, where: LogFilter, limit: int, cursor: tuple[float, int] | None)
     rows = tx.execute(
         f"SELECT id, {_COLUMNS} FROM request_log{clause} ORDER BY time DESC, id DESC LIMIT ?", [*params, limit + 1]
     )
-    found = [_record(row[1:]) for row in rows[:limit]]
+    found = with_calls(tx, [_record(row[1:]) for row in rows[:limit]])
     following = encode_cursor(rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None
     return found, following
 
 
 def find(tx: Tx, request_id: str) -> LogRecord | None:
     rows = tx.execute(f"SELECT {_COLUMNS} FROM request_log WHERE request_id = ? ORDER BY id LIMIT 1", [request_id])
-    return _record(rows[0]) if rows else None
+    return with_calls(tx, [_record(rows[0])])[0] if rows else None
+
+
+#: The columns a task's row shows summed with its model calls' (the rows whose ``parent_id`` is its id).
+SUMMED = (
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_micros",
+    "images",
+    "seconds",
+    "characters",
+    "request_units",
+)
+
+
+def with_calls(tx: Tx, records: list[LogRecord]) -> list[LogRecord]:
+    """``records``, each task's (``relay.utility``) with its model calls' tokens, units and cost added to its own.
+
+    Summed as the log is read, never written: each call is counted once in the daily totals and the usage, on
+    its own row (its model and channel), and a task's row is charged and counted for its own part only."""
+    if not records:
+        return records
+    ids = [r.request_id for r in records]
+    rows = tx.execute(
+        f"SELECT parent_id, {', '.join(f'SUM({c})' for c in SUMMED)} FROM request_log"
+        f" WHERE parent_id IN ({', '.join('?' * len(ids))}) GROUP BY parent_id",
+        ids,
+    )
+    sums = {row[0]: row[1:] for row in rows}
+    if not sums:
+        return records
+    return [
+        attrs.evolve(r, **{c: getattr(r, c) + (v or 0) for c, v in zip(SUMMED, sums[r.request_id], strict=True)})
+        if r.request_id in sums
+        else r
+        for r in records
+    ]
 
 
 def as_json(record: LogRecord) -> dict[str, Any]:

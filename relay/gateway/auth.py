@@ -27,6 +27,7 @@ from relay.http.messages import Request
 from relay.store import Store, StoreError, Tx
 from relay.store import keys as stored
 from relay.store.keys import KeyRecord
+from relay.store.polling import poll_forever
 
 log = logging.getLogger("relay.gateway")
 
@@ -79,12 +80,7 @@ class KeyCache:
                     self.changed()
 
     async def refresh_forever(self) -> None:
-        while True:
-            await trio.sleep(self._refresh)
-            try:
-                await self.reload()
-            except StoreError as error:
-                log.warning("keys not reloaded (serving with the last copy): %s", error)
+        await poll_forever(self._refresh, self.reload, "keys", log)
 
     async def authenticate(self, request: Request) -> tuple[KeyRecord, str | None]:
         """The key the request presents and the channel it pins (``KEY#NAME``), or a 401/403."""

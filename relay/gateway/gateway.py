@@ -213,9 +213,6 @@ class Gateway:
         if not tally.logged:
             return
         finished = time.perf_counter()
-        if tally.children_usage is not None:  # a task's row shows its model calls' usage and cost too
-            usage = add_usage(usage, tally.children_usage)
-            cost += tally.children_cost
         self.recorder.log(
             LogRecord(
                 time=now,
@@ -250,8 +247,20 @@ class Gateway:
         )
 
 
+def _rate_error(limit: str, value: int | None, retry_after: float) -> RelayError:
+    what = "requests" if limit == "rpm" else "tokens"
+    seconds = max(1, math.ceil(retry_after))
+    return RelayError(
+        429,
+        "rate_limit",
+        f"rate limit reached: this key may use {value} {what} per minute; retry in {seconds} s",
+        code="rate_limit_exceeded",
+        headers=((b"retry-after", str(seconds).encode()),),
+    )
+
+
 def add_usage(one: ir.Usage | None, other: ir.Usage) -> ir.Usage:
-    """The sum of two usages (a task's own and its model calls'); the image size is the first one named."""
+    """The sum of two usages (a task's model calls: relay.utility.calls); the image size is the first one named."""
     if one is None:
         return other
     return ir.Usage(
@@ -268,16 +277,4 @@ def add_usage(one: ir.Usage | None, other: ir.Usage) -> ir.Usage:
         audio_input_tokens=one.audio_input_tokens + other.audio_input_tokens,
         cached_audio_tokens=one.cached_audio_tokens + other.cached_audio_tokens,
         audio_output_tokens=one.audio_output_tokens + other.audio_output_tokens,
-    )
-
-
-def _rate_error(limit: str, value: int | None, retry_after: float) -> RelayError:
-    what = "requests" if limit == "rpm" else "tokens"
-    seconds = max(1, math.ceil(retry_after))
-    return RelayError(
-        429,
-        "rate_limit",
-        f"rate limit reached: this key may use {value} {what} per minute; retry in {seconds} s",
-        code="rate_limit_exceeded",
-        headers=((b"retry-after", str(seconds).encode()),),
     )

@@ -36,6 +36,7 @@ from relay.store import StoreError
 from relay.store import channels as stored
 from relay.store import keys as stored_keys
 from relay.store.keys import KeyRefused
+from relay.store.polling import poll_forever
 from relay.upstream.channels import Channel, channel_for
 from relay.upstream.pool import Pool
 
@@ -128,12 +129,7 @@ class Live:
             await self._rebuild()
 
     async def refresh_forever(self) -> None:
-        while True:
-            await trio.sleep(self._refresh)
-            try:
-                await self.refresh()
-            except StoreError as error:
-                log.warning("channels not reloaded from the store (serving with the last copy): %s", error)
+        await poll_forever(self._refresh, self.refresh, "channels of the store", log)
 
     # ---- relay.toml ---------------------------------------------------------------------------------------
 
@@ -147,9 +143,10 @@ class Live:
             new = load(self._path)
         except ConfigError as error:
             log.error(
-                "%s: reload refused (%d problems); the configuration in force keeps serving",
+                "%s: reload refused (%d problem%s); the configuration in force keeps serving",
                 self._path,
                 len(error.problems),
+                "" if len(error.problems) == 1 else "s",
             )
             for problem in error.problems:
                 log.error("%s: %s", self._path, problem)

@@ -44,6 +44,7 @@ class Tally:
     #: What the request cost, in micro-credits (set at its end by ``Gateway.finish``).
     cost: int = 0
     #: The usage and cost of the requests made for this one (its children, each charged and logged on its own
-    #: row): added to this row of the log, never charged again.
+    #: row), for the task's answer; the admin API adds them to this request's row as it reads the log
+    #: (``relay.admin.request_log.with_calls``), so nothing is charged or counted twice.
     children_usage: ir.Usage | None = None
     children_cost: int = 0

@@ -76,11 +76,20 @@ def _research_write(first: str, text: str) -> str:
     return "\n".join(lines)
 
 
+#: The mock's transcription of any image.
+IMAGE_TEXT = "## Image text\n\nThe mock model sees no pixels: this line stands for the image's text."
+
+
+def _image(first: str, text: str) -> str:
+    return IMAGE_TEXT
+
+
 #: (the first line's start, the answer to a prompt opening with it): other tasks add theirs here.
 TASKS: list[tuple[str, Callable[[str, str], str]]] = [
     ("Summarize the following text.", _summarize),
     ("Combine the following partial summaries", _reduce),
     ("Translate the following text into ", _translate),
+    ("Transcribe the text in the following image.", _image),
     ("Summarize this source for a research report.", _research_source),
     ("Write a research report from the numbered sources.", _research_write),
 ]

@@ -6,6 +6,7 @@ the standard library only (so the mock needs none of the ``utility`` extra's lib
   then garbage;
 - ``GET /fixtures/doc.docx``: a Word document with a title, headings, a list and a table;
 - ``GET /fixtures/page.html``: an article page with a menu and a footer around it; ``/fixtures/notes.md``: Markdown;
+- ``GET /fixtures/scan.png``: an image (``/v1/extract`` has a model read it);
 - ``GET /fixtures/archive.zip``: a ZIP that is no document (a 415 for a fetcher that checks types);
 - ``GET /fixtures/large.txt?bytes=N``: N bytes of text (a fetcher's size cap);
 - ``GET /fixtures/redirect?to=URL``: a 302 to URL (a fetcher must check where redirects lead).
@@ -20,6 +21,7 @@ from urllib.parse import quote
 
 from relay.mock.call import Call, Dialect, MockState, RouteEntry
 from relay.mock.model import Answer
+from relay.mock.png import png
 
 TITLE = "The Harbour Lighthouse"
 #: The fixture documents' text, by page: three sections on the history, keeping and future of a lighthouse.
@@ -194,6 +196,7 @@ _DOCUMENTS = {
     "page.html": (html, b"text/html; charset=utf-8"),
     "notes.md": (markdown, b"text/markdown; charset=utf-8"),
     "archive.zip": (archive, b"application/zip"),
+    "scan.png": (lambda: png("a scanned page"), b"image/png"),
 }
 
 

@@ -6,7 +6,8 @@ request presented, ``bind``), the same routing, failover, conversion for channel
 rate limits, settlement and request log as a client's own request to ``/v1/chat/completions``; it needs no code
 of its own to reach an Anthropic or a Gemini channel, and ``response_format`` (structured output) goes through the
 conversion as a client's would. When a call ends its usage and cost are added to the task's tally
-(``Tally.children_usage``, ``children_cost``): the task's row of the log shows the sum, and charges nothing more.
+(``Tally.children_usage``, ``children_cost``) for the task's answer; the task charges nothing more, and the admin
+API shows its row with its calls' sums added (``relay.admin.request_log.with_calls``).
 
 A call that fails raises the ``RelayError`` its request was answered with (a channel down: 502, no channel: 404,
 the key's quota: 402…), so the task answers the same status and words in OpenAI's shape.
@@ -216,13 +217,15 @@ def _failure(status: int, body: bytes) -> RelayError:
 
 class _Sink:
     """Where a call's answer goes instead of a socket: a streamed one's bytes into ``channel`` (backpressure: the
-    call waits while the task is behind), its status kept."""
+    call waits while the task is behind), its status kept. As a socket's writer does, ``send_nowait`` keeps what
+    the channel cannot take at once, and the next ``send`` (``b""`` to flush) delivers it first, in order."""
 
     def __init__(self, shutdown: Shutdown, channel: trio.MemorySendChannel[bytes] | None) -> None:
         self._shutdown = shutdown
         self._channel = channel
         self._started = False
         self._gone = False
+        self._unsent: list[bytes] = []
         self.status = 0
 
     @property
@@ -242,19 +245,26 @@ class _Sink:
         self.status = status
 
     async def send(self, data: bytes) -> None:
-        if self._channel is None or self._gone or not data:
+        pending, self._unsent = [*self._unsent, data] if data else self._unsent, []
+        if self._channel is None or self._gone:
             return
         try:
-            await self._channel.send(data)
+            for piece in pending:
+                await self._channel.send(piece)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._gone = True
 
     def send_nowait(self, data: bytes) -> bool:
-        if self._channel is None or self._gone or not data:
+        if self._channel is None or self._gone:
             return True
+        if not data or self._unsent:
+            if data:
+                self._unsent.append(data)
+            return not self._unsent
         try:
             self._channel.send_nowait(data)
         except trio.WouldBlock:
+            self._unsent.append(data)
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._gone = True

@@ -1,17 +1,19 @@
-"""Documents to text: PDF (pypdf), DOCX (python-docx), HTML (trafilatura), Markdown and plain text, each as
-Markdown with its pages and blocks.
+"""Documents to text: PDF (pypdf), DOCX (python-docx), PPTX (python-pptx), XLSX (openpyxl), HTML (trafilatura),
+Markdown and plain text, each as Markdown with its pages and blocks.
 
 The libraries come with the ``utility`` extra (``pip install 'relay[utility]'``); each is imported when a document
 of its kind arrives, and a missing one is a 501 naming the extra. Conversion is blocking work: ``to_text`` runs it
 in a worker thread (``relay.utility.blocking``).
 
-The kind is read from the bytes first (``%PDF-``, a ZIP holding ``word/document.xml``, an HTML tag), then from the
-declared type and the file name, so a file named wrongly is read for what it is. The result is Markdown: a DOCX's
-heading styles become ``#`` headings, its list styles ``-`` items, its tables Markdown tables; an HTML page's main
-content (trafilatura leaves out menus, footers and ads) keeps its headings, lists and tables; a PDF gives its
-text page by page (PDFs carry no structure to keep). ``pages`` are the spans of ``text`` each page gave (one page
-for the kinds without pages) and ``blocks`` its structural units (headings, paragraphs, list items, tables, code),
-read from the Markdown's lines, each with its offsets in ``text`` (characters) and its page.
+The kind is read from the bytes first (``%PDF-``, a ZIP holding ``word/document.xml``, ``ppt/presentation.xml`` or
+``xl/workbook.xml``, an HTML tag), then from the declared type and the file name, so a file named wrongly is read
+for what it is. The result is Markdown: a DOCX's heading styles become ``#`` headings, its list styles ``-`` items,
+its tables Markdown tables; a PPTX gives a page per slide (its title a heading, its text boxes' paragraphs, indented
+ones as list items, its tables); an XLSX a page per sheet (its name a heading, its cells a Markdown table); an HTML
+page's main content (trafilatura leaves out menus, footers and ads) keeps its headings, lists and tables; a PDF
+gives its text page by page (PDFs carry no structure to keep). ``pages`` are the spans of ``text`` each page gave
+(one page for the kinds without pages) and ``blocks`` its structural units (headings, paragraphs, list items,
+tables, code), read from the Markdown's lines, each with its offsets in ``text`` (characters) and its page.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from relay.errors import RelayError
 
 from .blocking import run_blocking
 
-Kind = Literal["pdf", "docx", "html", "markdown", "text"]
+Kind = Literal["pdf", "docx", "pptx", "xlsx", "html", "markdown", "text", "image"]
 #: The media types a task endpoint takes as a file or fetches from a url (``relay.utility.fetch``).
 MEDIA_TYPES: tuple[str, ...] = (
     "application/pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "text/html",
     "application/xhtml+xml",
     "text/markdown",
@@ -41,8 +45,20 @@ MEDIA_TYPES: tuple[str, ...] = (
     "text/*",
 )
 EXTRA = "utility"
-#: Pages a PDF may have: a longer one is a 413 (its text would not fit a task's budget anyway).
+#: Pages a PDF may have (slides, sheets): a longer one is a 413 (its text would not fit a task's budget anyway).
 MAX_PAGES = 2000
+#: Rows of a sheet read: the rest are left out, and the sheet's text says so.
+MAX_ROWS = 10_000
+#: Images by their first bytes: only ``/v1/extract`` reads them (a model transcribes them: ``from_text``).
+IMAGE_TYPES: dict[bytes, str] = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+IMAGE_MEDIA_TYPES: tuple[str, ...] = ("image/png", "image/jpeg", "image/gif", "image/webp")
+#: The ZIP member that tells each Office format apart.
+_OFFICE: dict[str, Kind] = {"word/document.xml": "docx", "ppt/presentation.xml": "pptx", "xl/workbook.xml": "xlsx"}
 
 
 @attrs.frozen
@@ -108,14 +124,21 @@ def kind_of(data: bytes, content_type: str | None, filename: str | None) -> Kind
     declared = (content_type or "").split(";", 1)[0].strip().lower()
     name = (filename or "").lower()
     head = data[:1024].lstrip().lower()
+    if image_type(data) is not None:
+        return "image"
     if data.startswith(b"%PDF-") or declared == "application/pdf" or name.endswith(".pdf"):
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
-        if _is_docx(data):
-            return "docx"
+        office = _office(data)
+        if office is not None:
+            return office
         raise _unsupported(declared or name or "a ZIP archive")
     if declared.endswith("wordprocessingml.document") or name.endswith(".docx"):
         return "docx"
+    if declared.endswith("presentationml.presentation") or name.endswith(".pptx"):
+        return "pptx"
+    if declared.endswith("spreadsheetml.sheet") or name.endswith(".xlsx"):
+        return "xlsx"
     if head.startswith((b"<!doctype html", b"<html")) or declared in ("text/html", "application/xhtml+xml"):
         return "html"
     if name.endswith((".html", ".htm")):
@@ -128,12 +151,31 @@ def kind_of(data: bytes, content_type: str | None, filename: str | None) -> Kind
     raise _unsupported(declared or name or "(unknown)")
 
 
+def image_type(data: bytes) -> str | None:
+    """The media type of an image Relay reads (PNG, JPEG, GIF, WebP), by its first bytes; None for anything else."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in IMAGE_TYPES.items() if data.startswith(magic)), None)
+
+
+def from_text(text: str, kind: Kind) -> Document:
+    """A document whose Markdown came from elsewhere (an image's text, as a model read it)."""
+    return _document(text, kind)
+
+
 def convert(data: bytes, kind: Kind) -> Document:
-    """``data`` of ``kind`` converted (blocking: run it in a worker thread)."""
+    """``data`` of ``kind`` converted (blocking: run it in a worker thread); an image is a 415 here, since only a
+    model reads one (``/v1/extract``)."""
+    if kind == "image":
+        raise _unsupported(image_type(data) or "an image")
     if kind == "pdf":
         return _pdf(data)
     if kind == "docx":
         return _document(_docx(data), kind)
+    if kind == "pptx":
+        return _paged(_pptx(data), kind)
+    if kind == "xlsx":
+        return _paged(_xlsx(data), kind)
     if kind == "html":
         return _document(_html(data), kind)
     return _document(_decoded(data), kind)
@@ -160,6 +202,11 @@ def _pdf(data: bytes) -> Document:
         raise
     except (errors.PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as error:
         raise _unreadable(f"the file is not a readable PDF ({type(error).__name__})") from None
+    return _paged(texts, "pdf")
+
+
+def _paged(texts: list[str], kind: Kind) -> Document:
+    """A document of pages (a PDF's, slides, sheets): their texts joined by a blank line."""
     pieces: list[str] = []
     pages: list[Page] = []
     found: list[Block] = []
@@ -171,7 +218,7 @@ def _pdf(data: bytes) -> Document:
         found += blocks(text, number, offset)
         pieces.append(text)
         offset += len(text)
-    return Document("\n\n".join(pieces), "pdf", pages, found)
+    return Document("\n\n".join(pieces), kind, pages, found)
 
 
 def _docx(data: bytes) -> str:
@@ -211,6 +258,78 @@ def _docx_paragraph(paragraph: Any) -> str:
     if style.startswith("List"):
         return "- " + text
     return text
+
+
+def _pptx(data: bytes) -> list[str]:
+    """A page of Markdown per slide: its title as a heading, each text box's paragraphs (indented ones as list
+    items), each table as a Markdown table."""
+    pptx = library("pptx")
+    try:
+        presentation = pptx.Presentation(io.BytesIO(data))
+        slides = list(presentation.slides)
+        if len(slides) > MAX_PAGES:
+            raise RelayError(
+                413, "request_too_large", f"the PPTX has more than {MAX_PAGES} slides", code="document_too_large"
+            )
+        return ["\n\n".join(_slide(slide)) for slide in slides]
+    except RelayError:
+        raise
+    except Exception as error:  # python-pptx raises the zip, XML and package errors of a bad file as they come
+        raise _unreadable(f"the file is not a readable PPTX ({type(error).__name__})") from None
+
+
+def _slide(slide: Any) -> list[str]:
+    title = slide.shapes.title
+    lines = [f"## {title.text_frame.text.strip()}"] if title is not None and title.text_frame.text.strip() else []
+    for shape in slide.shapes:
+        if title is not None and shape.shape_id == title.shape_id:
+            continue
+        if shape.has_text_frame:
+            items: list[str] = []
+            for paragraph in shape.text_frame.paragraphs:
+                text = "".join(run.text for run in paragraph.runs).strip()
+                if text:
+                    items.append(("  " * max(0, paragraph.level - 1) + "- " if paragraph.level else "") + text)
+            block = "\n".join(items)
+            if block:
+                lines.append(block)
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            rows = [[cell.text.strip() for cell in row.cells] for row in shape.table.rows]
+            lines.append(_markdown_table(rows))
+    return lines
+
+
+def _xlsx(data: bytes) -> list[str]:
+    """A page of Markdown per sheet: its name as a heading, its cells (values, not formulas) as a table, the
+    empty rows and trailing empty columns left out."""
+    openpyxl = library("openpyxl")
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises the zip, XML and value errors of a bad file as they come
+        raise _unreadable(f"the file is not a readable XLSX ({type(error).__name__})") from None
+    pages = []
+    try:
+        for sheet in workbook.worksheets[: MAX_PAGES + 1]:
+            rows: list[list[str]] = []
+            cut = False
+            for values in sheet.iter_rows(values_only=True):
+                cells = ["" if v is None else str(v).strip() for v in values]
+                if any(cells):
+                    if len(rows) == MAX_ROWS:
+                        cut = True
+                        break
+                    rows.append(cells)
+            width = max((max((i + 1 for i, c in enumerate(r) if c), default=0) for r in rows), default=0)
+            table = _markdown_table([r[:width] for r in rows]) if rows else ""
+            note = f"\n\n(only the first {MAX_ROWS} rows are shown)" if cut else ""
+            pages.append(f"## {sheet.title}" + (f"\n\n{table}" if table else "") + note)
+    finally:
+        workbook.close()
+    if len(pages) > MAX_PAGES:
+        raise RelayError(
+            413, "request_too_large", f"the XLSX has more than {MAX_PAGES} sheets", code="document_too_large"
+        )
+    return pages
 
 
 def _markdown_table(rows: list[list[str]]) -> str:
@@ -254,12 +373,14 @@ def _is_text(data: bytes) -> bool:
     return True
 
 
-def _is_docx(data: bytes) -> bool:
+def _office(data: bytes) -> Kind | None:
+    """The Office format of a ZIP (DOCX, PPTX, XLSX), by the part it holds; None for any other ZIP."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return "word/document.xml" in archive.namelist()
+            names = set(archive.namelist())
     except zipfile.BadZipFile:
-        return False
+        return None
+    return next((kind for member, kind in _OFFICE.items() if member in names), None)
 
 
 _HEADING = re.compile(r"(#{1,6})\s+(.*)")
@@ -328,7 +449,8 @@ def _unsupported(what: str) -> RelayError:
     return RelayError(
         415,
         "invalid_request",
-        f"Relay does not read documents of type {what}: send a PDF, DOCX, HTML, Markdown or plain text file",
+        f"Relay does not read documents of type {what}: send a PDF, DOCX, PPTX, XLSX, HTML, Markdown or plain text "
+        "file",
         param="file",
         code="unsupported_media_type",
     )

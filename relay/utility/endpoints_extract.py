@@ -3,6 +3,8 @@
 - By default the answer is the document as Markdown, ``text/plain; charset=utf-8``.
 - With ``Accept: application/json``: the document's text with its pages and blocks (headings, paragraphs, list
   items, tables, code), each with its offsets in the text (``relay.utility.documents``).
+- An image (PNG, JPEG, GIF, WebP) is read by a model that sees images (``model``): its text transcribed as
+  Markdown, a call billed to the key like the schema's.
 - With a ``schema`` (a JSON Schema object; a form sends it as JSON text): a model fills it from the document, by
   the channel's structured output (Chat ``response_format`` of type ``json_schema``, converted for Anthropic and
   Gemini channels); the answer is ``{"object": "extraction", "model", "data": {…}, "usage"}``. The model call is
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
 import orjson
@@ -30,7 +33,12 @@ TEXT_HEADERS = ((b"content-type", b"text/plain; charset=utf-8"),)
 async def extract(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     given = await task.begin(relay, request, out)
     schema = given.json_object("schema")
-    document = await task.document(relay, given, "input")
+
+    async def read_image(data: bytes, kind: str) -> str:
+        data_url = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+        return (await calls.complete(relay, request, task.model(relay, request, given), prompts.image(data_url))).text
+
+    document = await task.document(relay, given, "input", read_image)
     if schema is None:
         if wants_json(request):
             return Response.json(200, document.as_json())

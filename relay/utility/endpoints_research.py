@@ -15,7 +15,7 @@ then ``research.completed`` with the whole answer; a failure after the stream be
 
     {"object": "research.report", "id": "research_…", "model": "…", "search_model": "…", "instructions": "…",
      "queries": ["…"], "sources": [{"index": 1, "title": "…", "url": "…", "snippet": "…", "fetched": true,
-     "summary": "…"}], "citations": [1, 2], "report": "# …\\n… [1] …\\n\\n## Sources\\n\\n1. [title](url)",
+     "summary": "…"}], "citations": [1, 2], "report": "# …\\n… [1] …\\n\\n## Sources\\n\\n1. [title](https://…)",
      "usage": {"input_tokens": …, "output_tokens": …, "total_tokens": …, "searches": 3}}
 
 Billing: each model call and each search is a request of its own, charged and logged under the research

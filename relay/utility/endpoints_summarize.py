@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from relay.dialects.openai.chat import codec as openai_chat
 from relay.endpoints.forward import tally
 from relay.endpoints.relayed import SSE
 from relay.errors import RelayError
@@ -41,7 +42,7 @@ async def summarize(relay: Relay, request: Request, out: StreamResponse) -> Resp
     stream = given.boolean("stream")
     focus = given.string("focus")
     length = task.segment_tokens(relay, given)
-    document = await task.document(relay, given, "input")
+    document = task.with_text(await task.document(relay, given, "input"), "summarize")
     model = task.model(relay, request, given)
     tally(request).stream = stream
     parts = [s.text for s in await run_blocking(segments.split, document.text, length, 0)] or [document.text]
@@ -97,8 +98,7 @@ async def _stream(
             raise
         record = tally(request)  # the stream ends with the error as its last event, and the log says so
         record.error_kind, record.error_detail = error.kind, error.detail or error.message
-        failed = {"error": {"message": error.message, "type": error.kind, "code": error.code}}
-        await out.send(frame(orjson.dumps(failed)) + frame(b"[DONE]"))
+        await out.send(frame(openai_chat.encode_error(error)[2]) + frame(b"[DONE]"))  # OpenAI's error object
         return
     if not out.started:
         await out.start(200, SSE)

@@ -30,7 +30,7 @@ async def translate(relay: Relay, request: Request, out: StreamResponse) -> Resp
     given = await task.begin(relay, request, out)
     language = task.required(given, "language")
     length = task.segment_tokens(relay, given)
-    document = await task.document(relay, given, "input")
+    document = task.with_text(await task.document(relay, given, "input"), "translate")
     model = task.model(relay, request, given)
     parts = await run_blocking(segments.split, document.text, length, 0)
 

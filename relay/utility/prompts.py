@@ -46,6 +46,13 @@ EXTRACT = (
     "does not give is null (or an empty list)."
 )
 
+#: extract from an image: its text transcribed by a model that sees images (the user message carries the image).
+IMAGE = (
+    "Transcribe the text in the following image.\n"
+    "Write it as Markdown, in reading order, keeping headings, lists and tables; describe any chart, photo or "
+    "drawing that carries meaning in one short sentence in brackets. Answer with the transcription only."
+)
+
 #: The name given to an extraction's schema in ``response_format`` when the request names none.
 SCHEMA_NAME = "extraction"
 
@@ -74,6 +81,17 @@ def translate(text: str, language: str) -> list[dict[str, Any]]:
 
 def extract(text: str) -> list[dict[str, Any]]:
     return messages(EXTRACT, text)
+
+
+def image(data_url: str) -> list[dict[str, Any]]:
+    """The messages of an image's transcription: the instruction, then the image (a ``data:`` URL)."""
+    return [
+        {"role": "system", "content": SYSTEM},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": IMAGE}, {"type": "image_url", "image_url": {"url": data_url}}],
+        },
+    ]
 
 
 def schema_format(schema: dict[str, Any], name: str | None = None) -> dict[str, Any]:

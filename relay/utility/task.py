@@ -3,7 +3,7 @@ the model calls, the request read, the one source of the material (a text field,
 ``url``) turned into a ``Document``, the model resolved, and the calls run side by side in order.
 
 The task request itself is logged as any request (its route, key, status); it is never charged: its model calls
-are, each on its own row (``relay.utility.calls``), and the task's row shows their sum.
+are, each on its own row (``relay.utility.calls``), and the admin API shows the task's row with their sum added.
 """
 
 from __future__ import annotations
@@ -43,9 +43,15 @@ async def begin(relay: Relay, request: Request, out: StreamResponse, main: str =
     return read_input(request, main)
 
 
-async def document(relay: Relay, given: UtilityInput, text_field: str | None) -> documents.Document:
+#: Reads an image's text (its bytes and media type): ``/v1/extract`` hands one to ``document``.
+ImageReader = Callable[[bytes, str], Awaitable[str]]
+
+
+async def document(
+    relay: Relay, given: UtilityInput, text_field: str | None, images: ImageReader | None = None
+) -> documents.Document:
     """The task's material, from exactly one of ``text_field`` (Markdown or plain text), the ``file`` or the
-    ``url``: a 400 naming them when none or several are sent."""
+    ``url``: a 400 naming them when none or several are sent. An image is read by ``images`` (a 415 without)."""
     text = given.string(text_field) if text_field is not None else None
     sources = [name for name, present in ((text_field, text), ("file", given.file), ("url", given.url)) if present]
     if len(sources) != 1:
@@ -55,11 +61,25 @@ async def document(relay: Relay, given: UtilityInput, text_field: str | None) ->
     if text is not None:
         return await blocking.run_blocking(documents.convert, text.encode(), "markdown")
     if given.file is not None:
-        upload = given.file
-        return await documents.to_text(upload.data, upload.content_type, upload.filename)
-    assert given.url is not None
-    fetched = await fetch_url(relay, given.url, accept=documents.MEDIA_TYPES)
-    return await documents.to_text(fetched.body, fetched.content_type, fetched.filename)
+        data, kind, name = given.file.data, given.file.content_type, given.file.filename
+    else:
+        assert given.url is not None
+        accept = documents.MEDIA_TYPES + (documents.IMAGE_MEDIA_TYPES if images is not None else ())
+        fetched = await fetch_url(relay, given.url, accept=accept)
+        data, kind, name = fetched.body, fetched.content_type, fetched.filename
+    image = documents.image_type(data)
+    if image is not None and images is not None:
+        return documents.from_text(await images(data, image), "image")
+    return await documents.to_text(data, kind, name)
+
+
+def with_text(document: documents.Document, what: str) -> documents.Document:
+    """``document`` if it has text to work on; else a 400 (an empty file, a PDF of scanned images)."""
+    if not document.text.strip():
+        raise RelayError(
+            400, "invalid_request", f"the document has no text to {what}", param="file", code="empty_document"
+        )
+    return document
 
 
 def model(relay: Relay, request: Request, given: UtilityInput) -> str:

@@ -5,6 +5,7 @@ provider down, and the 501 naming the extra when its libraries are missing."""
 
 from __future__ import annotations
 
+import io
 import json
 import textwrap
 from pathlib import Path
@@ -12,8 +13,13 @@ from urllib.parse import quote
 
 import httpx
 import jsonschema
+import openpyxl
+import pptx
 import pytest
+from pptx.util import Inches
 
+from relay.mock.png import png
+from relay.mock.tasks import IMAGE_TEXT
 from relay.mock.wire_fixtures import PAGES
 from tests.conftest import process
 from tests.utility.documents_relay import KEY, MAX_UPLOAD, Served, openai_error, relay_toml, served
@@ -71,6 +77,86 @@ def test_a_docx_upload_keeps_its_structure(served: Served) -> None:
     assert "| 1958 | Electrified |" in document["text"]
     plain = served.post("/v1/extract", files=upload)
     assert plain.status_code == 200 and plain.text == document["text"]
+
+
+def slides() -> bytes:
+    """A two-slide PPTX, made here with python-pptx: a title with a bulleted body, then a title with a table."""
+    deck = pptx.Presentation()
+    first = deck.slides.add_slide(deck.slide_layouts[1])
+    first.shapes.title.text = "The Harbour Lighthouse"
+    body = first.placeholders[1].text_frame
+    body.text = "Built in 1871"
+    item = body.add_paragraph()
+    item.text, item.level = "Keeper: Ada Lind", 1
+    second = deck.slides.add_slide(deck.slide_layouts[5])
+    second.shapes.title.text = "Timeline"
+    table = second.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(4), Inches(2)).table
+    for r, row in enumerate((("Year", "Event"), ("1871", "Built"), ("1958", "Electrified"))):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def workbook() -> bytes:
+    """A two-sheet XLSX, made here with openpyxl: a table, and a note away from the first column."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Visitors"
+    for row in (("Year", "Visitors"), (2023, 12000), (2024, 15500)):
+        sheet.append(row)
+    book.create_sheet("Notes")["B3"] = "Open April to October"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_a_pptx_is_a_page_per_slide(served: Served) -> None:
+    upload = {"file": ("deck.pptx", slides(), "application/octet-stream")}
+    reply = served.post("/v1/extract", files=upload, headers={"accept": "application/json"})
+    assert reply.status_code == 200, reply.text
+    document = reply.json()
+    assert document["type"] == "pptx" and len(document["pages"]) == 2
+    text = document["text"]
+    first, second = (text[p["start"] : p["end"]] for p in document["pages"])
+    assert first == "## The Harbour Lighthouse\n\nBuilt in 1871\n- Keeper: Ada Lind"
+    assert second.startswith("## Timeline") and "| 1958 | Electrified |" in second
+    assert [(b["type"], b["page"]) for b in document["blocks"]] == [
+        ("heading", 1),
+        ("paragraph", 1),
+        ("list_item", 1),
+        ("heading", 2),
+        ("table", 2),
+    ]
+
+
+def test_an_xlsx_is_a_page_per_sheet(served: Served) -> None:
+    upload = {"file": ("book.xlsx", workbook(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+    reply = served.post("/v1/extract", files=upload)
+    assert reply.status_code == 200, reply.text
+    assert reply.text == (
+        "## Visitors\n\n| Year | Visitors |\n|---|---|\n| 2023 | 12000 |\n| 2024 | 15500 |"
+        "\n\n## Notes\n\n|  | Open April to October |\n|---|---|"
+    )
+
+
+def test_an_image_is_read_by_a_model_and_billed_as_a_child(served: Served) -> None:
+    upload = {"file": ("scan.png", png("a scanned page"), "image/png")}
+    reply = served.post("/v1/extract", files=upload, data={"model": "claude-1"}, headers={"accept": "application/json"})
+    assert reply.status_code == 200, reply.text
+    document = reply.json()
+    assert document["type"] == "image" and document["text"] == IMAGE_TEXT  # the mock model's transcription
+    assert [b["type"] for b in document["blocks"]] == ["heading", "paragraph"]
+    parent = reply.headers["x-request-id"]
+    (child,) = served.children(parent, 1)
+    assert child["requested_model"] == "claude-1" and child["status"] == 200
+    assert served.logged(parent)["cost_micros"] == child["cost_micros"] > 0
+
+
+def test_an_image_is_not_text_for_the_other_endpoints(served: Served) -> None:
+    upload = {"file": ("scan.png", png("a scanned page"), "image/png")}
+    assert openai_error(served.post("/v1/segment", files=upload), 415)["code"] == "unsupported_media_type"
 
 
 def test_an_html_page_is_its_main_content(served: Served) -> None:
@@ -168,7 +254,7 @@ BLOCKER = textwrap.dedent(
 
     class _Missing(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"pypdf", "docx", "trafilatura", "semantic_text_splitter"}:
+            if name.split(".")[0] in {"pypdf", "docx", "pptx", "openpyxl", "trafilatura", "semantic_text_splitter"}:
                 raise ImportError(f"No module named {name!r} (blocked by the test)")
             return None
 
@@ -189,6 +275,7 @@ def test_without_the_extra_the_endpoints_answer_501_naming_it(served: Served, tm
         upload = {"file": ("doc.pdf", served.document("doc.pdf"), "application/pdf")}
         for path, kwargs in (
             ("/v1/extract", {"files": upload}),
+            ("/v1/extract", {"files": {"file": ("book.xlsx", workbook())}}),
             ("/v1/extract", {"json": {"url": served.fixture("page.html")}}),
             ("/v1/segment", {"json": {"input": "# A\n\nSome text."}}),
             ("/v1/summarize", {"json": {"input": "Some text."}}),

@@ -215,3 +215,30 @@ def test_a_search_model_that_is_a_chat_model_is_refused(servers: tuple[str, str]
     reply = post(servers[0], {"instructions": QUESTION, "search_model": "mock-2"})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["code"] == "unsupported_model"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Relay refusing private addresses (the default): the mock's pages on loopback may not be fetched."""
+    root: Path = tmp_path_factory.mktemp("research_guarded")
+    with process(*MOCK_ARGS) as (_, upstream):
+        text = relay_toml(f"http://{upstream}", f"sqlite:///{root}/relay.db", "http://127.0.0.1:9")
+        path = root / "relay.toml"
+        path.write_text(text.replace("allow_private_urls = true", "allow_private_urls = false"))
+        with process("serve", "--config", str(path), "--listen", "127.0.0.1:0") as (_, address):
+            yield f"http://{address}"
+
+
+def test_pages_at_private_addresses_are_not_fetched_the_snippets_serve(guarded: str) -> None:
+    reply = post(guarded, {"instructions": QUESTION, "stream": True, "max_sources": 2})
+    assert reply.status_code == 200, reply.text
+    seen = events(reply)
+    refused = [data for name, data in seen if name == "research.source"]
+    assert len(refused) == 2
+    assert all(data["fetched"] is False and "127.0.0.1" in data["error"] for data in refused)
+    completed = seen[-1][1]
+    assert [s["fetched"] for s in completed["sources"]] == [False, False]
+    for source in completed["sources"]:  # summarised from the search snippet instead of the page
+        assert source["summary"].startswith(f"Source summary: Source {source['index']} on {QUESTION}")
+        assert "This page is source" not in source["summary"]
+    assert completed["citations"] == [1, 2]

@@ -83,6 +83,19 @@ models = ["down"]
 connect = 2.0
 
 [[channels]]
+name = "first-down"
+type = "tavily"
+base_url = "{closed}"
+models = ["fallback"]
+priority = 1
+
+[[channels]]
+name = "backup"
+type = "searxng"
+base_url = "{upstream}"
+models = ["fallback"]
+
+[[channels]]
 name = "chat"
 type = "openai"
 base_url = "{upstream}/v1"
@@ -204,7 +217,8 @@ def test_in_process_mock_provider(servers: tuple[str, str]) -> None:
         ({"query": "x" * 2001}, "query"),
         ({"query": "q", "max_results": 0}, "max_results"),
         ({"query": "q", "max_results": 21}, "max_results"),
-        ({"query": "q", "max_results": "3"}, "max_results"),
+        ({"query": "q", "max_results": "three"}, "max_results"),
+        ({"query": "q", "input": "other"}, "query"),
         ({"query": "q", "model": 5}, "model"),
     ],
 )
@@ -303,3 +317,13 @@ def test_a_searxng_channel_needs_its_base_url() -> None:
         loads('[[channels]]\nname = "s"\ntype = "searxng"\nmodels = ["s"]\n')
     assert raised.value.problems == ["channels[0].base_url: a searxng channel needs its server's base_url"]
     assert loads('[[channels]]\nname = "t"\ntype = "tavily"\nmodels = ["t"]\n').channels[0].type == "tavily"
+
+
+def test_a_provider_down_fails_over_to_the_next(servers: tuple[str, str]) -> None:
+    base, upstream = servers
+    reply = search(base, json={"query": "fail over", "model": "fallback", "max_results": 2})
+    assert reply.status_code == 200, reply.text
+    assert [r["url"] for r in reply.json()["results"]] == [r["url"] for r in results("fail over", upstream, 2)]
+    row = logged(base, reply.headers["x-request-id"])
+    assert row["channel"] == "backup"
+    assert [attempt["channel"] for attempt in row["attempts"]] == ["first-down", "backup"]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from relay.mock.wire_fixtures import PAGES
-from tests.utility.documents_relay import KEY, Served, openai_error, served
+from tests.utility.documents_relay import ADMIN, KEY, Served, openai_error, served
 
 __all__ = ["served"]
 
@@ -105,3 +105,40 @@ def test_anthropic_channel_summarizes_too(served: Served) -> None:
     assert reply.status_code == 200, reply.text
     assert reply.json()["summary"] == "Summary: One fact. (4 words)"
     check_parent_sums(served, reply.headers["x-request-id"], 1)
+
+
+def test_a_stream_cut_short_ends_with_an_error_event(served: Served) -> None:
+    """The mock model drops its stream after two pieces (a directive it reads in the material)."""
+    with httpx.stream(
+        "POST",
+        served.base + "/v1/summarize",
+        headers={"authorization": f"Bearer {KEY}"},
+        json={"input": "Some text here. mock:drop_after=2", "stream": True},
+        timeout=30,
+    ) as reply:
+        assert reply.status_code == 200
+        events = [line.removeprefix("data: ") for line in reply.iter_lines() if line.startswith("data: ")]
+        parent = reply.headers["x-request-id"]
+    assert events[-1] == "[DONE]"
+    assert json.loads(events[0])["object"] == "summary.delta"
+    error = json.loads(events[-2])["error"]
+    assert error["code"] == "upstream_truncated" and error["type"] == "upstream_error"
+    row = served.logged(parent)
+    assert row["error_kind"] == "upstream" and row["stream"] is True
+    (child,) = served.children(parent, 1)
+    assert row["cost_micros"] == child["cost_micros"] > 0  # what the cut call cost is charged once, and shown
+
+
+def test_the_usage_counts_each_call_once(served: Served) -> None:
+    """The daily totals hold each model call on its own row and the task's row for its own part (nothing), so the
+    task's model (asked by no other test of this module) costs what its calls cost, not twice that."""
+    reply = served.post("/v1/summarize", json={"url": served.fixture("page.html"), "model": "chat-usage"})
+    assert reply.status_code == 200, reply.text
+    children = check_parent_sums(served, reply.headers["x-request-id"], 4)
+    spent = sum(int(c["cost_micros"]) for c in children)  # type: ignore[call-overload]
+    rows = httpx.get(
+        served.base + "/admin/v1/usage", params={"by": "model"}, headers={"authorization": f"Bearer {ADMIN}"}
+    ).json()["data"]
+    (usage,) = [r for r in rows if r["model"] == "chat-usage"]
+    assert usage["cost_micros"] == spent
+    assert usage["requests"] == 5  # the four calls and the task

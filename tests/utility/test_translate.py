@@ -55,3 +55,9 @@ def test_language_is_required(served: Served) -> None:
 def test_the_provider_down_is_a_502(served: Served) -> None:
     reply = served.post("/v1/translate", json={"input": "Hello.", "language": "German", "model": "down-1"})
     assert openai_error(reply, 502)["type"] == "upstream_error"
+
+
+def test_a_document_without_text_is_400(served: Served) -> None:
+    for path in ("/v1/translate", "/v1/summarize"):
+        reply = served.post(path, data={"language": "German"}, files={"file": ("empty.txt", b"  \n", "text/plain")})
+        assert openai_error(reply, 400)["code"] == "empty_document"
