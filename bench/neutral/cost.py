@@ -162,7 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement (default: 3)")
     parser.add_argument("--peer-cache", type=Path, default=None, help="where peers are installed (default: cache)")
-    parser.add_argument("--mock", choices=MOCKS, default="node", help="the neutral mock: node (default), c or auto")
+    parser.add_argument(
+        "--mock",
+        choices=MOCKS,
+        default="auto",
+        help="the neutral mock: auto (default: c where gcc is, else node), c or node",
+    )
     args = parser.parse_args(argv)
     specs = [parse_target(s) for s in args.targets.split(",") if s.strip()]
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]

@@ -118,10 +118,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mock",
-        default="node",
+        default="auto",
         choices=("node", "c", "auto"),
-        help="the neutral mock: node (mock.mjs, the default), c (bench/neutral/cmock.c, built by gcc into the "
-        "cache: the same bytes at a third of the CPU per frame), auto (c where gcc is, else node)",
+        help="the neutral mock: auto (the default: c where gcc is, else node), c (bench/neutral/cmock.c, built by "
+        "gcc into the cache: the same bytes as node at a third of the CPU per frame), node (mock.mjs)",
     )
     p.add_argument(
         "--out", type=Path, help="folder for results.json, report.md, report.html (bench/results/suite-DATE)"
