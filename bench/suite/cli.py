@@ -1,7 +1,7 @@
 """``python -m bench``: the streaming-latency benchmark suite: targets side by side on every lane, a Markdown table,
 a self-contained HTML report with plots, and the raw JSON.
 
-Every figure is measured against the neutral mock upstream (bench/neutral: node, prebuilt frames, far cheaper than
+Every figure is measured against the neutral mock upstream (bench/neutral: C or node, prebuilt frames, far cheaper than
 any proxy) reached directly (the ``direct`` path) and through each target; targets take turns in rounds so that
 drift on the machine hits all of them alike. Lanes:
 

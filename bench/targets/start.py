@@ -28,8 +28,15 @@ def cache_dir(given: Path | None = None) -> Path:
 
 def direct(mock: NeutralMock, name: str) -> Target:
     """The neutral mock itself: each dialect natively, the mock's process as the target's."""
-    node = shutil.which("node") or "node"
-    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    if mock.kind == "c":
+        described = {"version": "neutral mock (bench/neutral/cmock.c, built by gcc)", "workers": "1 (one process)"}
+    else:
+        node = shutil.which("node") or "node"
+        version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+        described = {
+            "version": f"neutral mock (bench/neutral/mock.mjs), node {version}",
+            "workers": "1 (one node process)",
+        }
     return Target(
         name=name,
         kind="direct",
@@ -40,8 +47,7 @@ def direct(mock: NeutralMock, name: str) -> Target:
         dialects=DIALECTS,
         pids=[mock.pid],
         configured={
-            "version": f"neutral mock (bench/neutral/mock.mjs), node {version}",
-            "workers": "1 (one node process)",
+            **described,
             "logging": "none",
             "database": "none",
         },
