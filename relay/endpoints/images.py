@@ -48,17 +48,17 @@ HELD_TOKENS_PER_IMAGE = 6240
 
 async def generations(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     await relay.gateway.keys.authenticate(request)  # a bad key is a 401 before any complaint about the body
-    return await _forward(relay, request, out, read_generation(request.body))
+    return await forward_images(relay, request, out, read_generation(request.body))
 
 
 async def edits(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     await relay.gateway.keys.authenticate(request)
-    return await _forward(relay, request, out, _form_call(request, "edits"))
+    return await forward_images(relay, request, out, _form_call(request, "edits"))
 
 
 async def variations(relay: Relay, request: Request, out: StreamResponse) -> Response | None:
     await relay.gateway.keys.authenticate(request)
-    return await _forward(relay, request, out, _form_call(request, "variations"))
+    return await forward_images(relay, request, out, _form_call(request, "variations"))
 
 
 def _form_call(request: Request, kind: Kind) -> ImageCall:
@@ -66,7 +66,10 @@ def _form_call(request: Request, kind: Kind) -> ImageCall:
     return read_form(kind, request.body, content_type)
 
 
-async def _forward(relay: Relay, request: Request, out: StreamResponse, call: ImageCall) -> Response | None:
+async def forward_images(relay: Relay, request: Request, out: StreamResponse, call: ImageCall) -> Response | None:
+    """One Images API call (generation, edit or variation) through the channels that serve its model, with
+    failover; also the task endpoint ``/v1/render``'s way to an image."""
+
     async def attempt(channel: Channel, upstream_model: str, api_key: str) -> Response | None:
         if channel.family == "openai":
             return await _openai(request, out, call, channel, upstream_model, api_key)

@@ -85,7 +85,7 @@ async def complete(
     try:
         response = await relay.handle(child, sink, parent_id=parent.id)
     finally:
-        _account(parent, child)
+        account_child(parent, child)
     if response is None:  # a stream, though none was asked: read what it wrote
         raise RelayError(502, "upstream", "the model call answered with a stream", code="bad_upstream_answer")
     if response.status >= 400:
@@ -143,7 +143,7 @@ async def stream_complete(
         if not finished and sink.status < 400:
             raise RelayError(502, "upstream", "the model call's stream was cut short", code="upstream_truncated")
     finally:
-        _account(parent, child)
+        account_child(parent, child)
 
 
 def _body(
@@ -178,8 +178,9 @@ def _shutdown(parent: Request) -> Shutdown:
     return bound.shutdown if bound is not None else Shutdown()
 
 
-def _account(parent: Request, child: Request) -> None:
-    """The call's usage and cost, added to the task's tally (its row in the log shows their sum)."""
+def account_child(parent: Request, child: Request) -> None:
+    """A child request's usage and cost (a model call, a search, a rerank), added to its parent's tally (the
+    parent's row in the log shows their sum; nothing is charged twice)."""
     record, done = parent.record, child.record
     if not isinstance(record, Tally) or not isinstance(done, Tally):
         return

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.endpoints.images import _forward as forward_image
+from relay.endpoints.images import forward_images
 from relay.endpoints.images_request import read_form, read_generation
 from relay.endpoints.multipart_form import encode, parse
 from relay.http.messages import Request, Response, StreamResponse
@@ -46,7 +46,7 @@ async def render(relay: Relay, request: Request, out: StreamResponse) -> Respons
             if default and form.field("model") is None:
                 form = form.replaced("model", default)
             body, content_type = encode([p for p in form.parts if p.name != ALIAS])
-            return await forward_image(relay, request, out, read_form("edits", body, content_type))
+            return await forward_images(relay, request, out, read_form("edits", body, content_type))
     fields = read_input(request, "prompt").fields
     if fields.get("url") is not None:
         raise invalid("url", "/v1/render takes no 'url': send reference images as 'image' files of a form")
@@ -55,7 +55,7 @@ async def render(relay: Relay, request: Request, out: StreamResponse) -> Respons
         payload = {name: _typed(name, value) for name, value in payload.items()}
     if default and "model" not in payload:
         payload["model"] = default
-    return await forward_image(relay, request, out, read_generation(orjson.dumps(payload)))
+    return await forward_images(relay, request, out, read_generation(orjson.dumps(payload)))
 
 
 def _typed(name: str, value: Any) -> Any:

@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from relay.dialects import ir
 from relay.errors import RelayError, kind_for_status
-from relay.gateway.gateway import add_usage
-from relay.gateway.tally import Tally
 from relay.http.messages import Headers, Request
 from relay.http.shutdown import Shutdown
+from relay.utility.calls import account_child
 
 if TYPE_CHECKING:
     from relay.app import Relay
@@ -31,7 +29,7 @@ async def call_json(
     try:
         response = await relay.handle(child, _Whole(shutdown), parent_id=parent.id)
     finally:
-        _account(parent, child)
+        account_child(parent, child)
     if response is None:
         raise RelayError(502, "upstream", f"{path} answered with a stream", code="bad_upstream_answer")
     answer = _payload(response.body)
@@ -49,16 +47,6 @@ def _payload(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return payload if isinstance(payload, dict) else {}
-
-
-def _account(parent: Request, child: Request) -> None:
-    """The child's usage and cost, added to the parent's tally (its row shows the sum; nothing charged twice)."""
-    record, done = parent.record, child.record
-    if not isinstance(record, Tally) or not isinstance(done, Tally):
-        return
-    usage = child.usage if isinstance(child.usage, ir.Usage) else ir.Usage()
-    record.children_usage = add_usage(record.children_usage, usage)
-    record.children_cost += done.cost
 
 
 class _Whole:
